@@ -1,0 +1,94 @@
+"""The state of one case: everything the workflow carries, and nothing it can derive."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from cases.model import (
+    AWAITING,
+    CaseKind,
+    Deadline,
+    LedgerKind,
+    LedgerLine,
+    Offer,
+    OpaqueId,
+    Order,
+    Outcome,
+    Party,
+    Reason,
+    Refund,
+    ReturnLeg,
+    Status,
+    SupportRuling,
+    TimelineEntry,
+)
+from cases.money import Money
+from cases.policy import Policy
+
+
+class Case(BaseModel):
+    """The whole state of one case; the workflow carries it across continue-as-new."""
+
+    case_id: OpaqueId
+    request_id: str
+    kind: CaseKind
+    reason: Reason
+    order: Order
+    policy: Policy
+    opened_at: datetime
+    status: Status
+    outcome: Outcome | None = None
+    routed_to: Party
+    routing_note: str
+    deadline: Deadline | None = None
+    offers: list[Offer] = []
+    return_leg: ReturnLeg | None = None
+    escalated_at: datetime | None = None
+    return_disputed: bool = False
+    rulings: list[SupportRuling] = []
+    appealed: bool = False
+    refunds: list[Refund] = []
+    ledger: list[LedgerLine] = []
+    timeline: list[TimelineEntry] = []
+    notices_sent: int = 0
+    version: int = 0
+    closed_at: datetime | None = None
+
+    @property
+    def currency(self) -> str:
+        return self.order.currency
+
+    @property
+    def refunded(self) -> Money:
+        total = Money.zero(self.currency)
+        for refund in self.refunds:
+            if refund.status != "failed":
+                total = total + refund.amount
+        return total
+
+    @property
+    def refundable(self) -> Money:
+        return self.order.total_paid - self.refunded
+
+    @property
+    def charged_to_seller(self) -> Money:
+        total = Money.zero(self.currency)
+        for line in self.ledger:
+            if line.kind is LedgerKind.SELLER_CHARGE:
+                total = total + line.amount
+            elif line.kind is LedgerKind.CHARGE_REVERSAL:
+                total = total - line.amount
+        return total
+
+    @property
+    def awaiting(self) -> Party | None:
+        return AWAITING[self.status]
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status is Status.CLOSED
+
+    def party_id(self, party: Party) -> str | None:
+        return {Party.BUYER: self.order.buyer_id, Party.SELLER: self.order.seller_id}.get(party)

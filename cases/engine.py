@@ -1,0 +1,558 @@
+"""The rules of a case, pure: `check` says whether a message may act now, `apply` says what it does.
+
+No I/O, no clock reads (time comes in as `now`), no Temporal: the workflow runs this code inside its
+sandbox and the tests run it directly. Every side effect leaves as a command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cases.case import Case
+from cases.commands import Command, IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
+from cases.messages import (
+    Appeal,
+    BuyerAnswer,
+    CaseMessage,
+    DeadlinePassed,
+    Escalation,
+    OpenCase,
+    PartyMessage,
+    RefundFailed,
+    RefundSettled,
+    ReturnDelivered,
+    ReturnInspection,
+    ReturnShipped,
+    SellerResponse,
+    SupportDecision,
+    Withdrawal,
+)
+from cases.model import (
+    CLOCK,
+    OPEN_STATUSES,
+    Actor,
+    CaseKind,
+    Deadline,
+    LedgerKind,
+    LedgerLine,
+    Offer,
+    Outcome,
+    Party,
+    Refund,
+    Resolution,
+    ReturnLeg,
+    Status,
+    SupportRuling,
+    TimelineEntry,
+)
+from cases.money import Money
+from cases.policy import TimeoutAction
+
+S = Status
+P = Party
+
+
+class Refusal(ValueError):
+    """A message the rules refuse, naming the field and the rule it broke."""
+
+    def __init__(self, field_name: str, rule: str):
+        self.field = field_name
+        self.rule = rule
+        super().__init__(f"{field_name}: {rule}")
+
+
+@dataclass
+class Transition:
+    case: Case
+    commands: list[Command] = field(default_factory=list)
+
+
+# Who may send which message in which status. `check` enforces it and the case view lists it.
+WHO_MAY: dict[str, dict[Status, set[Party]]] = {
+    "seller_response": {S.AWAITING_SELLER_RESPONSE: {P.SELLER}, S.AWAITING_CANCELLATION_ANSWER: {P.SELLER}},
+    "buyer_answer": {S.AWAITING_OFFER_ANSWER: {P.BUYER}},
+    "return_inspection": {S.AWAITING_RETURN_INSPECTION: {P.SELLER}},
+    "escalation": {
+        S.DECLINED: {P.BUYER, P.SUPPORT},
+        S.AWAITING_SELLER_RESPONSE: {P.SUPPORT},
+        S.AWAITING_OFFER_ANSWER: {P.SUPPORT},
+        S.AWAITING_RETURN_SHIPMENT: {P.SUPPORT},
+        S.AWAITING_RETURN_INSPECTION: {P.SUPPORT},
+    },
+    "withdrawal": {
+        s: {P.BUYER}
+        for s in (
+            S.AWAITING_SELLER_RESPONSE,
+            S.AWAITING_CANCELLATION_ANSWER,
+            S.AWAITING_OFFER_ANSWER,
+            S.AWAITING_RETURN_SHIPMENT,
+            S.DECLINED,
+            S.AWAITING_SUPPORT,
+        )
+    },
+    "support_decision": {S.AWAITING_SUPPORT: {P.SUPPORT}},
+    "appeal": {S.APPEAL_OPEN: {P.SELLER}},
+    "message": {s: {P.BUYER, P.SELLER, P.SUPPORT} for s in OPEN_STATUSES},
+    "return_shipped": {S.AWAITING_RETURN_SHIPMENT: {P.CARRIER}},
+    "return_delivered": {S.AWAITING_RETURN_SHIPMENT: {P.CARRIER}, S.RETURN_IN_TRANSIT: {P.CARRIER}},
+    # Payment facts are true whatever the case is doing, so any open status takes them.
+    "refund_settled": {s: {P.PAYMENT} for s in OPEN_STATUSES},
+    "refund_failed": {s: {P.PAYMENT} for s in OPEN_STATUSES},
+    "deadline_passed": {s: {P.CLOCK} for s in OPEN_STATUSES},
+}
+
+FIRST_VERDICTS = {"refund_charged_to_seller", "refund_at_platform_cost", "deny"}
+APPEAL_VERDICTS = {"uphold", "overturn"}
+
+
+# ---------------------------------------------------------------------------------------------- open
+
+
+def check_open(request: OpenCase, now: datetime) -> None:
+    """Whether this request may open a case now. Raises Refusal naming the field and the rule."""
+    policy, order = request.policy, request.order
+    if request.kind not in policy.kinds:
+        raise Refusal("kind", f"policy {policy.name} does not take {request.kind.value} cases")
+    if order.purchased_at > now:
+        raise Refusal("order.purchased_at", "must not be in the future")
+    if request.kind is CaseKind.CANCELLATION:
+        if order.shipped_at is not None:
+            raise Refusal("kind", "an order cannot be cancelled once it has shipped")
+        free_until = order.purchased_at + timedelta(hours=policy.cancellation_free_hours)
+        printed = order.label_printed_at
+        if printed is not None and now > max(free_until, printed):
+            raise Refusal(
+                "kind",
+                f"cancellation is possible within {policy.cancellation_free_hours} h of purchase "
+                "or until the label is printed, whichever is later",
+            )
+
+
+def open_case(request: OpenCase, now: datetime) -> Transition:
+    """The first transition. An ineligible request still opens, and closes at once with the reason."""
+    routed_to, why = _route(request)
+    case = Case(
+        case_id=request.case_id,
+        request_id=request.request_id,
+        kind=request.kind,
+        reason=request.reason,
+        order=request.order,
+        policy=request.policy,
+        opened_at=now,
+        status=S.AWAITING_SUPPORT if routed_to is P.SUPPORT else S.AWAITING_SELLER_RESPONSE,
+        routed_to=routed_to,
+        routing_note=why,
+    )
+    step = _Step(case, now, Actor(party=P.BUYER, id=request.order.buyer_id))
+    try:
+        check_open(request, now)
+    except Refusal as refusal:
+        step.log("opened", f"{request.kind.value} for {request.reason.value} refused: {refusal}")
+        step.close(Outcome.INELIGIBLE, tell=(P.BUYER,))
+        return step.done()
+    step.log("opened", f"{request.kind.value} for {request.reason.value}, {why}")
+    if request.kind is CaseKind.CANCELLATION:
+        step.move(S.AWAITING_CANCELLATION_ANSWER)
+        step.tell((P.SELLER, P.BUYER), "cancellation_requested", "A cancellation was requested before shipping.")
+    elif routed_to is P.SUPPORT:
+        step.escalate(why)
+    else:
+        step.move(S.AWAITING_SELLER_RESPONSE)
+        step.tell((P.SELLER, P.BUYER), "case_opened", f"A refund request ({request.reason.value}) was opened.")
+    return step.done()
+
+
+def _route(request: OpenCase) -> tuple[Party, str]:
+    policy = request.policy
+    if request.kind is CaseKind.CANCELLATION:
+        return P.SELLER, "cancellation goes to the seller"
+    if request.buyer_flagged_for_fraud:
+        return P.SUPPORT, "buyer flagged for refund review; the seller is not asked"
+    if request.reason not in policy.seller_reasons:
+        return P.SUPPORT, f"{request.reason.value} is not covered for the seller; support decides"
+    for exclusion in policy.exclusions:
+        if request.reason in exclusion.reasons and request.order.has_category(exclusion.categories):
+            kinds = ", ".join(sorted(c.value for c in exclusion.categories))
+            return P.SUPPORT, f"{request.reason.value} on {kinds} goods is excluded; support decides"
+    return P.SELLER, "routed to the seller"
+
+
+# --------------------------------------------------------------------------------------------- check
+
+
+def check(case: Case, message: CaseMessage, now: datetime) -> None:
+    """Whether `message` may act on `case` now. Raises Refusal; changes nothing."""
+    if case.is_closed:
+        raise Refusal("status", f"the case is closed ({case.outcome.value if case.outcome else 'closed'}); nothing more can be done")
+    allowed = WHO_MAY[message.kind].get(case.status)
+    if not allowed:
+        raise Refusal("kind", f"{message.kind} is not possible while the case is {case.status.value}")
+    by = message.by
+    if by.party not in allowed:
+        names = " or ".join(sorted(p.value for p in allowed))
+        raise Refusal("by.party", f"only the {names} may send {message.kind} now")
+    expected = case.party_id(by.party)
+    if expected is not None and by.id != expected:
+        raise Refusal("by.id", f"{by.id} is not this case's {by.party.value}")
+    checker = _CHECKS.get(type(message))
+    if checker:
+        checker(case, message)
+
+
+def _check_seller_response(case: Case, msg: SellerResponse) -> None:
+    if msg.resolution not in case.policy.resolutions:
+        raise Refusal("resolution", f"policy {case.policy.name} does not offer {msg.resolution.value}")
+    if case.kind is CaseKind.CANCELLATION and msg.resolution not in (Resolution.FULL_REFUND, Resolution.DECLINE):
+        raise Refusal("resolution", "a cancellation is accepted with full_refund or refused with decline")
+    if msg.resolution is Resolution.PARTIAL_REFUND:
+        assert msg.amount is not None
+        _check_amount(case, msg.amount)
+        if msg.amount.amount >= case.refundable.amount:
+            raise Refusal("amount", f"a partial offer must be less than the refundable {case.refundable}; use full_refund")
+
+
+def _check_support_decision(case: Case, msg: SupportDecision) -> None:
+    verdicts = APPEAL_VERDICTS if case.appealed else FIRST_VERDICTS
+    if msg.decision not in verdicts:
+        when = "on an appeal" if case.appealed else "before an appeal"
+        raise Refusal("decision", f"{when} support decides one of {', '.join(sorted(verdicts))}")
+    if msg.decision.startswith("refund"):
+        if case.refundable.amount <= 0:
+            raise Refusal("decision", "nothing is left to refund on this order")
+        if msg.amount is not None:
+            _check_amount(case, msg.amount)
+    elif msg.amount is not None:
+        raise Refusal("amount", f"{msg.decision} takes no amount")
+
+
+def _check_amount(case: Case, amount: Money) -> None:
+    if amount.currency != case.currency:
+        raise Refusal("amount.currency", f"must be the order currency {case.currency}")
+    if amount.amount <= 0:
+        raise Refusal("amount", "must be positive")
+    if amount.amount > case.refundable.amount:
+        raise Refusal("amount", f"must not exceed what is refundable, {case.refundable}")
+
+
+def _check_refund_fact(case: Case, msg: RefundSettled | RefundFailed) -> None:
+    refund = next((r for r in case.refunds if r.number == msg.refund_number), None)
+    if refund is None:
+        raise Refusal("refund_number", f"this case has no refund number {msg.refund_number}")
+    if refund.status != "requested":
+        raise Refusal("refund_number", f"refund {msg.refund_number} is already {refund.status}")
+
+
+def _check_deadline(case: Case, msg: DeadlinePassed) -> None:
+    if case.deadline is None or (case.deadline.status, case.deadline.due_at) != (msg.status, msg.due_at):
+        raise Refusal("due_at", "this deadline is no longer the case's deadline")
+
+
+_CHECKS = {
+    SellerResponse: _check_seller_response,
+    SupportDecision: _check_support_decision,
+    RefundSettled: _check_refund_fact,
+    RefundFailed: _check_refund_fact,
+    DeadlinePassed: _check_deadline,
+}
+
+
+def allowed_actions(case: Case) -> dict[Party, list[str]]:
+    """What each party may send now: the same table `check` enforces."""
+    may: dict[Party, list[str]] = {}
+    for kind, by_status in WHO_MAY.items():
+        for party in by_status.get(case.status, ()):
+            if party is not P.CLOCK:
+                may.setdefault(party, []).append(kind)
+    return may
+
+
+# --------------------------------------------------------------------------------------------- apply
+
+
+def apply(case: Case, message: CaseMessage, now: datetime) -> Transition:
+    """Checks `message` and applies it. Raises Refusal, leaving `case` untouched, when it may not act."""
+    check(case, message, now)
+    step = _Step(case, now, message.by)
+    _HANDLERS[type(message)](step, message)
+    return step.done()
+
+
+def refuse(case: Case, message: CaseMessage, refusal: Refusal, now: datetime) -> Transition:
+    """A refused signal: it changes nothing but the timeline, and its sender is told why."""
+    step = _Step(case, now, message.by)
+    step.log(message.kind, str(refusal), refused=True)
+    if message.by.party in (P.BUYER, P.SELLER, P.SUPPORT):
+        step.notify(message.by.party, message.by.id, "refused", f"Your {message.kind} was refused: {refusal}")
+    return step.done()
+
+
+class _Step:
+    """One transition under construction: a private copy of the case plus the commands it yields."""
+
+    def __init__(self, case: Case, now: datetime, by: Actor):
+        self.case = case.model_copy(deep=True)
+        self.now = now
+        self.by = by
+        self.commands: list[Command] = []
+
+    def done(self) -> Transition:
+        self.case.version += 1
+        return Transition(self.case, self.commands)
+
+    def log(self, kind: str, summary: str, refused: bool = False) -> None:
+        seq = len(self.case.timeline) + 1
+        self.case.timeline.append(
+            TimelineEntry(seq=seq, at=self.now, actor=self.by, kind=kind, summary=summary, refused=refused)
+        )
+
+    def notify(self, to: Party, recipient_id: str, event: str, text: str) -> None:
+        self.case.notices_sent += 1
+        self.commands.append(Notify(number=self.case.notices_sent, to=to, recipient_id=recipient_id, event=event, text=text))
+
+    def tell(self, parties: tuple[Party, ...], event: str, text: str) -> None:
+        for party in parties:
+            self.notify(party, self.case.party_id(party) or "support", event, text)
+
+    def move(self, status: Status) -> None:
+        self.case.status = status
+        self.case.deadline = None if status is S.CLOSED else Deadline(status=status, due_at=self.case.policy.due(status, self.now))
+
+    def close(self, outcome: Outcome, tell: tuple[Party, ...] = (P.BUYER, P.SELLER)) -> None:
+        self.move(S.CLOSED)
+        self.case.outcome = outcome
+        self.case.closed_at = self.now
+        self.tell(tell, "case_closed", f"The case is closed: {outcome.value}.")
+
+    def escalate(self, why: str) -> None:
+        self.case.escalated_at = self.now
+        self.commands.append(OpenSupportTicket(reason=why))
+        self.move(S.AWAITING_SUPPORT)
+        self.tell((P.SUPPORT, P.BUYER, P.SELLER), "escalated", f"Support is looking at the case: {why}.")
+
+    def refund(self, amount: Money, seller_charge: Money | None) -> None:
+        """Refunds the buyer; the seller is charged `seller_charge`, or the platform pays when None."""
+        number = len(self.case.refunds) + 1
+        line = self.ledger(LedgerKind.SELLER_CHARGE if seller_charge else LedgerKind.PLATFORM_REFUND, seller_charge or amount, number)
+        self.case.refunds.append(Refund(number=number, amount=amount, charge_number=line.number if seller_charge else None))
+        self.commands.append(IssueRefund(number=number, amount=amount))
+        self.move(S.REFUND_PENDING)
+        self.tell((P.BUYER,), "refund_issued", f"A refund of {amount} is on its way (3-5 business days).")
+        if seller_charge:
+            self.tell((P.SELLER,), "seller_charged", f"{seller_charge} is charged to your account for this case.")
+
+    def ledger(self, kind: LedgerKind, amount: Money, refund_number: int | None = None) -> LedgerLine:
+        line = LedgerLine(number=len(self.case.ledger) + 1, kind=kind, amount=amount, refund_number=refund_number)
+        self.case.ledger.append(line)
+        self.commands.append(PostLedgerEntry(number=line.number, entry=kind, amount=amount, refund_number=refund_number))
+        return line
+
+    def approve_return(self) -> None:
+        fee = self.case.policy.label_fee(self.case.currency)
+        self.case.return_leg = ReturnLeg(approved_at=self.now, label_fee=fee)
+        self.move(S.AWAITING_RETURN_SHIPMENT)
+        due = self.case.deadline.due_at if self.case.deadline else self.now
+        self.tell((P.BUYER,), "return_approved", f"Please ship the items back by {due:%Y-%m-%d %H:%M} UTC.")
+
+    def refund_after_return(self) -> None:
+        """Full refund once returned goods are confirmed; the seller also pays the return label."""
+        leg = self.case.return_leg
+        assert leg is not None
+        self.refund(self.case.refundable, self.case.refundable + leg.label_fee)
+
+    def finish_refunds(self) -> None:
+        """Once no refund is outstanding: open the appeal window if the seller was charged by support, else close."""
+        if any(r.status == "requested" for r in self.case.refunds):
+            return
+        last = self.case.rulings[-1] if self.case.rulings else None
+        if last and last.decision == "refund_charged_to_seller" and not self.case.appealed:
+            self.move(S.APPEAL_OPEN)
+            self.tell((P.SELLER,), "appeal_open", "Support charged you for this case; you may appeal.")
+        else:
+            self.close(self.refund_outcome())
+
+    def refund_outcome(self) -> Outcome:
+        if self.case.kind is CaseKind.CANCELLATION:
+            return Outcome.ORDER_CANCELLED
+        full = self.case.refunded.amount >= self.case.order.total_paid.amount
+        return Outcome.REFUNDED_FULL if full else Outcome.REFUNDED_PARTIAL
+
+
+# -------------------------------------------------------------------------------- one handler a kind
+
+
+def _seller_response(step: _Step, msg: SellerResponse) -> None:
+    case = step.case
+    case.offers.append(Offer(at=step.now, resolution=msg.resolution, amount=msg.amount, tracking_number=msg.tracking_number, note=msg.note))
+    step.log("seller_response", f"seller chose {msg.resolution.value}" + (f" of {msg.amount}" if msg.amount else ""))
+    match msg.resolution:
+        case Resolution.FULL_REFUND:
+            step.refund(case.refundable, case.refundable)
+        case Resolution.REFUND_AFTER_RETURN:
+            step.approve_return()
+        case Resolution.PARTIAL_REFUND:
+            step.move(S.AWAITING_OFFER_ANSWER)
+            step.tell((P.BUYER,), "offer_made", f"The seller offers a partial refund of {msg.amount}.")
+        case Resolution.REPLACEMENT:
+            step.close(Outcome.REPLACED)
+        case Resolution.DECLINE if case.kind is CaseKind.CANCELLATION:
+            step.close(Outcome.CANCELLATION_REFUSED)
+        case Resolution.DECLINE:
+            step.move(S.DECLINED)
+            step.tell((P.BUYER,), "declined", "The seller declined; you may escalate to support.")
+
+
+def _buyer_answer(step: _Step, msg: BuyerAnswer) -> None:
+    offer = step.case.offers[-1]
+    offer.answer = "accepted" if msg.accept else "declined"
+    step.log("buyer_answer", f"buyer {offer.answer} the offer of {offer.amount}")
+    if msg.accept:
+        assert offer.amount is not None
+        step.refund(offer.amount, offer.amount)
+    else:
+        step.approve_return()
+
+
+def _return_shipped(step: _Step, msg: ReturnShipped) -> None:
+    leg = step.case.return_leg
+    assert leg is not None
+    leg.tracking_number, leg.shipped_at = msg.tracking_number, step.now
+    step.log("return_shipped", "return shipped")
+    step.move(S.RETURN_IN_TRANSIT)
+    step.tell((P.SELLER,), "return_shipped", "The buyer shipped the return.")
+
+
+def _return_delivered(step: _Step, msg: ReturnDelivered) -> None:
+    leg = step.case.return_leg
+    assert leg is not None
+    leg.shipped_at = leg.shipped_at or step.now
+    leg.delivered_at = step.now
+    step.log("return_delivered", "return delivered to the seller")
+    step.move(S.AWAITING_RETURN_INSPECTION)
+    hours = step.case.policy.windows[S.AWAITING_RETURN_INSPECTION].hours
+    step.tell((P.SELLER,), "return_delivered", f"The return arrived: confirm or dispute it within {hours} h.")
+
+
+def _return_inspection(step: _Step, msg: ReturnInspection) -> None:
+    if msg.confirm:
+        step.log("return_inspection", "return confirmed" if msg.by.party is P.SELLER else "return confirmed automatically")
+        step.refund_after_return()
+    else:
+        step.log("return_inspection", "seller disputes the returned items")
+        step.case.return_disputed = True
+        step.escalate("the seller disputes the returned items; the charge is on hold")
+
+
+def _escalation(step: _Step, msg: Escalation) -> None:
+    step.log("escalation", f"escalated by the {msg.by.party.value}")
+    step.escalate(f"escalated by the {msg.by.party.value}")
+
+
+def _withdrawal(step: _Step, msg: Withdrawal) -> None:
+    step.log("withdrawal", "buyer withdrew the request")
+    step.close(Outcome.WITHDRAWN)
+
+
+def _support_decision(step: _Step, msg: SupportDecision) -> None:
+    case = step.case
+    case.rulings.append(SupportRuling(at=step.now, decision=msg.decision, amount=msg.amount, note=msg.note, on_appeal=case.appealed))
+    step.log("support_decision", f"support decided {msg.decision}" + (f" ({msg.amount})" if msg.amount else ""))
+    match msg.decision:
+        case "refund_charged_to_seller" | "refund_at_platform_cost":
+            amount = msg.amount or case.refundable
+            fee = case.return_leg.label_fee if case.return_leg and case.return_leg.delivered_at else Money.zero(case.currency)
+            step.refund(amount, amount + fee if msg.decision == "refund_charged_to_seller" else None)
+        case "deny":
+            step.close(Outcome.DENIED)
+        case "uphold":
+            step.close(step.refund_outcome())
+        case "overturn":
+            charged = case.charged_to_seller
+            if charged.amount > 0:
+                step.ledger(LedgerKind.CHARGE_REVERSAL, charged)
+                step.ledger(LedgerKind.PLATFORM_REFUND, charged)
+            step.close(step.refund_outcome())
+
+
+def _appeal(step: _Step, msg: Appeal) -> None:
+    step.case.appealed = True
+    step.log("appeal", "seller appealed the support decision")
+    step.escalate("the seller appeals the support decision")
+
+
+def _party_message(step: _Step, msg: PartyMessage) -> None:
+    step.log("message", msg.text)
+    others = tuple(p for p in (P.BUYER, P.SELLER, P.SUPPORT) if p is not msg.by.party)
+    step.tell(others, "message", f"New message from the {msg.by.party.value}.")
+
+
+def _refund_settled(step: _Step, msg: RefundSettled) -> None:
+    refund = next(r for r in step.case.refunds if r.number == msg.refund_number)
+    refund.status, refund.gateway_ref = "settled", msg.gateway_ref
+    step.log("refund_settled", f"refund {refund.number} of {refund.amount} settled")
+    if step.case.status is S.REFUND_PENDING:
+        step.finish_refunds()
+
+
+def _refund_failed(step: _Step, msg: RefundFailed) -> None:
+    refund = next(r for r in step.case.refunds if r.number == msg.refund_number)
+    refund.status, refund.failure = "failed", msg.failure
+    step.log("refund_failed", f"refund {refund.number} of {refund.amount} failed: {msg.failure}")
+    charge = next((line for line in step.case.ledger if line.number == refund.charge_number), None)
+    if charge:
+        step.ledger(LedgerKind.CHARGE_REVERSAL, charge.amount, refund.number)
+    step.escalate(f"refund {refund.number} failed at the payment provider")
+
+
+def _deadline_passed(step: _Step, msg: DeadlinePassed) -> None:
+    case = step.case
+    window = case.policy.windows[case.status]
+    step.log("deadline_passed", f"{case.status.value} window of {window.hours} h passed: {window.on_timeout.value}")
+    match window.on_timeout:
+        case TimeoutAction.ESCALATE:
+            step.escalate(f"nobody acted within the {case.status.value} window of {window.hours} h")
+        case TimeoutAction.CLOSE:
+            step.close(_CLOSE_OUTCOMES.get(case.status) or step.refund_outcome())
+        case TimeoutAction.ACCEPT:
+            _ACCEPTS[case.status](step)
+        case TimeoutAction.REMIND:
+            reminded = (case.deadline.reminded if case.deadline else 0) + 1
+            step.move(case.status)
+            assert case.deadline is not None
+            case.deadline.reminded = reminded
+            awaiting = case.awaiting or P.SUPPORT
+            step.tell((awaiting,), "overdue", f"This case is overdue ({case.status.value}, {reminded} reminder(s)).")
+
+
+# What a `close` timeout means in each status; a status not listed closes with its refund outcome.
+_CLOSE_OUTCOMES = {
+    S.AWAITING_CANCELLATION_ANSWER: Outcome.CANCELLATION_EXPIRED,
+    S.AWAITING_OFFER_ANSWER: Outcome.ABANDONED,
+    S.AWAITING_RETURN_SHIPMENT: Outcome.RETURN_NOT_SHIPPED,
+    S.DECLINED: Outcome.DECLINED,
+}
+
+# What an `accept` timeout means: the awaited party's "yes", made by the clock.
+_ACCEPTS = {
+    S.AWAITING_RETURN_INSPECTION: lambda step: _return_inspection(step, ReturnInspection(by=CLOCK, confirm=True)),
+    S.AWAITING_OFFER_ANSWER: lambda step: _buyer_answer(step, BuyerAnswer(by=CLOCK, accept=True)),
+    S.AWAITING_CANCELLATION_ANSWER: lambda step: _seller_response(
+        step, SellerResponse(by=CLOCK, resolution=Resolution.FULL_REFUND)
+    ),
+}
+
+_HANDLERS = {
+    SellerResponse: _seller_response,
+    BuyerAnswer: _buyer_answer,
+    ReturnShipped: _return_shipped,
+    ReturnDelivered: _return_delivered,
+    ReturnInspection: _return_inspection,
+    Escalation: _escalation,
+    Withdrawal: _withdrawal,
+    SupportDecision: _support_decision,
+    Appeal: _appeal,
+    PartyMessage: _party_message,
+    RefundSettled: _refund_settled,
+    RefundFailed: _refund_failed,
+    DeadlinePassed: _deadline_passed,
+}

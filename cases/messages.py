@@ -1,0 +1,147 @@
+"""What reaches a case: people's decisions, machine facts, and the clock.
+
+Each message is one typed input (the same model backs the Update and the Signal of the same name).
+`by` says who sends it; the core checks that party and id against the case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from cases.model import Actor, CaseKind, OpaqueId, Order, Reason, Resolution, Status
+from cases.money import Money
+from cases.policy import Policy
+
+Note = Annotated[str, Field(max_length=2000)]
+Tracking = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{4,40}$", description="Carrier tracking number.")]
+
+
+class OpenCase(BaseModel):
+    """The workflow input. The policy travels with it: the case keeps the rules it opened with."""
+
+    case_id: OpaqueId
+    request_id: str = Field(min_length=1, max_length=128)
+    kind: CaseKind = CaseKind.REFUND_REQUEST
+    reason: Reason
+    order: Order
+    buyer_flagged_for_fraud: bool = False
+    note: Note | None = None
+    policy: Policy
+
+
+class SellerResponse(BaseModel):
+    kind: Literal["seller_response"] = "seller_response"
+    by: Actor
+    resolution: Resolution
+    amount: Money | None = Field(default=None, description="Required for partial_refund; the amount offered.")
+    tracking_number: Tracking | None = Field(default=None, description="Required for replacement.")
+    note: Note | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_resolution(self) -> SellerResponse:
+        if self.resolution is Resolution.PARTIAL_REFUND and self.amount is None:
+            raise ValueError("amount: required when resolution is partial_refund")
+        if self.resolution is not Resolution.PARTIAL_REFUND and self.amount is not None:
+            raise ValueError("amount: only a partial_refund takes an amount")
+        if self.resolution is Resolution.REPLACEMENT and not self.tracking_number:
+            raise ValueError("tracking_number: required when resolution is replacement")
+        return self
+
+
+class BuyerAnswer(BaseModel):
+    """The buyer's answer to a partial refund offer."""
+
+    kind: Literal["buyer_answer"] = "buyer_answer"
+    by: Actor
+    accept: bool
+    note: Note | None = None
+
+
+class ReturnInspection(BaseModel):
+    """The seller's verdict on returned items: confirm triggers the refund, dispute goes to support."""
+
+    kind: Literal["return_inspection"] = "return_inspection"
+    by: Actor
+    confirm: bool
+    note: Note | None = None
+
+
+class Escalation(BaseModel):
+    kind: Literal["escalation"] = "escalation"
+    by: Actor
+    note: Note | None = None
+
+
+class Withdrawal(BaseModel):
+    kind: Literal["withdrawal"] = "withdrawal"
+    by: Actor
+    note: Note | None = None
+
+
+SupportVerdict = Literal["refund_charged_to_seller", "refund_at_platform_cost", "deny", "uphold", "overturn"]
+
+
+class SupportDecision(BaseModel):
+    """First decisions refund or deny; decisions on a seller's appeal uphold or overturn."""
+
+    kind: Literal["support_decision"] = "support_decision"
+    by: Actor
+    decision: SupportVerdict
+    amount: Money | None = Field(default=None, description="Refund amount; defaults to all that is refundable.")
+    note: Note | None = None
+
+
+class Appeal(BaseModel):
+    kind: Literal["appeal"] = "appeal"
+    by: Actor
+    note: Note | None = None
+
+
+class PartyMessage(BaseModel):
+    """A message to the other parties; changes no state."""
+
+    kind: Literal["message"] = "message"
+    by: Actor
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class ReturnShipped(BaseModel):
+    kind: Literal["return_shipped"] = "return_shipped"
+    by: Actor
+    tracking_number: Tracking
+
+
+class ReturnDelivered(BaseModel):
+    kind: Literal["return_delivered"] = "return_delivered"
+    by: Actor
+
+
+class RefundSettled(BaseModel):
+    kind: Literal["refund_settled"] = "refund_settled"
+    by: Actor
+    refund_number: int = Field(ge=1)
+    gateway_ref: str | None = None
+
+
+class RefundFailed(BaseModel):
+    kind: Literal["refund_failed"] = "refund_failed"
+    by: Actor
+    refund_number: int = Field(ge=1)
+    failure: str = Field(min_length=1, max_length=500)
+
+
+class DeadlinePassed(BaseModel):
+    """Made by the workflow when the case's deadline timer fires; never sent from outside."""
+
+    kind: Literal["deadline_passed"] = "deadline_passed"
+    by: Actor
+    status: Status
+    due_at: datetime
+
+
+Decision = SellerResponse | BuyerAnswer | ReturnInspection | Escalation | Withdrawal | SupportDecision | Appeal
+Fact = ReturnShipped | ReturnDelivered | RefundSettled | RefundFailed
+CaseMessage = Annotated[Decision | PartyMessage | Fact | DeadlinePassed, Field(discriminator="kind")]

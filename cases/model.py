@@ -1,0 +1,233 @@
+"""The nouns of the domain: orders, parties, reasons, and the state of one case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cases.money import Money
+
+
+# Ids travel in workflow ids, search attributes and logs, so they must not carry personal data: the
+# pattern keeps out e-mail addresses and names with spaces.
+OpaqueId = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description="Opaque id: letters, digits, _.:- only."),
+]
+
+
+class Party(StrEnum):
+    BUYER = "buyer"
+    SELLER = "seller"
+    SUPPORT = "support"
+    CARRIER = "carrier"
+    PAYMENT = "payment"
+    CLOCK = "clock"
+
+
+class Reason(StrEnum):
+    NOT_RECEIVED = "not_received"
+    SHIPPED_LATE = "shipped_late"
+    MISSING_ITEM = "missing_item"
+    WRONG_ITEM = "wrong_item"
+    NOT_AS_DESCRIBED = "not_as_described"
+    DEFECTIVE = "defective"
+    DAMAGED_IN_TRANSIT = "damaged_in_transit"
+    GIVEAWAY_NOT_SENT = "giveaway_not_sent"
+    REFUND_NOT_RECEIVED = "refund_not_received"
+    INVOICE_INCORRECT = "invoice_incorrect"
+    BUYER_REMORSE = "buyer_remorse"
+    OTHER = "other"
+
+
+class ItemCategory(StrEnum):
+    GENERAL = "general"
+    CONSUMABLE = "consumable"
+    OPENABLE = "openable"
+
+
+class CaseKind(StrEnum):
+    REFUND_REQUEST = "refund_request"
+    CANCELLATION = "cancellation"
+
+
+class Status(StrEnum):
+    """Each open status names what the case waits for; each has exactly one policy window."""
+
+    AWAITING_SELLER_RESPONSE = "awaiting_seller_response"
+    AWAITING_CANCELLATION_ANSWER = "awaiting_cancellation_answer"
+    AWAITING_OFFER_ANSWER = "awaiting_offer_answer"
+    AWAITING_RETURN_SHIPMENT = "awaiting_return_shipment"
+    RETURN_IN_TRANSIT = "return_in_transit"
+    AWAITING_RETURN_INSPECTION = "awaiting_return_inspection"
+    DECLINED = "declined"
+    AWAITING_SUPPORT = "awaiting_support"
+    APPEAL_OPEN = "appeal_open"
+    REFUND_PENDING = "refund_pending"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = tuple(s for s in Status if s is not Status.CLOSED)
+
+# Who must act in each status; carrier and payment facts count as nobody's turn.
+AWAITING: dict[Status, Party | None] = {
+    Status.AWAITING_SELLER_RESPONSE: Party.SELLER,
+    Status.AWAITING_CANCELLATION_ANSWER: Party.SELLER,
+    Status.AWAITING_OFFER_ANSWER: Party.BUYER,
+    Status.AWAITING_RETURN_SHIPMENT: Party.BUYER,
+    Status.RETURN_IN_TRANSIT: None,
+    Status.AWAITING_RETURN_INSPECTION: Party.SELLER,
+    Status.DECLINED: Party.BUYER,
+    Status.AWAITING_SUPPORT: Party.SUPPORT,
+    Status.APPEAL_OPEN: Party.SELLER,
+    Status.REFUND_PENDING: None,
+    Status.CLOSED: None,
+}
+
+
+class Outcome(StrEnum):
+    REFUNDED_FULL = "refunded_full"
+    REFUNDED_PARTIAL = "refunded_partial"
+    REPLACED = "replaced"
+    DECLINED = "declined"
+    DENIED = "denied"
+    RETURN_NOT_SHIPPED = "return_not_shipped"
+    ABANDONED = "abandoned"
+    WITHDRAWN = "withdrawn"
+    ORDER_CANCELLED = "order_cancelled"
+    CANCELLATION_REFUSED = "cancellation_refused"
+    CANCELLATION_EXPIRED = "cancellation_expired"
+    INELIGIBLE = "ineligible"
+
+
+class Resolution(StrEnum):
+    FULL_REFUND = "full_refund"
+    REFUND_AFTER_RETURN = "refund_after_return"
+    PARTIAL_REFUND = "partial_refund"
+    REPLACEMENT = "replacement"
+    DECLINE = "decline"
+
+
+class Actor(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    party: Party
+    id: OpaqueId
+
+    def __str__(self) -> str:
+        return f"{self.party}:{self.id}"
+
+
+CLOCK = Actor(party=Party.CLOCK, id="deadline")
+
+
+class OrderItem(BaseModel):
+    sku: OpaqueId
+    category: ItemCategory = ItemCategory.GENERAL
+    unit_price: Money
+    quantity: int = Field(default=1, ge=1)
+
+    @property
+    def price(self) -> Money:
+        return Money(amount=self.unit_price.amount * self.quantity, currency=self.unit_price.currency)
+
+
+class Order(BaseModel):
+    order_id: OpaqueId
+    seller_id: OpaqueId
+    buyer_id: OpaqueId
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    items: list[OrderItem] = Field(min_length=1)
+    shipping_paid: Money
+    purchased_at: datetime
+    label_printed_at: datetime | None = None
+    shipped_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> Order:
+        for money in [self.shipping_paid, *(i.unit_price for i in self.items)]:
+            if money.currency != self.currency:
+                raise ValueError(f"every amount must be in the order currency {self.currency}, got {money.currency}")
+            if money.amount < 0:
+                raise ValueError("prices and shipping must not be negative")
+        return self
+
+    @property
+    def sale_price(self) -> Money:
+        total = Money.zero(self.currency)
+        for item in self.items:
+            total = total + item.price
+        return total
+
+    @property
+    def total_paid(self) -> Money:
+        return self.sale_price + self.shipping_paid
+
+    def has_category(self, categories: set[ItemCategory]) -> bool:
+        return any(item.category in categories for item in self.items)
+
+
+class Deadline(BaseModel):
+    status: Status
+    due_at: datetime
+    reminded: int = 0
+
+
+class TimelineEntry(BaseModel):
+    seq: int
+    at: datetime
+    actor: Actor
+    kind: str
+    summary: str
+    refused: bool = False
+
+
+class Offer(BaseModel):
+    at: datetime
+    resolution: Resolution
+    amount: Money | None = None
+    tracking_number: str | None = None
+    note: str | None = None
+    answer: str | None = None
+
+
+class ReturnLeg(BaseModel):
+    approved_at: datetime
+    label_fee: Money
+    tracking_number: str | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    disputed: bool = False
+
+
+class Refund(BaseModel):
+    number: int
+    amount: Money
+    status: str = "requested"  # requested, settled, failed
+    charge_number: int | None = None
+    gateway_ref: str | None = None
+    failure: str | None = None
+
+
+class LedgerKind(StrEnum):
+    SELLER_CHARGE = "seller_charge"
+    CHARGE_REVERSAL = "charge_reversal"
+    PLATFORM_REFUND = "platform_refund"
+
+
+class LedgerLine(BaseModel):
+    number: int
+    kind: LedgerKind
+    amount: Money
+    refund_number: int | None = None
+
+
+class SupportRuling(BaseModel):
+    at: datetime
+    decision: str
+    amount: Money | None = None
+    note: str | None = None
+    on_appeal: bool = False

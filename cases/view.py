@@ -1,0 +1,104 @@
+"""The case as people read it: what it waits for, from whom, until when, and what each party may do."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from cases.case import Case
+from cases.engine import allowed_actions
+from cases.model import CaseKind, Offer, Outcome, Party, Reason, Status, TimelineEntry
+from cases.money import Money
+
+
+class CaseView(BaseModel):
+    case_id: str
+    kind: CaseKind
+    reason: Reason
+    status: Status
+    outcome: Outcome | None
+    awaiting: Party | None
+    due_at: datetime | None
+    waiting_for: str
+    may: dict[Party, list[str]]
+    policy: str
+    policy_version: str
+    order_id: str
+    seller_id: str
+    buyer_id: str
+    routed_to: Party
+    routing_note: str
+    total_paid: Money
+    refunded: Money
+    refundable: Money
+    charged_to_seller: Money
+    offers: list[Offer]
+    timeline: list[TimelineEntry]
+    opened_at: datetime
+    closed_at: datetime | None
+    version: int
+
+
+_WAITS = {
+    Status.AWAITING_SELLER_RESPONSE: "the seller's response",
+    Status.AWAITING_CANCELLATION_ANSWER: "the seller's answer to the cancellation",
+    Status.AWAITING_OFFER_ANSWER: "the buyer's answer to the partial offer",
+    Status.AWAITING_RETURN_SHIPMENT: "the buyer to ship the return",
+    Status.RETURN_IN_TRANSIT: "the carrier to deliver the return",
+    Status.AWAITING_RETURN_INSPECTION: "the seller to confirm or dispute the returned items",
+    Status.DECLINED: "the buyer to escalate or accept the decline",
+    Status.AWAITING_SUPPORT: "a support decision",
+    Status.APPEAL_OPEN: "the seller to appeal or accept the support decision",
+    Status.REFUND_PENDING: "the payment provider to settle the refund",
+}
+
+
+def waiting_for(case: Case) -> str:
+    """One line for operators: what the case waits for, from whom, until when, with the options open."""
+    if case.is_closed:
+        return f"Closed: {case.outcome.value if case.outcome else 'closed'}."
+    line = f"Waiting for {_WAITS[case.status]}"
+    if case.deadline:
+        window = case.policy.windows[case.status]
+        line += f" until {case.deadline.due_at:%Y-%m-%d %H:%M} UTC (then {window.on_timeout.value})"
+    options = [
+        f"{party.value}: {', '.join(kinds)}"
+        for party, kinds in allowed_actions(case).items()
+        if party is case.awaiting
+    ]
+    if options:
+        line += f". Options: {'; '.join(options)}"
+        if case.awaiting is Party.SELLER and case.status is Status.AWAITING_SELLER_RESPONSE:
+            line += f" ({', '.join(sorted(r.value for r in case.policy.resolutions))})"
+    return line + "."
+
+
+def view(case: Case) -> CaseView:
+    return CaseView(
+        case_id=case.case_id,
+        kind=case.kind,
+        reason=case.reason,
+        status=case.status,
+        outcome=case.outcome,
+        awaiting=case.awaiting,
+        due_at=case.deadline.due_at if case.deadline else None,
+        waiting_for=waiting_for(case),
+        may=allowed_actions(case),
+        policy=case.policy.name,
+        policy_version=case.policy.version,
+        order_id=case.order.order_id,
+        seller_id=case.order.seller_id,
+        buyer_id=case.order.buyer_id,
+        routed_to=case.routed_to,
+        routing_note=case.routing_note,
+        total_paid=case.order.total_paid,
+        refunded=case.refunded,
+        refundable=case.refundable,
+        charged_to_seller=case.charged_to_seller,
+        offers=case.offers,
+        timeline=case.timeline,
+        opened_at=case.opened_at,
+        closed_at=case.closed_at,
+        version=case.version,
+    )
