@@ -7,10 +7,11 @@ Each message is one typed input (the same model backs the Update and the Signal 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, Field, model_validator
 
+from cases.case import Case
 from cases.model import Actor, CaseKind, OpaqueId, Order, Reason, Resolution, Status
 from cases.money import Money
 from cases.policy import Policy
@@ -30,6 +31,7 @@ class OpenCase(BaseModel):
     buyer_flagged_for_fraud: bool = False
     note: Note | None = None
     policy: Policy
+    continued: Case | None = Field(default=None, description="Set by continue-as-new only: the state carried over.")
 
 
 class SellerResponse(BaseModel):
@@ -145,3 +147,4 @@ class DeadlinePassed(BaseModel):
 Decision = SellerResponse | BuyerAnswer | ReturnInspection | Escalation | Withdrawal | SupportDecision | Appeal
 Fact = ReturnShipped | ReturnDelivered | RefundSettled | RefundFailed
 CaseMessage = Annotated[Decision | PartyMessage | Fact | DeadlinePassed, Field(discriminator="kind")]
+FACT_KINDS = frozenset(model.model_fields["kind"].default for model in get_args(Fact))

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from cases.case import Case
 from cases.engine import allowed_actions
+from cases.messages import OpenCase
 from cases.model import CaseKind, Offer, Outcome, Party, Reason, Status, TimelineEntry
 from cases.money import Money
 
@@ -101,4 +102,30 @@ def view(case: Case) -> CaseView:
         opened_at=case.opened_at,
         closed_at=case.closed_at,
         version=case.version,
+    )
+
+
+def static_summary(request: OpenCase) -> str:
+    """The UI's one-line title of a case; opaque ids only, under 200 bytes."""
+    order = request.order
+    return f"{request.kind.value} {request.reason.value}: {order.total_paid} on order {order.order_id}"[:200]
+
+
+def static_details(request: OpenCase) -> str:
+    order = request.order
+    return "\n".join(
+        [
+            f"**Case** `{request.case_id}` ({request.kind.value}, reason `{request.reason.value}`)",
+            f"**Policy** `{request.policy.name}` version `{request.policy.version}`",
+            f"**Order** `{order.order_id}`: seller `{order.seller_id}`, buyer `{order.buyer_id}`",
+            f"**Paid** {order.total_paid} ({len(order.items)} item(s) + {order.shipping_paid} shipping)",
+        ]
+    )
+
+
+def details_markdown(case: Case) -> str:
+    """The UI's current details: what the case waits for, then the money so far."""
+    return (
+        f"**{case.status.value}**: {waiting_for(case)}\n\n"
+        f"Refunded {case.refunded} of {case.order.total_paid}; charged to seller {case.charged_to_seller}."
     )

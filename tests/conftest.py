@@ -1,0 +1,108 @@
+"""Shared harness: one time-skipping server per session, workers on their own task queues."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.payments import EmbeddedGateway
+from starter.client import CaseClient
+from starter.settings import Settings
+from store.database import Store
+from worker import build_worker
+from workflows import search_attributes
+
+BIN = Path(sys.executable).parent
+
+
+async def register_search_attributes(client: Client, namespace: str = "default") -> None:
+    """The time-skipping server knows no custom search attributes until told."""
+    kinds = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME
+        if key is search_attributes.RESPONSE_DUE_AT
+        else IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in search_attributes.ALL
+    }
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(namespace=namespace, search_attributes=kinds)
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def env():
+    environment = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    await register_search_attributes(environment.client)
+    yield environment
+    await environment.shutdown()
+
+
+@dataclass
+class Harness:
+    env: WorkflowEnvironment
+    client: CaseClient
+    store: Store
+
+
+@pytest_asyncio.fixture(scope="session")
+async def store(tmp_path_factory):
+    db = Store(f"sqlite:///{tmp_path_factory.mktemp('store')}/cases.db")
+    db.create_schema()
+    return db
+
+
+async def _harness(env, store, gateway=None, **settings):
+    queue = f"cases-{uuid.uuid4().hex[:8]}"
+    config = Settings(temporal_task_queue=queue, database_url=str(store.engine.url), **settings)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        worker = build_worker(env.client, config, store, pool, gateway=gateway)
+        async with worker:
+            yield Harness(env, CaseClient(env.client, queue, clock=env.get_current_time), store)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def cases(env, store):
+    """Cases whose refunds settle at once, as with the embedded gateway of `make run`."""
+    async for harness in _harness(env, store):
+        yield harness
+
+
+@pytest_asyncio.fixture(scope="session")
+async def pending_cases(env, store):
+    """Cases whose refunds wait for the provider's refund_settled signal."""
+    async for harness in _harness(env, store, refund_gateway="embedded-pending"):
+        yield harness
+
+
+class CommitsThenTimesOut(EmbeddedGateway):
+    """Moves the money, then loses the answer once: the classic timeout after commit."""
+
+    def __init__(self, store):
+        super().__init__(store)
+        self.calls = 0
+
+    def refund(self, *args, **kwargs):
+        self.calls += 1
+        receipt = super().refund(*args, **kwargs)
+        if self.calls == 1:
+            raise TimeoutError("provider answer lost after the refund was made")
+        return receipt
+
+
+@pytest_asyncio.fixture(scope="session")
+async def flaky_cases(env, store):
+    gateway = CommitsThenTimesOut(store)
+    async for harness in _harness(env, store, gateway=gateway):
+        harness.gateway = gateway
+        yield harness

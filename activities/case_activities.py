@@ -1,0 +1,152 @@
+"""Side effects of a case. Each is idempotent on a key made from the case id and a sequence number
+(never the run id), so a retry, a replay or a continue-as-new never does a thing twice."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from temporalio import activity
+
+from activities.payments import GatewayReceipt, PaymentGateway
+from cases.commands import IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
+from cases.model import TimelineEntry
+from cases.view import CaseView
+from store.database import Store
+from store.schema import CaseRow, LedgerRow, NotificationRow, SupportTicketRow, TimelineRow
+
+log = logging.getLogger("refund_cases.activities")
+
+
+class RefundOrder(BaseModel):
+    case_id: str
+    refund: IssueRefund
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.case_id}:refund:{self.refund.number}"
+
+
+class LedgerPosting(BaseModel):
+    case_id: str
+    seller_id: str
+    posting: PostLedgerEntry
+
+
+class Notifications(BaseModel):
+    """All notices of one transition, in one activity."""
+
+    case_id: str
+    notices: list[Notify]
+
+
+class TicketRequest(BaseModel):
+    case_id: str
+    at_version: int
+    ticket: OpenSupportTicket
+    waiting_for: str
+
+
+class CaseRecord(BaseModel):
+    view: CaseView
+    new_entries: list[TimelineEntry]
+
+
+class CaseActivities:
+    def __init__(self, store: Store, gateway: PaymentGateway):
+        self.store = store
+        self.gateway = gateway
+
+    @activity.defn
+    def issue_refund(self, order: RefundOrder) -> GatewayReceipt:
+        receipt = self.gateway.refund(order.idempotency_key, order.case_id, order.refund.number, order.refund.amount)
+        log.info("refund %s %s %s first_call=%s", order.idempotency_key, order.refund.amount, receipt.status, receipt.first_call)
+        return receipt
+
+    @activity.defn
+    def post_ledger_entry(self, entry: LedgerPosting) -> None:
+        posting = entry.posting
+        self.store.insert_once(
+            LedgerRow(
+                key=f"{entry.case_id}:ledger:{posting.number}",
+                case_id=entry.case_id,
+                seller_id=entry.seller_id,
+                kind=posting.entry.value,
+                amount=posting.amount.amount,
+                currency=posting.amount.currency,
+                refund_number=posting.refund_number,
+                created_at=datetime.now(UTC),
+            )
+        )
+
+    @activity.defn
+    def send_notifications(self, batch: Notifications) -> None:
+        for notice in batch.notices:
+            _, first = self.store.insert_once(
+                NotificationRow(
+                    key=f"{batch.case_id}:notice:{notice.number}",
+                    case_id=batch.case_id,
+                    party=notice.to.value,
+                    recipient_id=notice.recipient_id,
+                    event=notice.event,
+                    body=notice.text,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            if first:
+                log.info("notify case=%s to=%s:%s event=%s", batch.case_id, notice.to.value, notice.recipient_id, notice.event)
+
+    @activity.defn
+    def open_support_ticket(self, request: TicketRequest) -> None:
+        self.store.insert_once(
+            SupportTicketRow(
+                key=f"{request.case_id}:ticket:v{request.at_version}",
+                case_id=request.case_id,
+                reason=request.ticket.reason,
+                details={"waiting_for": request.waiting_for},
+                created_at=datetime.now(UTC),
+            )
+        )
+
+    @activity.defn
+    def record_case(self, record: CaseRecord) -> None:
+        view = record.view
+        self.store.record_case(
+            CaseRow(
+                case_id=view.case_id,
+                version=view.version,
+                kind=view.kind.value,
+                policy=view.policy,
+                policy_version=view.policy_version,
+                reason=view.reason.value,
+                status=view.status.value,
+                outcome=view.outcome.value if view.outcome else None,
+                awaiting=view.awaiting.value if view.awaiting else "none",
+                due_at=view.due_at,
+                order_id=view.order_id,
+                seller_id=view.seller_id,
+                buyer_id=view.buyer_id,
+                currency=view.total_paid.currency,
+                total_paid=view.total_paid.amount,
+                refunded=view.refunded.amount,
+                charged_to_seller=view.charged_to_seller.amount,
+                opened_at=view.opened_at,
+                closed_at=view.closed_at,
+            ),
+            [
+                TimelineRow(
+                    case_id=view.case_id,
+                    seq=e.seq,
+                    at=e.at,
+                    actor=str(e.actor),
+                    kind=e.kind,
+                    summary=e.summary,
+                    refused=e.refused,
+                )
+                for e in record.new_entries
+            ],
+        )
+
+    def all(self) -> list:
+        return [self.issue_refund, self.post_ledger_entry, self.send_notifications, self.open_support_ticket, self.record_case]

@@ -1,0 +1,174 @@
+"""`CaseClient`: what a Python backend imports to open cases, act on them and read them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
+
+from cases import engine, policies
+from cases.messages import FACT_KINDS, Decision, Fact, OpenCase, PartyMessage
+from cases.model import CaseKind, Order, Reason
+from cases.view import CaseView, static_details, static_summary
+from starter.settings import Settings
+from workflows import search_attributes
+from workflows.refund_case import RefundCaseWorkflow, workflow_id
+
+CASE_NAMESPACE = uuid.UUID("6f1d2c1e-4b8a-4f4e-9a52-2f0c5f6b7e10")
+
+
+class NewCase(BaseModel):
+    """What a backend sends to open a case. `request_id` makes opening idempotent."""
+
+    request_id: str = Field(min_length=1, max_length=128)
+    reason: Reason
+    order: Order
+    kind: CaseKind = CaseKind.REFUND_REQUEST
+    policy: str = "direct_service"
+    buyer_flagged_for_fraud: bool = False
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@dataclass
+class Opened:
+    case_id: str
+    workflow_id: str
+    created: bool
+
+
+class CaseRefused(Exception):
+    """The rules refused a command. `field` and `rule` say which and why; nothing changed."""
+
+    def __init__(self, message: str):
+        self.field, _, self.rule = message.partition(": ")
+        super().__init__(message)
+
+
+def case_id_for(request_id: str) -> str:
+    """The same request id always names the same case, so a retried open finds the first one."""
+    return str(uuid.uuid5(CASE_NAMESPACE, request_id))
+
+
+async def connect(settings: Settings) -> Client:
+    tls: TLSConfig | bool = False
+    if settings.temporal_tls_cert or settings.temporal_tls_ca:
+        tls = TLSConfig(
+            server_root_ca_cert=settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None,
+            client_cert=settings.temporal_tls_cert.read_bytes() if settings.temporal_tls_cert else None,
+            client_private_key=settings.temporal_tls_key.read_bytes() if settings.temporal_tls_key else None,
+        )
+    elif settings.temporal_api_key:
+        tls = True
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+        tls=tls,
+        data_converter=pydantic_data_converter,
+    )
+
+WORKFLOW_EXECUTION_STATUS_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+
+
+async def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class CaseClient:
+    def __init__(self, client: Client, task_queue: str = "refund-cases", clock: Callable[[], Awaitable[datetime]] = wall_clock):
+        """`clock` serves the eligibility pre-check; tests pass the time-skipping server's clock."""
+        self.client = client
+        self.task_queue = task_queue
+        self.clock = clock
+
+    @classmethod
+    async def connect(cls, settings: Settings | None = None) -> CaseClient:
+        settings = settings or Settings()
+        return cls(await connect(settings), settings.temporal_task_queue)
+
+    async def open(self, new: NewCase) -> Opened:
+        """Opens the case, or finds the one this request id already opened. Raises CaseRefused."""
+        try:
+            policy = policies.load(new.policy)
+        except policies.PolicyError as err:
+            raise CaseRefused(str(err)) from None
+        case_id = case_id_for(new.request_id)
+        request = OpenCase(case_id=case_id, policy=policy, **new.model_dump(exclude={"policy"}))
+        now = await self.clock()
+        try:
+            engine.check_open(request, now)
+        except engine.Refusal as refusal:
+            raise CaseRefused(str(refusal)) from None
+        preview = engine.open_case(request, now).case
+        wid = workflow_id(case_id)
+        try:
+            await self.client.start_workflow(
+                RefundCaseWorkflow.run,
+                request,
+                id=wid,
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=static_summary(request),
+                static_details=static_details(request),
+                search_attributes=search_attributes.initial(preview),
+            )
+        except WorkflowAlreadyStartedError:
+            return Opened(case_id, wid, created=False)
+        return Opened(case_id, wid, created=True)
+
+    async def send(self, case_id: str, message: Decision | PartyMessage | Fact, *, wait: bool = True) -> CaseView | None:
+        """Delivers a message. People's decisions are updates (a yes or no now) unless wait=False;
+        carrier and payment facts are always signals. Raises CaseRefused on a refused update."""
+        handle = self.client.get_workflow_handle(workflow_id(case_id))
+        try:
+            if not wait or message.kind in FACT_KINDS:
+                await handle.signal(message.kind, message)
+                return None
+            return await handle.execute_update(message.kind, message, result_type=CaseView)
+        except WorkflowUpdateFailedError as err:
+            if isinstance(err.cause, ApplicationError):
+                raise CaseRefused(err.cause.message) from None
+            raise
+        except RPCError as err:
+            await self._explain(case_id, err)
+            raise
+
+    async def _explain(self, case_id: str, err: RPCError) -> None:
+        """Turns "not found" from the server into the rule it means: no such case, or a closed one."""
+        request = DescribeWorkflowExecutionRequest(
+            namespace=self.client.namespace, execution=WorkflowExecution(workflow_id=workflow_id(case_id))
+        )
+        try:
+            described = await self.client.workflow_service.describe_workflow_execution(request)
+        except RPCError as missing:
+            if missing.status is RPCStatusCode.NOT_FOUND:
+                raise CaseRefused(f"case_id: there is no case {case_id}") from None
+            raise err from None
+        if described.workflow_execution_info.status != WORKFLOW_EXECUTION_STATUS_RUNNING:
+            raise CaseRefused("status: the case is closed; nothing more can be done") from None
+
+    async def show(self, case_id: str) -> CaseView:
+        return await self.client.get_workflow_handle(workflow_id(case_id)).query(RefundCaseWorkflow.case_view)
+
+    async def list(self, query: str = "", limit: int = 50) -> list[dict]:
+        """Cases from Temporal visibility, newest first; `query` is a visibility filter."""
+        base = "WorkflowType = 'RefundCase'"
+        rows = []
+        async for execution in self.client.list_workflows(f"{base} AND ({query})" if query else base, limit=limit):
+            attrs = execution.typed_search_attributes
+            row = {"case_id": execution.id.removeprefix("case-"), "opened_at": execution.start_time}
+            row.update({key.name: attrs.get(key) for key in search_attributes.ALL})
+            rows.append(row)
+        return rows
+

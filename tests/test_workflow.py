@@ -1,0 +1,396 @@
+"""RefundCaseWorkflow on the time-skipping server: every direct-service path end to end through
+CaseClient, each deadline one second before and one second after, refusals, and money moved once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from cases.messages import (
+    Appeal,
+    BuyerAnswer,
+    Escalation,
+    PartyMessage,
+    RefundSettled,
+    ReturnDelivered,
+    ReturnInspection,
+    ReturnShipped,
+    SellerResponse,
+    SupportDecision,
+)
+from cases.model import CaseKind, Outcome, Party, Reason, Resolution, Status
+from starter.client import CaseRefused, NewCase
+from store.schema import LedgerRow, NotificationRow, RefundRow, SupportTicketRow, TimelineRow
+from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, eur, order
+from workflows import search_attributes
+from workflows.refund_case import RefundCaseWorkflow, workflow_id
+
+pytestmark = pytest.mark.workflow
+
+SECOND = timedelta(seconds=1)
+
+
+async def open_case(h, reason=Reason.DEFECTIVE, kind=CaseKind.REFUND_REQUEST, **order_changes) -> str:
+    now = await h.env.get_current_time()
+    fields = dict(purchased_at=now - timedelta(days=3), shipped_at=now - timedelta(days=2))
+    fields.update(order_changes)
+    new = NewCase(request_id=f"req-{uuid.uuid4()}", reason=reason, kind=kind, order=order(**fields))
+    opened = await h.client.open(new)
+    assert opened.created
+    await h.client.show(opened.case_id)  # the first workflow task has run
+    return opened.case_id
+
+
+async def signal(h, case_id, message):
+    """Sends a signal and waits (bounded) until the case has taken it."""
+    before = (await h.client.show(case_id)).version
+    await h.client.send(case_id, message, wait=False)
+    for _ in range(500):
+        shown = await h.client.show(case_id)
+        if shown.version > before:
+            return shown
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"case {case_id} did not take {message.kind}")
+
+
+async def eventually(probe):
+    """Polls `probe` (bounded) until it returns something truthy: activities finish after the state moves."""
+    for _ in range(500):
+        if found := probe():
+            return found
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never became true")
+
+
+async def status(h, case_id) -> Status:
+    return (await h.client.show(case_id)).status
+
+
+async def outcome_of(h, case_id):
+    return await h.env.client.get_workflow_handle(workflow_id(case_id)).result(result_type=None)
+
+
+def money_rows(h, case_id):
+    refunds = [r.amount for r in h.store.rows(RefundRow, case_id=case_id)]
+    ledger = sorted((r.kind, r.amount) for r in h.store.rows(LedgerRow, case_id=case_id))
+    return refunds, ledger
+
+
+# ---------------------------------------------------------------------------------------- the paths
+
+
+async def test_full_refund_without_return(cases):
+    case_id = await open_case(cases)
+    shown = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+    assert (shown.status, shown.outcome, shown.refunded) == (Status.CLOSED, Outcome.REFUNDED_FULL, eur(4500))
+    assert money_rows(cases, case_id) == ([4500], [("seller_charge", 4500)])
+    result = await cases.env.client.get_workflow_handle(workflow_id(case_id)).result()
+    assert result["outcome"] == "refunded_full"
+
+
+async def test_refund_after_return_with_carrier_signals_and_confirmation(cases):
+    case_id = await open_case(cases)
+    await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.REFUND_AFTER_RETURN))
+    await signal(cases, case_id, ReturnShipped(by=CARRIER, tracking_number="RET-12345"))
+    await signal(cases, case_id, ReturnDelivered(by=CARRIER))
+    assert await status(cases, case_id) is Status.AWAITING_RETURN_INSPECTION
+    shown = await cases.client.send(case_id, ReturnInspection(by=SELLER, confirm=True))
+    assert shown.outcome is Outcome.REFUNDED_FULL
+    assert money_rows(cases, case_id) == ([4500], [("seller_charge", 4500 + 650)])
+
+
+async def test_partial_offer_accepted(cases):
+    case_id = await open_case(cases)
+    await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(1200)))
+    shown = await cases.client.send(case_id, BuyerAnswer(by=BUYER, accept=True))
+    assert shown.outcome is Outcome.REFUNDED_PARTIAL
+    assert money_rows(cases, case_id) == ([1200], [("seller_charge", 1200)])
+
+
+async def test_partial_offer_declined_then_return_for_full_refund(cases):
+    case_id = await open_case(cases)
+    await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(1200)))
+    shown = await cases.client.send(case_id, BuyerAnswer(by=BUYER, accept=False))
+    assert shown.status is Status.AWAITING_RETURN_SHIPMENT
+    await signal(cases, case_id, ReturnDelivered(by=CARRIER))
+    shown = await cases.client.send(case_id, ReturnInspection(by=SELLER, confirm=True))
+    assert shown.outcome is Outcome.REFUNDED_FULL
+
+
+async def test_replacement_with_tracking(cases):
+    case_id = await open_case(cases)
+    shown = await cases.client.send(
+        case_id, SellerResponse(by=SELLER, resolution=Resolution.REPLACEMENT, tracking_number="NEW-55555")
+    )
+    assert shown.outcome is Outcome.REPLACED and money_rows(cases, case_id) == ([], [])
+
+
+async def test_decline_escalation_support_charge_appeal_overturned(cases):
+    case_id = await open_case(cases)
+    await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.DECLINE, note="as described"))
+    shown = await cases.client.send(case_id, Escalation(by=BUYER))
+    assert shown.status is Status.AWAITING_SUPPORT
+    assert cases.store.rows(SupportTicketRow, case_id=case_id)
+    shown = await cases.client.send(case_id, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"))
+    assert shown.status is Status.APPEAL_OPEN
+    await cases.client.send(case_id, Appeal(by=SELLER))
+    shown = await cases.client.send(case_id, SupportDecision(by=SUPPORT, decision="overturn"))
+    assert (shown.outcome, shown.charged_to_seller) == (Outcome.REFUNDED_FULL, eur(0))
+    assert money_rows(cases, case_id) == (
+        [4500],
+        [("charge_reversal", 4500), ("platform_refund", 4500), ("seller_charge", 4500)],
+    )
+
+
+async def test_excluded_goods_go_straight_to_support_which_denies(cases):
+    from cases.model import ItemCategory
+
+    case_id = await open_case(cases, reason=Reason.WRONG_ITEM, items=order(ItemCategory.OPENABLE).items)
+    shown = await cases.client.show(case_id)
+    assert (shown.status, shown.routed_to) == (Status.AWAITING_SUPPORT, Party.SUPPORT)
+    shown = await cases.client.send(case_id, SupportDecision(by=SUPPORT, decision="deny"))
+    assert shown.outcome is Outcome.DENIED
+
+
+async def test_cancellation_before_shipping_accepted(cases):
+    now = await cases.env.get_current_time()
+    case_id = await open_case(
+        cases, reason=Reason.BUYER_REMORSE, kind=CaseKind.CANCELLATION, purchased_at=now - timedelta(hours=1), shipped_at=None
+    )
+    assert await status(cases, case_id) is Status.AWAITING_CANCELLATION_ANSWER
+    shown = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+    assert shown.outcome is Outcome.ORDER_CANCELLED and shown.refunded == eur(4500)
+
+
+async def test_cancellation_after_shipping_is_refused_before_anything_starts(cases):
+    with pytest.raises(CaseRefused) as refused:
+        await open_case(cases, reason=Reason.BUYER_REMORSE, kind=CaseKind.CANCELLATION)
+    assert refused.value.field == "kind" and "shipped" in refused.value.rule
+
+
+async def test_opening_twice_with_one_request_id_finds_the_first_case(cases):
+    now = await cases.env.get_current_time()
+    new = NewCase(request_id=f"req-{uuid.uuid4()}", reason=Reason.DEFECTIVE, order=order(purchased_at=now - timedelta(days=1)))
+    first, second = await cases.client.open(new), await cases.client.open(new)
+    assert (first.created, second.created, first.case_id) == (True, False, second.case_id)
+
+
+async def test_search_attributes_and_details_follow_the_case(cases):
+    case_id = await open_case(cases)
+    handle = cases.env.client.get_workflow_handle(workflow_id(case_id))
+    described = await handle.describe()
+    attrs = described.typed_search_attributes
+    assert attrs.get(search_attributes.CASE_STATUS) == "awaiting_seller_response"
+    assert attrs.get(search_attributes.AWAITING_PARTY) == "seller"
+    assert attrs.get(search_attributes.SELLER_ID) == SELLER.id
+    assert attrs.get(search_attributes.RESPONSE_DUE_AT) is not None
+    assert "defective" in (await described.static_summary())
+    await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.DECLINE))
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(search_attributes.AWAITING_PARTY) == "buyer"
+
+
+# ------------------------------------------------------------------------------------ the deadlines
+
+
+async def to_seller_response(h):
+    return await open_case(h)
+
+
+async def to_offer_answer(h):
+    case_id = await open_case(h)
+    await h.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(1000)))
+    return case_id
+
+
+async def to_return_shipment(h):
+    case_id = await open_case(h)
+    await h.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.REFUND_AFTER_RETURN))
+    return case_id
+
+
+async def to_return_in_transit(h):
+    case_id = await to_return_shipment(h)
+    await signal(h, case_id, ReturnShipped(by=CARRIER, tracking_number="RET-77777"))
+    return case_id
+
+
+async def to_return_inspection(h):
+    case_id = await to_return_in_transit(h)
+    await signal(h, case_id, ReturnDelivered(by=CARRIER))
+    return case_id
+
+
+async def to_declined(h):
+    case_id = await open_case(h)
+    await h.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.DECLINE))
+    return case_id
+
+
+async def to_support(h):
+    return await open_case(h, reason=Reason.NOT_RECEIVED)
+
+
+async def to_appeal_open(h):
+    case_id = await to_support(h)
+    await h.client.send(case_id, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"))
+    return case_id
+
+
+async def to_cancellation_answer(h):
+    now = await h.env.get_current_time()
+    return await open_case(h, reason=Reason.BUYER_REMORSE, kind=CaseKind.CANCELLATION, purchased_at=now, shipped_at=None)
+
+
+@pytest.mark.parametrize(
+    ("reach", "waiting", "hours", "after"),
+    [
+        (to_seller_response, Status.AWAITING_SELLER_RESPONSE, 72, Status.AWAITING_SUPPORT),
+        (to_cancellation_answer, Status.AWAITING_CANCELLATION_ANSWER, 72, Outcome.CANCELLATION_EXPIRED),
+        (to_offer_answer, Status.AWAITING_OFFER_ANSWER, 168, Outcome.ABANDONED),
+        (to_return_shipment, Status.AWAITING_RETURN_SHIPMENT, 168, Outcome.RETURN_NOT_SHIPPED),
+        (to_return_in_transit, Status.RETURN_IN_TRANSIT, 720, Status.AWAITING_SUPPORT),
+        (to_return_inspection, Status.AWAITING_RETURN_INSPECTION, 72, Outcome.REFUNDED_FULL),
+        (to_declined, Status.DECLINED, 168, Outcome.DECLINED),
+        (to_appeal_open, Status.APPEAL_OPEN, 168, Outcome.REFUNDED_FULL),
+    ],
+    ids=lambda v: getattr(v, "__name__", str(v)),
+)
+async def test_each_deadline_one_second_before_and_one_second_after(cases, reach, waiting, hours, after):
+    case_id = await reach(cases)
+    shown = await cases.client.show(case_id)
+    assert shown.status is waiting
+    await cases.env.sleep(shown.due_at - await cases.env.get_current_time() - SECOND)
+    assert await status(cases, case_id) is waiting
+    await cases.env.sleep(2 * SECOND)
+    shown = await cases.client.show(case_id)
+    assert after in (shown.status, shown.outcome)
+    assert shown.timeline[-1].kind != "deadline_passed" or shown.status is not waiting
+    assert any(e.kind == "deadline_passed" and f"{hours} h" in e.summary for e in shown.timeline)
+
+
+async def test_support_is_reminded_when_its_window_passes(cases):
+    case_id = await to_support(cases)
+    shown = await cases.client.show(case_id)
+    await cases.env.sleep(shown.due_at - await cases.env.get_current_time() + SECOND)
+    again = await cases.client.show(case_id)
+    assert again.status is Status.AWAITING_SUPPORT and again.due_at > shown.due_at
+    await eventually(lambda: "overdue" in [n.event for n in cases.store.rows(NotificationRow, case_id=case_id, party="support")])
+
+
+async def test_refund_pending_until_the_provider_settles_it(pending_cases):
+    h = pending_cases
+    case_id = await open_case(h)
+    shown = await h.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+    assert shown.status is Status.REFUND_PENDING and shown.awaiting is None
+    shown = await signal(h, case_id, RefundSettled(by=PAYMENT, refund_number=1, gateway_ref="re_1"))
+    assert shown.outcome is Outcome.REFUNDED_FULL
+
+
+async def test_refund_never_settled_goes_to_support_after_its_window(pending_cases):
+    h = pending_cases
+    case_id = await open_case(h)
+    shown = await h.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+    await h.env.sleep(shown.due_at - await h.env.get_current_time() - SECOND)
+    assert await status(h, case_id) is Status.REFUND_PENDING
+    await h.env.sleep(2 * SECOND)
+    assert await status(h, case_id) is Status.AWAITING_SUPPORT
+
+
+# ---------------------------------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        (SellerResponse(by=BUYER, resolution=Resolution.FULL_REFUND), "by.party"),
+        (SellerResponse(by=SELLER.model_copy(update={"id": "seller-x"}), resolution=Resolution.FULL_REFUND), "by.id"),
+        (BuyerAnswer(by=BUYER, accept=True), "kind"),
+        (SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(10_000)), "amount"),
+        (SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(-5)), "amount"),
+        (SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(0)), "amount"),
+    ],
+)
+async def test_refused_updates_name_the_field_change_nothing_and_leave_no_history(cases, message, field):
+    case_id = await open_case(cases)
+    before = await cases.client.show(case_id)
+    with pytest.raises(CaseRefused) as refused:
+        await cases.client.send(case_id, message)
+    assert refused.value.field == field
+    after = await cases.client.show(case_id)
+    assert after == before
+    history = await cases.env.client.get_workflow_handle(workflow_id(case_id)).fetch_history()
+    assert not [e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
+
+
+async def test_update_on_a_closed_case_is_refused(cases):
+    case_id = await open_case(cases)
+    await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.REPLACEMENT, tracking_number="NEW-11111"))
+    with pytest.raises(CaseRefused, match="status: the case is closed"):
+        await cases.client.send(case_id, PartyMessage(by=BUYER, text="hello"))
+    with pytest.raises(CaseRefused, match="status: the case is closed"):
+        await cases.client.send(case_id, ReturnDelivered(by=CARRIER))
+    with pytest.raises(CaseRefused, match="case_id: there is no case nope"):
+        await cases.client.send("nope", PartyMessage(by=BUYER, text="hello"))
+
+
+async def test_unknown_reason_is_rejected_with_the_field():
+    with pytest.raises(ValueError, match="reason"):
+        NewCase.model_validate({"request_id": "r", "reason": "bored", "order": order().model_dump()})
+
+
+async def test_refused_signal_is_recorded_and_its_sender_told(cases):
+    case_id = await open_case(cases)
+    shown = await signal(cases, case_id, BuyerAnswer(by=BUYER, accept=True))
+    assert shown.timeline[-1].refused
+    assert shown.status is Status.AWAITING_SELLER_RESPONSE
+    assert shown.timeline[-1].summary.startswith("kind: buyer_answer is not possible")
+    told = await eventually(
+        lambda: [(n.party, n.event) for n in cases.store.rows(NotificationRow, case_id=case_id) if n.event == "refused"]
+    )
+    assert told == [("buyer", "refused")]
+
+
+async def test_signal_form_of_a_decision_acts_like_the_update(cases):
+    case_id = await open_case(cases)
+    shown = await signal(cases, case_id, SellerResponse(by=SELLER, resolution=Resolution.DECLINE))
+    assert shown.status is Status.DECLINED
+
+
+# --------------------------------------------------------------------------------- money only once
+
+
+async def test_a_refund_retried_after_a_lost_answer_moves_money_once(flaky_cases):
+    h = flaky_cases
+    case_id = await open_case(h)
+    shown = await h.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+    assert shown.outcome is Outcome.REFUNDED_FULL
+    assert h.gateway.calls == 2
+    assert money_rows(h, case_id) == ([4500], [("seller_charge", 4500)])
+
+
+async def test_store_has_the_case_and_its_timeline(cases):
+    case_id = await open_case(cases)
+    await cases.client.send(case_id, PartyMessage(by=BUYER, text="photos attached"))
+    shown = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+    from store.schema import CaseRow
+
+    row = cases.store.get(CaseRow, case_id)
+    assert (row.status, row.outcome, row.refunded, row.version) == ("closed", "refunded_full", 4500, shown.version)
+    seqs = [t.seq for t in cases.store.rows(TimelineRow, case_id=case_id)]
+    assert sorted(seqs) == list(range(1, len(shown.timeline) + 1))
+
+
+async def test_completed_histories_replay_deterministically(cases):
+    case_id = await to_appeal_open(cases)
+    await cases.client.send(case_id, Appeal(by=SELLER))
+    await cases.client.send(case_id, SupportDecision(by=SUPPORT, decision="uphold"))
+    history: WorkflowHistory = await cases.env.client.get_workflow_handle(workflow_id(case_id)).fetch_history()
+    replayer = Replayer(workflows=[RefundCaseWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)

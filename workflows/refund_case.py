@@ -1,0 +1,306 @@
+"""One refund case, durably: wait for the next message or the case's deadline, let the rules decide,
+carry out what they decided.
+
+Every way in (update, signal, timer) goes through `_deliver`, under one lock, so a case applies one
+message at a time and the rules in `cases.engine` are the only place that decides anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.case_activities import (
+        CaseActivities,
+        CaseRecord,
+        LedgerPosting,
+        Notifications,
+        RefundOrder,
+        TicketRequest,
+    )
+    from cases import engine
+    from cases.case import Case
+    from cases.commands import IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
+    from cases.messages import (
+        Appeal,
+        BuyerAnswer,
+        CaseMessage,
+        DeadlinePassed,
+        Escalation,
+        OpenCase,
+        PartyMessage,
+        RefundFailed,
+        RefundSettled,
+        ReturnDelivered,
+        ReturnInspection,
+        ReturnShipped,
+        SellerResponse,
+        SupportDecision,
+        Withdrawal,
+    )
+    from cases.model import CLOCK, Actor, Party
+    from cases.view import CaseView, details_markdown, view
+    from workflows import search_attributes
+
+def workflow_id(case_id: str) -> str:
+    return f"case-{case_id}"
+
+
+GATEWAY = Actor(party=Party.PAYMENT, id="gateway")
+HISTORY_LIMIT = 10_000
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5))
+
+
+@workflow.defn(name="RefundCase")
+class RefundCaseWorkflow:
+    @workflow.init
+    def __init__(self, request: OpenCase) -> None:
+        self._lock = asyncio.Lock()
+        self._recorded = 0
+        self._opening: engine.Transition | None = None
+        if request.continued is not None:
+            self.case: Case = request.continued
+            self._recorded = len(self.case.timeline)
+        else:
+            self._opening = engine.open_case(request, workflow.now())
+            self.case = self._opening.case
+
+    @workflow.run
+    async def run(self, request: OpenCase) -> CaseView:
+        if self._opening is not None:
+            async with self._lock:
+                await self._carry_out(self._opening)
+        while not self.case.is_closed:
+            if self._history_is_long():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(request.model_copy(update={"continued": self.case}))
+            deadline = self.case.deadline
+            assert deadline is not None, "every open status has a window (checked when the policy loads)"
+            remaining = deadline.due_at - workflow.now()
+            if remaining > timedelta(0):
+                window = self.case.policy.windows[deadline.status]
+                try:
+                    await workflow.wait_condition(
+                        lambda: self.case.deadline != deadline,
+                        timeout=remaining,
+                        timeout_summary=f"{deadline.status.value} window, {window.hours} h",
+                    )
+                    continue
+                except asyncio.TimeoutError:
+                    pass
+            await self._deliver(DeadlinePassed(by=CLOCK, status=deadline.status, due_at=deadline.due_at), via="clock")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return view(self.case)
+
+    # ------------------------------------------------------------------------------------- query
+
+    @workflow.query(name="case", description="The case view: status, who acts next and by when, options, money, timeline.")
+    def case_view(self) -> CaseView:
+        return view(self.case)
+
+    # --------------------------------------------- people's decisions: updates, and signals alike
+
+    @workflow.update(name="seller_response", description="The seller's resolution: full_refund, refund_after_return, partial_refund, replacement or decline.")
+    async def seller_response(self, response: SellerResponse) -> CaseView:
+        return await self._deliver(response, via="update")
+
+    @seller_response.validator
+    def _check_seller_response(self, response: SellerResponse) -> None:
+        self._check(response)
+
+    @workflow.signal(name="seller_response", description="Fire-and-forget form of the seller_response update.")
+    async def seller_response_signal(self, response: SellerResponse) -> None:
+        await self._deliver(response, via="signal")
+
+    @workflow.update(name="buyer_answer", description="The buyer accepts or declines a partial refund offer.")
+    async def buyer_answer(self, answer: BuyerAnswer) -> CaseView:
+        return await self._deliver(answer, via="update")
+
+    @buyer_answer.validator
+    def _check_buyer_answer(self, answer: BuyerAnswer) -> None:
+        self._check(answer)
+
+    @workflow.signal(name="buyer_answer", description="Fire-and-forget form of the buyer_answer update.")
+    async def buyer_answer_signal(self, answer: BuyerAnswer) -> None:
+        await self._deliver(answer, via="signal")
+
+    @workflow.update(name="return_inspection", description="The seller confirms the returned items (refund) or disputes them (support).")
+    async def return_inspection(self, inspection: ReturnInspection) -> CaseView:
+        return await self._deliver(inspection, via="update")
+
+    @return_inspection.validator
+    def _check_return_inspection(self, inspection: ReturnInspection) -> None:
+        self._check(inspection)
+
+    @workflow.signal(name="return_inspection", description="Fire-and-forget form of the return_inspection update.")
+    async def return_inspection_signal(self, inspection: ReturnInspection) -> None:
+        await self._deliver(inspection, via="signal")
+
+    @workflow.update(name="escalation", description="The buyer (after a decline) or support (early) hands the case to support.")
+    async def escalate(self, escalation: Escalation) -> CaseView:
+        return await self._deliver(escalation, via="update")
+
+    @escalate.validator
+    def _check_escalate(self, escalation: Escalation) -> None:
+        self._check(escalation)
+
+    @workflow.signal(name="escalation", description="Fire-and-forget form of the escalation update.")
+    async def escalate_signal(self, escalation: Escalation) -> None:
+        await self._deliver(escalation, via="signal")
+
+    @workflow.update(name="withdrawal", description="The buyer withdraws the request.")
+    async def withdraw(self, withdrawal: Withdrawal) -> CaseView:
+        return await self._deliver(withdrawal, via="update")
+
+    @withdraw.validator
+    def _check_withdraw(self, withdrawal: Withdrawal) -> None:
+        self._check(withdrawal)
+
+    @workflow.signal(name="withdrawal", description="Fire-and-forget form of the withdrawal update.")
+    async def withdraw_signal(self, withdrawal: Withdrawal) -> None:
+        await self._deliver(withdrawal, via="signal")
+
+    @workflow.update(name="support_decision", description="Support decides: refund charged to the seller, refund at the platform's cost, deny; on appeal, uphold or overturn.")
+    async def support_decision(self, decision: SupportDecision) -> CaseView:
+        return await self._deliver(decision, via="update")
+
+    @support_decision.validator
+    def _check_support_decision(self, decision: SupportDecision) -> None:
+        self._check(decision)
+
+    @workflow.signal(name="support_decision", description="Fire-and-forget form of the support_decision update.")
+    async def support_decision_signal(self, decision: SupportDecision) -> None:
+        await self._deliver(decision, via="signal")
+
+    @workflow.update(name="appeal", description="The seller appeals a support decision that charged them.")
+    async def appeal(self, appeal: Appeal) -> CaseView:
+        return await self._deliver(appeal, via="update")
+
+    @appeal.validator
+    def _check_appeal(self, appeal: Appeal) -> None:
+        self._check(appeal)
+
+    @workflow.signal(name="appeal", description="Fire-and-forget form of the appeal update.")
+    async def appeal_signal(self, appeal: Appeal) -> None:
+        await self._deliver(appeal, via="signal")
+
+    @workflow.update(name="message", description="A message to the other parties; changes no state.")
+    async def message(self, message: PartyMessage) -> CaseView:
+        return await self._deliver(message, via="update")
+
+    @message.validator
+    def _check_message(self, message: PartyMessage) -> None:
+        self._check(message)
+
+    @workflow.signal(name="message", description="Fire-and-forget form of the message update.")
+    async def message_signal(self, message: PartyMessage) -> None:
+        await self._deliver(message, via="signal")
+
+    # ------------------------------------------------------------- machine facts: signals only
+
+    @workflow.signal(name="return_shipped", description="Carrier: the buyer's return was handed over, with tracking.")
+    async def return_shipped(self, fact: ReturnShipped) -> None:
+        await self._deliver(fact, via="signal")
+
+    @workflow.signal(name="return_delivered", description="Carrier: the return reached the seller.")
+    async def return_delivered(self, fact: ReturnDelivered) -> None:
+        await self._deliver(fact, via="signal")
+
+    @workflow.signal(name="refund_settled", description="Payment provider: a pending refund settled.")
+    async def refund_settled(self, fact: RefundSettled) -> None:
+        await self._deliver(fact, via="signal")
+
+    @workflow.signal(name="refund_failed", description="Payment provider: a pending refund failed.")
+    async def refund_failed(self, fact: RefundFailed) -> None:
+        await self._deliver(fact, via="signal")
+
+    # ------------------------------------------------------------------------------- the shell
+
+    def _check(self, message: CaseMessage) -> None:
+        """Update validators: a refusal here rejects the update and leaves no trace in history."""
+        engine.check(self.case, message, workflow.now())
+
+    async def _deliver(self, message: CaseMessage, via: str) -> CaseView:
+        async with self._lock:
+            try:
+                transition = engine.apply(self.case, message, workflow.now())
+            except engine.Refusal as refusal:
+                if via == "update":  # the state changed between validator and handler
+                    raise ApplicationError(str(refusal), type="Refusal", non_retryable=True) from None
+                if via == "clock":  # the deadline moved while we waited for the lock
+                    return view(self.case)
+                transition = engine.refuse(self.case, message, refusal, workflow.now())
+            await self._carry_out(transition)
+            return view(self.case)
+
+    async def _carry_out(self, transition: engine.Transition) -> None:
+        """Adopts the new state, then runs its commands; a settled refund feeds straight back in."""
+        self.case = transition.case
+        workflow.upsert_search_attributes(search_attributes.updates_for(self.case))
+        workflow.set_current_details(details_markdown(self.case))
+        case_id, version = self.case.case_id, self.case.version
+        notices: list[Notify] = []
+        settled: list[RefundSettled] = []
+        for command in transition.commands:
+            match command:
+                case IssueRefund():
+                    receipt = await workflow.execute_activity_method(
+                        CaseActivities.issue_refund,
+                        RefundOrder(case_id=case_id, refund=command),
+                        start_to_close_timeout=ACTIVITY_TIMEOUT,
+                        retry_policy=RETRY,
+                        summary=f"refund {command.amount}",
+                    )
+                    if receipt.status == "settled":
+                        settled.append(RefundSettled(by=GATEWAY, refund_number=command.number, gateway_ref=receipt.gateway_ref))
+                case PostLedgerEntry():
+                    await workflow.execute_activity_method(
+                        CaseActivities.post_ledger_entry,
+                        LedgerPosting(case_id=case_id, seller_id=self.case.order.seller_id, posting=command),
+                        start_to_close_timeout=ACTIVITY_TIMEOUT,
+                        retry_policy=RETRY,
+                        summary=f"ledger {command.entry.value} {command.amount}",
+                    )
+                case OpenSupportTicket():
+                    await workflow.execute_activity_method(
+                        CaseActivities.open_support_ticket,
+                        TicketRequest(case_id=case_id, at_version=version, ticket=command, waiting_for=view(self.case).waiting_for),
+                        start_to_close_timeout=ACTIVITY_TIMEOUT,
+                        retry_policy=RETRY,
+                        summary="support ticket",
+                    )
+                case Notify():
+                    notices.append(command)
+        if notices:
+            await workflow.execute_activity_method(
+                CaseActivities.send_notifications,
+                Notifications(case_id=case_id, notices=notices),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RETRY,
+                summary=f"notify {', '.join(sorted({n.to.value for n in notices}))}",
+            )
+        await self._record()
+        for fact in settled:
+            await self._carry_out(engine.apply(self.case, fact, workflow.now()))
+
+    async def _record(self) -> None:
+        """Writes the read model: the case view and the timeline entries it has not seen yet."""
+        new_entries = self.case.timeline[self._recorded :]
+        await workflow.execute_activity_method(
+            CaseActivities.record_case,
+            CaseRecord(view=view(self.case), new_entries=new_entries),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+            summary=f"record {self.case.status.value}",
+        )
+        self._recorded = len(self.case.timeline)
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT

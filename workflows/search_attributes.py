@@ -1,0 +1,46 @@
+"""The contract's search attributes: one definition for the workflow, the client and every server."""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
+
+from cases.case import Case
+
+CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
+CASE_POLICY = SearchAttributeKey.for_keyword("CasePolicy")
+CASE_REASON = SearchAttributeKey.for_keyword("CaseReason")
+AWAITING_PARTY = SearchAttributeKey.for_keyword("AwaitingParty")
+RESPONSE_DUE_AT = SearchAttributeKey.for_datetime("ResponseDueAt")
+ORDER_ID = SearchAttributeKey.for_keyword("OrderId")
+SELLER_ID = SearchAttributeKey.for_keyword("SellerId")
+BUYER_ID = SearchAttributeKey.for_keyword("BuyerId")
+
+ALL = [CASE_STATUS, CASE_POLICY, CASE_REASON, AWAITING_PARTY, RESPONSE_DUE_AT, ORDER_ID, SELLER_ID, BUYER_ID]
+
+
+def cli_flags() -> list[str]:
+    """`--search-attribute Name=Type` pairs for `temporal server start-dev`."""
+    flags = []
+    for key in ALL:
+        flags += ["--search-attribute", f"{key.name}={'Datetime' if key is RESPONSE_DUE_AT else 'Keyword'}"]
+    return flags
+
+
+def updates_for(case: Case) -> list[SearchAttributeUpdate]:
+    due = case.deadline.due_at if case.deadline else None
+    return [
+        CASE_STATUS.value_set(case.status.value),
+        CASE_POLICY.value_set(case.policy.name),
+        CASE_REASON.value_set(case.reason.value),
+        AWAITING_PARTY.value_set(case.awaiting.value if case.awaiting else "none"),
+        RESPONSE_DUE_AT.value_set(due) if due else RESPONSE_DUE_AT.value_unset(),
+        ORDER_ID.value_set(case.order.order_id),
+        SELLER_ID.value_set(case.order.seller_id),
+        BUYER_ID.value_set(case.order.buyer_id),
+    ]
+
+
+def initial(case: Case) -> TypedSearchAttributes:
+    """The same attributes, set at start, so a case is findable from its first event."""
+    pairs = [SearchAttributePair(u.key, u.value) for u in updates_for(case) if u.value is not None]
+    return TypedSearchAttributes(pairs)
