@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
+from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +63,10 @@ async def store(tmp_path_factory):
     return db
 
 
-async def _harness(env, store, gateway=None, **settings):
-    queue = f"cases-{uuid.uuid4().hex[:8]}"
+@asynccontextmanager
+async def worker_for(env, store, queue=None, gateway=None, **settings):
+    """Runs a worker on `queue` (a fresh one by default) inside the `async with` block."""
+    queue = queue or f"cases-{uuid.uuid4().hex[:8]}"
     config = Settings(temporal_task_queue=queue, database_url=str(store.engine.url), **settings)
     with ThreadPoolExecutor(max_workers=8) as pool:
         worker = build_worker(env.client, config, store, pool, gateway=gateway)
@@ -74,14 +77,14 @@ async def _harness(env, store, gateway=None, **settings):
 @pytest_asyncio.fixture(scope="session")
 async def cases(env, store):
     """Cases whose refunds settle at once, as with the embedded gateway of `make run`."""
-    async for harness in _harness(env, store):
+    async with worker_for(env, store) as harness:
         yield harness
 
 
 @pytest_asyncio.fixture(scope="session")
 async def pending_cases(env, store):
     """Cases whose refunds wait for the provider's refund_settled signal."""
-    async for harness in _harness(env, store, refund_gateway="embedded-pending"):
+    async with worker_for(env, store, refund_gateway="embedded-pending") as harness:
         yield harness
 
 
@@ -103,6 +106,6 @@ class CommitsThenTimesOut(EmbeddedGateway):
 @pytest_asyncio.fixture(scope="session")
 async def flaky_cases(env, store):
     gateway = CommitsThenTimesOut(store)
-    async for harness in _harness(env, store, gateway=gateway):
+    async with worker_for(env, store, gateway=gateway) as harness:
         harness.gateway = gateway
         yield harness

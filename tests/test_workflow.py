@@ -25,7 +25,8 @@ from cases.messages import (
     SupportDecision,
 )
 from cases.model import CaseKind, Outcome, Party, Reason, Resolution, Status
-from starter.client import CaseRefused, NewCase
+from starter.client import CaseClient, CaseRefused, NewCase
+from tests.conftest import worker_for
 from store.schema import LedgerRow, NotificationRow, RefundRow, SupportTicketRow, TimelineRow
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, eur, order
 from workflows import search_attributes
@@ -121,6 +122,24 @@ async def test_partial_offer_declined_then_return_for_full_refund(cases):
     await signal(cases, case_id, ReturnDelivered(by=CARRIER))
     shown = await cases.client.send(case_id, ReturnInspection(by=SELLER, confirm=True))
     assert shown.outcome is Outcome.REFUNDED_FULL
+
+
+async def test_a_decision_in_the_first_workflow_task_does_not_overtake_the_opening(env, store):
+    """Open with no worker running, send the seller's answer, then start the worker: its first task
+    holds both, and the answer must apply after the opening, not be overwritten by it."""
+    idle = CaseClient(env.client, f"late-{uuid.uuid4().hex[:8]}", clock=env.get_current_time)
+    now = await env.get_current_time()
+    opened = await idle.open(NewCase(request_id=f"req-{uuid.uuid4()}", reason=Reason.DEFECTIVE, order=order(purchased_at=now - timedelta(days=1))))
+    answer = asyncio.create_task(idle.send(opened.case_id, SellerResponse(by=SELLER, resolution=Resolution.DECLINE)))
+    await asyncio.sleep(0.5)
+    async with worker_for(env, store, idle.task_queue) as h:
+        shown = await answer
+        assert shown.status is Status.DECLINED
+        assert [e.kind for e in shown.timeline] == ["opened", "seller_response"]
+        shown = await h.client.send(opened.case_id, Escalation(by=BUYER))
+        assert shown.status is Status.AWAITING_SUPPORT
+        # Close it while its worker runs: an open case with no worker would stop the server skipping time.
+        await h.client.send(opened.case_id, SupportDecision(by=SUPPORT, decision="deny"))
 
 
 async def test_replacement_with_tracking(cases):

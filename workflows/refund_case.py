@@ -76,6 +76,7 @@ class RefundCaseWorkflow:
         if self._opening is not None:
             async with self._lock:
                 await self._carry_out(self._opening)
+            self._opening = None
         while not self.case.is_closed:
             if self._history_is_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -227,6 +228,8 @@ class RefundCaseWorkflow:
         engine.check(self.case, message, workflow.now())
 
     async def _deliver(self, message: CaseMessage, via: str) -> CaseView:
+        # A message may arrive before the opening's own commands have run; it must not overtake them.
+        await workflow.wait_condition(lambda: self._opening is None)
         async with self._lock:
             try:
                 transition = engine.apply(self.case, message, workflow.now())

@@ -1,0 +1,33 @@
+# Everything the project needs is installed by these targets: Python 3.11, make and apt suffice.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast worker demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: dev server (SQLite under .data/), worker and demo cases; UI at http://localhost:8233
+run: $(STAMP)
+	$(VENV)/bin/python -m starter.dev
+
+## test: the whole suite, offline
+test: $(STAMP)
+	$(VENV)/bin/pytest
+
+## test-fast: the pure rules only (no servers)
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -m "not workflow and not e2e"
+
+worker: $(STAMP)
+	$(VENV)/bin/python -m worker
+
+demo: $(STAMP)
+	$(VENV)/bin/refund-cases demo
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache

@@ -1,0 +1,383 @@
+"""`refund-cases`: open cases, act as any party, read them. A thin layer over CaseClient."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from cases import policies
+from cases.messages import (
+    Appeal,
+    BuyerAnswer,
+    Escalation,
+    PartyMessage,
+    RefundFailed,
+    RefundSettled,
+    ReturnDelivered,
+    ReturnInspection,
+    ReturnShipped,
+    SellerResponse,
+    SupportDecision,
+    SupportVerdict,
+    Withdrawal,
+)
+from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution, Status
+from cases.money import Money
+from cases.view import CaseView
+from starter import render
+from starter.client import CaseClient, CaseRefused, NewCase
+from starter.settings import Settings
+
+app = typer.Typer(help="Marketplace refund cases on Temporal.", no_args_is_help=True, pretty_exceptions_enable=False)
+seller = typer.Typer(help="Act as the seller.", no_args_is_help=True)
+buyer = typer.Typer(help="Act as the buyer.", no_args_is_help=True)
+support = typer.Typer(help="Act as support.", no_args_is_help=True)
+carrier = typer.Typer(help="Report carrier facts about a return.", no_args_is_help=True)
+payment = typer.Typer(help="Report payment-provider facts about a refund.", no_args_is_help=True)
+policy_app = typer.Typer(help="Inspect policies.", no_args_is_help=True)
+for sub, name in [(seller, "seller"), (buyer, "buyer"), (support, "support"), (carrier, "carrier"), (payment, "payment"), (policy_app, "policy")]:
+    app.add_typer(sub, name=name)
+
+out = Console()
+err = Console(stderr=True)
+
+CaseArg = Annotated[str, typer.Argument(help="Case id (as printed by `open` and `list`).")]
+AsOpt = Annotated[str | None, typer.Option("--as", help="Acting party's id; defaults to the case's own.")]
+NoteOpt = Annotated[str | None, typer.Option(help="Free text for the other parties.")]
+SignalOpt = Annotated[bool, typer.Option("--signal", help="Fire and forget: send as a signal, do not wait for a yes or no.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+Verdict = StrEnum("Verdict", {v: v for v in SupportVerdict.__args__})  # type: ignore[attr-defined]
+
+
+def _run(work: Callable[[CaseClient], Awaitable[Any]]) -> Any:
+    """Connects, runs `work`, and turns refusals and bad input into one clear line and exit code 2."""
+
+    async def main() -> Any:
+        settings = Settings()
+        try:
+            client = await CaseClient.connect(settings)
+        except RuntimeError as error:
+            err.print(f"[red]cannot reach Temporal at {settings.temporal_address}[/red]: {error}. Is `make run` running?")
+            raise typer.Exit(1) from None
+        return await work(client)
+
+    try:
+        return asyncio.run(main())
+    except CaseRefused as refused:
+        err.print(f"[red]refused[/red] {refused}")
+        raise typer.Exit(2) from None
+    except ValidationError as invalid:
+        for problem in invalid.errors():
+            err.print(f"[red]invalid[/red] {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+        raise typer.Exit(2) from None
+    except ValueError as invalid:
+        err.print(f"[red]invalid[/red] {invalid}")
+        raise typer.Exit(2) from None
+
+
+def _act(case_id: str, party: Party, as_id: str | None, build: Callable[[Actor, CaseView], Any], signal: bool = False) -> None:
+    """Reads the case (for its party ids and currency), builds the message, sends it, shows the result."""
+
+    async def work(client: CaseClient) -> None:
+        current = await client.show(case_id)
+        default = {Party.SELLER: current.seller_id, Party.BUYER: current.buyer_id}.get(party, f"{party.value}-cli")
+        message = build(Actor(party=party, id=as_id or default), current)
+        shown = await client.send(case_id, message, wait=not signal)
+        if shown is None:
+            out.print(f"sent {message.kind} to case {case_id} as a signal")
+        else:
+            render.case(out, shown)
+
+    _run(work)
+
+
+def _money(text: str | None, view: CaseView) -> Money | None:
+    return Money.parse(text, view.total_paid.currency) if text is not None else None
+
+
+# ---------------------------------------------------------------------------------------------- open
+
+
+@app.command("open")
+def open_case(
+    order_id: Annotated[str, typer.Option("--order", help="Order id (opaque).")],
+    seller_id: Annotated[str, typer.Option("--seller", help="Seller id (opaque).")],
+    buyer_id: Annotated[str, typer.Option("--buyer", help="Buyer id (opaque).")],
+    item: Annotated[list[str], typer.Option(help="SKU:CATEGORY:PRICE[:QTY], e.g. sku-1:general:40.00; repeatable.")],
+    reason: Annotated[Reason, typer.Option(help="Why the buyer asks.")],
+    shipping: Annotated[str, typer.Option(help="Shipping paid by the buyer, e.g. 5.00.")] = "0",
+    currency: Annotated[str, typer.Option(help="ISO currency of the order.")] = "EUR",
+    kind: Annotated[CaseKind, typer.Option(help="refund_request, or cancellation before shipping.")] = CaseKind.REFUND_REQUEST,
+    policy: Annotated[str, typer.Option(help="Policy preset.")] = "direct_service",
+    purchased_at: Annotated[datetime | None, typer.Option(help="ISO time of purchase; default now.")] = None,
+    shipped_at: Annotated[datetime | None, typer.Option(help="ISO time of shipping; default: shipped at purchase.")] = None,
+    not_shipped: Annotated[bool, typer.Option("--not-shipped", help="The order has not shipped yet.")] = False,
+    label_printed_at: Annotated[datetime | None, typer.Option(help="ISO time the shipping label was printed.")] = None,
+    fraud_flag: Annotated[bool, typer.Option("--fraud-flag", help="The buyer is flagged for refund review.")] = False,
+    request_id: Annotated[str | None, typer.Option(help="Idempotency key; the same id opens the same case.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open a case on an order."""
+    now = datetime.now(UTC)
+    bought = _utc(purchased_at) or now
+    order = Order(
+        order_id=order_id,
+        seller_id=seller_id,
+        buyer_id=buyer_id,
+        currency=currency,
+        items=[_item(text, currency) for text in item],
+        shipping_paid=Money.parse(shipping, currency),
+        purchased_at=bought,
+        shipped_at=None if not_shipped else (_utc(shipped_at) or bought),
+        label_printed_at=_utc(label_printed_at),
+    )
+    new = NewCase(
+        request_id=request_id or f"cli-{now.timestamp():.6f}",
+        reason=reason,
+        kind=kind,
+        order=order,
+        policy=policy,
+        buyer_flagged_for_fraud=fraud_flag,
+    )
+
+    async def work(client: CaseClient) -> None:
+        opened = await client.open(new)
+        if as_json:
+            out.print_json(json.dumps({"case_id": opened.case_id, "workflow_id": opened.workflow_id, "created": opened.created}))
+        else:
+            verb = "opened" if opened.created else "already open (same request id)"
+            out.print(f"case [bold]{opened.case_id}[/bold] {verb}; workflow id {opened.workflow_id}")
+
+    _run(work)
+
+
+def _item(text: str, currency: str) -> OrderItem:
+    parts = text.split(":")
+    if len(parts) not in (3, 4):
+        raise typer.BadParameter(f"item {text!r}: expected SKU:CATEGORY:PRICE[:QTY]")
+    sku, category, price = parts[:3]
+    try:
+        return OrderItem(
+            sku=sku, category=ItemCategory(category), unit_price=Money.parse(price, currency), quantity=int(parts[3]) if len(parts) == 4 else 1
+        )
+    except ValueError as error:
+        raise typer.BadParameter(f"item {text!r}: {error}") from None
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+
+
+# ------------------------------------------------------------------------------------------- parties
+
+
+@seller.command("respond")
+def seller_respond(
+    case_id: CaseArg,
+    resolution: Annotated[Resolution, typer.Option(help="What the seller offers.")],
+    amount: Annotated[str | None, typer.Option(help="Partial refund amount, e.g. 12.50.")] = None,
+    tracking: Annotated[str | None, typer.Option(help="Tracking number of a replacement.")] = None,
+    as_id: AsOpt = None,
+    note: NoteOpt = None,
+    signal: SignalOpt = False,
+) -> None:
+    """Answer the buyer's request (or a cancellation: full_refund accepts, decline refuses)."""
+    _act(
+        case_id,
+        Party.SELLER,
+        as_id,
+        lambda by, v: SellerResponse(by=by, resolution=resolution, amount=_money(amount, v), tracking_number=tracking, note=note),
+        signal,
+    )
+
+
+@seller.command("inspect")
+def seller_inspect(
+    case_id: CaseArg,
+    confirm: Annotated[bool, typer.Option("--confirm/--dispute", help="Confirm the returned items, or dispute them.")],
+    as_id: AsOpt = None,
+    note: NoteOpt = None,
+    signal: SignalOpt = False,
+) -> None:
+    """Confirm returned items (refund follows) or dispute them (support decides)."""
+    _act(case_id, Party.SELLER, as_id, lambda by, v: ReturnInspection(by=by, confirm=confirm, note=note), signal)
+
+
+@seller.command("appeal")
+def seller_appeal(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
+    """Appeal a support decision that charged you."""
+    _act(case_id, Party.SELLER, as_id, lambda by, v: Appeal(by=by, note=note), signal)
+
+
+@buyer.command("accept-offer")
+def buyer_accept(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
+    """Accept the seller's partial refund offer."""
+    _act(case_id, Party.BUYER, as_id, lambda by, v: BuyerAnswer(by=by, accept=True, note=note), signal)
+
+
+@buyer.command("decline-offer")
+def buyer_decline(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
+    """Decline the partial offer: return the items for a full refund instead."""
+    _act(case_id, Party.BUYER, as_id, lambda by, v: BuyerAnswer(by=by, accept=False, note=note), signal)
+
+
+@buyer.command("escalate")
+def buyer_escalate(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
+    """Ask support to decide after the seller declined."""
+    _act(case_id, Party.BUYER, as_id, lambda by, v: Escalation(by=by, note=note), signal)
+
+
+@buyer.command("withdraw")
+def buyer_withdraw(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
+    """Withdraw the request."""
+    _act(case_id, Party.BUYER, as_id, lambda by, v: Withdrawal(by=by, note=note), signal)
+
+
+@support.command("decide")
+def support_decide(
+    case_id: CaseArg,
+    decision: Annotated[Verdict, typer.Option(help="First decision, or uphold/overturn on an appeal.")],
+    amount: Annotated[str | None, typer.Option(help="Refund amount; default all that is refundable.")] = None,
+    as_id: AsOpt = None,
+    note: NoteOpt = None,
+    signal: SignalOpt = False,
+) -> None:
+    """Decide an escalated case, or a seller's appeal."""
+    _act(
+        case_id,
+        Party.SUPPORT,
+        as_id,
+        lambda by, v: SupportDecision(by=by, decision=decision.value, amount=_money(amount, v), note=note),
+        signal,
+    )
+
+
+@support.command("escalate")
+def support_escalate(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
+    """Take a case to support early."""
+    _act(case_id, Party.SUPPORT, as_id, lambda by, v: Escalation(by=by, note=note), signal)
+
+
+@app.command("message")
+def message(
+    case_id: CaseArg,
+    party: Annotated[Party, typer.Option(help="Who writes: buyer, seller or support.")],
+    text: Annotated[str, typer.Option(help="The message.")],
+    as_id: AsOpt = None,
+) -> None:
+    """Send a message to the other parties (changes no state)."""
+    _act(case_id, party, as_id, lambda by, v: PartyMessage(by=by, text=text))
+
+
+@carrier.command("shipped")
+def carrier_shipped(case_id: CaseArg, tracking: Annotated[str, typer.Option(help="Return tracking number.")], as_id: AsOpt = None) -> None:
+    """The buyer's return was handed to the carrier."""
+    _act(case_id, Party.CARRIER, as_id, lambda by, v: ReturnShipped(by=by, tracking_number=tracking))
+
+
+@carrier.command("delivered")
+def carrier_delivered(case_id: CaseArg, as_id: AsOpt = None) -> None:
+    """The return reached the seller."""
+    _act(case_id, Party.CARRIER, as_id, lambda by, v: ReturnDelivered(by=by))
+
+
+@payment.command("settled")
+def payment_settled(case_id: CaseArg, refund: Annotated[int, typer.Option(help="Refund number.")] = 1, as_id: AsOpt = None) -> None:
+    """A pending refund settled at the provider."""
+    _act(case_id, Party.PAYMENT, as_id, lambda by, v: RefundSettled(by=by, refund_number=refund))
+
+
+@payment.command("failed")
+def payment_failed(
+    case_id: CaseArg,
+    failure: Annotated[str, typer.Option(help="The provider's reason.")],
+    refund: Annotated[int, typer.Option(help="Refund number.")] = 1,
+    as_id: AsOpt = None,
+) -> None:
+    """A pending refund failed at the provider."""
+    _act(case_id, Party.PAYMENT, as_id, lambda by, v: RefundFailed(by=by, refund_number=refund, failure=failure))
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+@app.command("show")
+def show(case_id: CaseArg, as_json: JsonOpt = False) -> None:
+    """Show one case: status, who acts next and by when, options, money, offers, timeline."""
+
+    async def work(client: CaseClient) -> None:
+        shown = await client.show(case_id)
+        out.print_json(shown.model_dump_json()) if as_json else render.case(out, shown)
+
+    _run(work)
+
+
+@app.command("list")
+def list_cases(
+    status: Annotated[Status | None, typer.Option(help="Only this status.")] = None,
+    awaiting: Annotated[str | None, typer.Option(help="seller, buyer, support or none.")] = None,
+    seller_id: Annotated[str | None, typer.Option("--seller", help="Only this seller's cases.")] = None,
+    reason: Annotated[Reason | None, typer.Option(help="Only this reason.")] = None,
+    policy: Annotated[str | None, typer.Option(help="Only this policy.")] = None,
+    query: Annotated[str | None, typer.Option(help="Extra visibility filter, e.g. \"ResponseDueAt < '2026-12-01T00:00:00Z'\".")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List cases from Temporal visibility, newest first."""
+    filters = [
+        f"{name} = '{value}'"
+        for name, value in [("CaseStatus", status), ("AwaitingParty", awaiting), ("SellerId", seller_id), ("CaseReason", reason), ("CasePolicy", policy)]
+        if value
+    ]
+    if query:
+        filters.append(f"({query})")
+
+    async def work(client: CaseClient) -> None:
+        rows = await client.list(" AND ".join(filters), limit=limit)
+        if as_json:
+            out.print_json(json.dumps(rows, default=str))
+        else:
+            render.case_list(out, rows)
+
+    _run(work)
+
+
+@policy_app.command("list")
+def policy_list() -> None:
+    """The policy presets this build knows."""
+    table = Table("name", "version", "title")
+    for name in policies.names():
+        loaded = policies.load(name)
+        table.add_row(name, loaded.version, loaded.title)
+    out.print(table)
+
+
+@policy_app.command("show")
+def policy_show(name: str) -> None:
+    """One policy as JSON."""
+    try:
+        out.print_json(policies.load(name).model_dump_json())
+    except policies.PolicyError as error:
+        err.print(f"[red]invalid[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+@app.command("demo")
+def demo() -> None:
+    """Open a handful of cases that take different paths (idempotent: run it again, nothing doubles)."""
+    from starter.demo import play
+
+    async def work(client: CaseClient) -> None:
+        render.demo(out, await play(client))
+
+    _run(work)

@@ -1,0 +1,86 @@
+"""Demo cases that take different paths, so the UI shows every kind of wait. Idempotent: each case
+has a fixed request id, and a case that already exists is left as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from cases.messages import BuyerAnswer, Escalation, ReturnShipped, SellerResponse
+from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution
+from cases.money import Money
+from starter.client import CaseClient, NewCase
+
+Play = Callable[[CaseClient, str, Order], Awaitable[None]]
+
+
+def _order(n: int, category: ItemCategory = ItemCategory.GENERAL, shipped: bool = True) -> Order:
+    bought = datetime.now(UTC) - (timedelta(days=4) if shipped else timedelta(hours=2))
+    return Order(
+        order_id=f"ord-demo-{n}",
+        seller_id=f"seller-demo-{1 + n % 2}",
+        buyer_id=f"buyer-demo-{n}",
+        currency="EUR",
+        items=[OrderItem(sku=f"sku-demo-{n}", category=category, unit_price=Money(amount=4000, currency="EUR"))],
+        shipping_paid=Money(amount=500, currency="EUR"),
+        purchased_at=bought,
+        shipped_at=bought + timedelta(days=1) if shipped else None,
+    )
+
+
+def _seller(order: Order) -> Actor:
+    return Actor(party=Party.SELLER, id=order.seller_id)
+
+
+def _buyer(order: Order) -> Actor:
+    return Actor(party=Party.BUYER, id=order.buyer_id)
+
+
+async def _nothing(client: CaseClient, case_id: str, order: Order) -> None:
+    return None
+
+
+async def _full_refund(client: CaseClient, case_id: str, order: Order) -> None:
+    await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.FULL_REFUND))
+
+
+async def _return_in_transit(client: CaseClient, case_id: str, order: Order) -> None:
+    await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.REFUND_AFTER_RETURN))
+    await client.send(case_id, ReturnShipped(by=Actor(party=Party.CARRIER, id="carrier-demo"), tracking_number="RET-DEMO-2"))
+
+
+async def _partial_offer(client: CaseClient, case_id: str, order: Order) -> None:
+    await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.PARTIAL_REFUND, amount=Money(amount=1500, currency="EUR")))
+
+
+async def _declined_then_escalated(client: CaseClient, case_id: str, order: Order) -> None:
+    await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.DECLINE, note="Item matches the listing photos."))
+    await client.send(case_id, Escalation(by=_buyer(order)))
+
+
+async def _partial_accepted(client: CaseClient, case_id: str, order: Order) -> None:
+    await _partial_offer(client, case_id, order)
+    await client.send(case_id, BuyerAnswer(by=_buyer(order), accept=True))
+
+
+SCENARIOS: list[tuple[str, str, Reason, CaseKind, Order, Play]] = [
+    ("demo-1", "seller refunds in full, no return", Reason.DEFECTIVE, CaseKind.REFUND_REQUEST, _order(1), _full_refund),
+    ("demo-2", "refund after return; return in transit", Reason.NOT_AS_DESCRIBED, CaseKind.REFUND_REQUEST, _order(2), _return_in_transit),
+    ("demo-3", "partial offer waiting for the buyer", Reason.WRONG_ITEM, CaseKind.REFUND_REQUEST, _order(3), _partial_offer),
+    ("demo-4", "declined, escalated by the buyer", Reason.DEFECTIVE, CaseKind.REFUND_REQUEST, _order(4), _declined_then_escalated),
+    ("demo-5", "waiting for the seller (72 h)", Reason.SHIPPED_LATE, CaseKind.REFUND_REQUEST, _order(5), _nothing),
+    ("demo-6", "missing item in a mystery box: straight to support", Reason.MISSING_ITEM, CaseKind.REFUND_REQUEST, _order(6, ItemCategory.OPENABLE), _nothing),
+    ("demo-7", "cancellation before shipping", Reason.BUYER_REMORSE, CaseKind.CANCELLATION, _order(7, shipped=False), _nothing),
+    ("demo-8", "partial offer accepted", Reason.NOT_AS_DESCRIBED, CaseKind.REFUND_REQUEST, _order(8), _partial_accepted),
+]
+
+
+async def play(client: CaseClient) -> list[tuple[str, str, str]]:
+    played = []
+    for request_id, path, reason, kind, order, scenario in SCENARIOS:
+        opened = await client.open(NewCase(request_id=request_id, reason=reason, kind=kind, order=order))
+        if opened.created:
+            await scenario(client, opened.case_id, order)
+        shown = await client.show(opened.case_id)
+        played.append((opened.case_id, path, shown.status.value + (f" ({shown.outcome.value})" if shown.outcome else "")))
+    return played

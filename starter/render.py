@@ -1,0 +1,62 @@
+"""How cases look in a terminal."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from cases.view import CaseView
+
+
+def case(out: Console, view: CaseView) -> None:
+    head = (
+        f"[bold]{view.status.value}[/bold]"
+        + (f" ({view.outcome.value})" if view.outcome else "")
+        + f"\n{view.waiting_for}\n"
+        + f"{view.kind.value} · reason {view.reason.value} · policy {view.policy} {view.policy_version}\n"
+        + f"order {view.order_id} · seller {view.seller_id} · buyer {view.buyer_id} · {view.routing_note}\n"
+        + f"paid {view.total_paid} · refunded {view.refunded} · refundable {view.refundable}"
+        + f" · charged to seller {view.charged_to_seller}"
+    )
+    out.print(Panel(head, title=f"case {view.case_id}", subtitle=f"version {view.version}", expand=False))
+    if view.may:
+        may = Table("party", "may now", title="options", title_justify="left")
+        for party, kinds in view.may.items():
+            may.add_row(party.value, ", ".join(kinds))
+        out.print(may)
+    if view.offers:
+        offers = Table("at", "resolution", "amount", "tracking", "answer", title="offers", title_justify="left")
+        for offer in view.offers:
+            offers.add_row(f"{offer.at:%Y-%m-%d %H:%M}", offer.resolution.value, str(offer.amount or ""), offer.tracking_number or "", offer.answer or "")
+        out.print(offers)
+    timeline = Table("#", "at (UTC)", "by", "what", title="timeline", title_justify="left")
+    for entry in view.timeline:
+        what = f"[red]refused[/red] {entry.summary}" if entry.refused else entry.summary
+        timeline.add_row(str(entry.seq), f"{entry.at:%Y-%m-%d %H:%M:%S}", str(entry.actor), what)
+    out.print(timeline)
+
+
+def case_list(out: Console, rows: list[dict]) -> None:
+    table = Table("case", "status", "awaiting", "due (UTC)", "reason", "policy", "order", "seller")
+    for row in rows:
+        due = row.get("ResponseDueAt")
+        table.add_row(
+            row["case_id"],
+            row.get("CaseStatus") or "",
+            row.get("AwaitingParty") or "",
+            f"{due:%Y-%m-%d %H:%M}" if due else "",
+            row.get("CaseReason") or "",
+            row.get("CasePolicy") or "",
+            row.get("OrderId") or "",
+            row.get("SellerId") or "",
+        )
+    out.print(table)
+    out.print(f"{len(rows)} case(s)")
+
+
+def demo(out: Console, played: list[tuple[str, str, str]]) -> None:
+    table = Table("case", "path", "now", title="demo cases", title_justify="left")
+    for row in played:
+        table.add_row(*row)
+    out.print(table)
