@@ -94,11 +94,23 @@ def _act(case_id: str, party: Party, as_id: str | None, build: Callable[[Actor, 
         message = build(Actor(party=party, id=as_id or default), current)
         shown = await client.send(case_id, message, wait=not signal)
         if shown is None:
-            out.print(f"sent {message.kind} to case {case_id} as a signal")
+            shown = await _taken(client, case_id, current.version)
+        if shown is None:
+            out.print(f"sent {message.kind} to case {case_id} as a signal; it applies when a worker runs")
         else:
             render.case(out, shown)
 
     _run(work)
+
+
+async def _taken(client: CaseClient, case_id: str, version: int, seconds: float = 5) -> CaseView | None:
+    """Waits briefly for a signal to be applied, so the user sees its effect (or its refusal)."""
+    for _ in range(int(seconds * 20)):
+        shown = await client.show(case_id)
+        if shown.version > version:
+            return shown
+        await asyncio.sleep(0.05)
+    return None
 
 
 def _money(text: str | None, view: CaseView) -> Money | None:
@@ -128,30 +140,31 @@ def open_case(
     as_json: JsonOpt = False,
 ) -> None:
     """Open a case on an order."""
-    now = datetime.now(UTC)
-    bought = _utc(purchased_at) or now
-    order = Order(
-        order_id=order_id,
-        seller_id=seller_id,
-        buyer_id=buyer_id,
-        currency=currency,
-        items=[_item(text, currency) for text in item],
-        shipping_paid=Money.parse(shipping, currency),
-        purchased_at=bought,
-        shipped_at=None if not_shipped else (_utc(shipped_at) or bought),
-        label_printed_at=_utc(label_printed_at),
-    )
-    new = NewCase(
-        request_id=request_id or f"cli-{now.timestamp():.6f}",
-        reason=reason,
-        kind=kind,
-        order=order,
-        policy=policy,
-        buyer_flagged_for_fraud=fraud_flag,
-    )
+    def new_case() -> NewCase:
+        now = datetime.now(UTC)
+        bought = _utc(purchased_at) or now
+        order = Order(
+            order_id=order_id,
+            seller_id=seller_id,
+            buyer_id=buyer_id,
+            currency=currency,
+            items=[_item(text, currency) for text in item],
+            shipping_paid=Money.parse(shipping, currency),
+            purchased_at=bought,
+            shipped_at=None if not_shipped else (_utc(shipped_at) or bought),
+            label_printed_at=_utc(label_printed_at),
+        )
+        return NewCase(
+            request_id=request_id or f"cli-{now.timestamp():.6f}",
+            reason=reason,
+            kind=kind,
+            order=order,
+            policy=policy,
+            buyer_flagged_for_fraud=fraud_flag,
+        )
 
     async def work(client: CaseClient) -> None:
-        opened = await client.open(new)
+        opened = await client.open(new_case())
         if as_json:
             out.print_json(json.dumps({"case_id": opened.case_id, "workflow_id": opened.workflow_id, "created": opened.created}))
         else:

@@ -38,7 +38,9 @@ def case(out: Console, view: CaseView) -> None:
 
 
 def case_list(out: Console, rows: list[dict]) -> None:
-    table = Table("case", "status", "awaiting", "due (UTC)", "reason", "policy", "order", "seller")
+    table = Table("case", "status", "awaiting", "due (UTC)", "reason", "order", "seller")
+    table.columns[0].no_wrap = True
+    table.columns[1].no_wrap = True
     for row in rows:
         due = row.get("ResponseDueAt")
         table.add_row(
@@ -47,7 +49,6 @@ def case_list(out: Console, rows: list[dict]) -> None:
             row.get("AwaitingParty") or "",
             f"{due:%Y-%m-%d %H:%M}" if due else "",
             row.get("CaseReason") or "",
-            row.get("CasePolicy") or "",
             row.get("OrderId") or "",
             row.get("SellerId") or "",
         )

@@ -1,0 +1,112 @@
+"""The `refund-cases` command against a real Temporal dev server and worker, as a user runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from starter.settings import Settings
+from store.database import Store
+from store.schema import LedgerRow, RefundRow
+from worker import build_worker
+from workflows import search_attributes
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent
+
+
+@pytest_asyncio.fixture(scope="module")
+async def dev_server(tmp_path_factory):
+    """A real dev server with the contract's search attributes, and our worker beside it."""
+    data = tmp_path_factory.mktemp("e2e")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=search_attributes.ALL,
+        data_converter=pydantic_data_converter,
+    )
+    settings = Settings(database_url=f"sqlite:///{data}/cases.db", temporal_task_queue="refund-cases")
+    store = Store(settings.database_url)
+    store.create_schema()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        async with build_worker(env.client, settings, store, pool):
+            target = env.client.service_client.config.target_host
+            yield {"TEMPORAL_ADDRESS": target, "DATABASE_URL": settings.database_url}, store
+    await env.shutdown()
+
+
+async def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """Runs the command in a thread: the worker shares this event loop and must keep running."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [str(BIN / "refund-cases"), *args],
+        env={**os.environ, **env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def ok(env: dict, *args: str) -> str:
+    done = await cli(env, *args)
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
+
+
+ORDER = ["--order", "ord-e2e-1", "--seller", "seller-e2e", "--buyer", "buyer-e2e", "--item", "sku-9:general:40.00", "--shipping", "5.00"]
+
+
+async def test_the_tour_open_answer_ship_confirm_refund_and_charge(dev_server):
+    env, store = dev_server
+    opened = json.loads(await ok(env, "open", *ORDER, "--reason", "not_as_described", "--request-id", "tour-1", "--json"))
+    case_id = opened["case_id"]
+    assert opened["created"] is True
+    again = json.loads(await ok(env, "open", *ORDER, "--reason", "not_as_described", "--request-id", "tour-1", "--json"))
+    assert (again["case_id"], again["created"]) == (case_id, False)
+
+    assert "awaiting_return_shipment" in await ok(env, "seller", "respond", case_id, "--resolution", "refund_after_return")
+    assert "return_in_transit" in await ok(env, "carrier", "shipped", case_id, "--tracking", "RET-4242")
+    assert "awaiting_return_inspection" in await ok(env, "carrier", "delivered", case_id)
+    await ok(env, "seller", "inspect", case_id, "--confirm")
+
+    shown = json.loads(await ok(env, "show", case_id, "--json"))
+    assert (shown["status"], shown["outcome"]) == ("closed", "refunded_full")
+    assert shown["refunded"] == {"amount": 4500, "currency": "EUR"}
+    assert shown["charged_to_seller"] == {"amount": 5150, "currency": "EUR"}
+    assert [r.amount for r in store.rows(RefundRow, case_id=case_id)] == [4500]
+    assert [r.amount for r in store.rows(LedgerRow, case_id=case_id)] == [5150]
+
+    listed = json.loads(await ok(env, "list", "--status", "closed", "--seller", "seller-e2e", "--json"))
+    assert [row["case_id"] for row in listed] == [case_id]
+
+
+async def test_bad_input_gets_a_clear_error_and_exit_code_2(dev_server):
+    env, _ = dev_server
+    case_id = json.loads(await ok(env, "open", *ORDER, "--reason", "defective", "--request-id", "bad-1", "--json"))["case_id"]
+    too_much = await cli(env, "seller", "respond", case_id, "--resolution", "partial_refund", "--amount", "100.00")
+    assert too_much.returncode == 2
+    assert "amount: must not exceed what is refundable, 45.00 EUR" in too_much.stderr
+    wrong_actor = await cli(env, "seller", "respond", case_id, "--resolution", "full_refund", "--as", "seller-other")
+    assert wrong_actor.returncode == 2 and "by.id: seller-other is not this case's seller" in wrong_actor.stderr
+    bad_email = await cli(env, "open", *ORDER[:4], "--buyer", "jane@example.com", *ORDER[6:], "--reason", "defective")
+    assert bad_email.returncode == 2 and "buyer_id" in bad_email.stderr
+    assert json.loads(await ok(env, "show", case_id, "--json"))["status"] == "awaiting_seller_response"
+
+
+async def test_demo_opens_its_cases_once(dev_server):
+    env, _ = dev_server
+    first = await ok(env, "demo")
+    assert "awaiting_support" in first and "refunded_full" in first
+    await ok(env, "demo")
+    listed = json.loads(await ok(env, "list", "--json", "--limit", "100", "--query", "OrderId STARTS_WITH 'ord-demo-'"))
+    assert len(listed) == 8
