@@ -32,6 +32,9 @@ class OpenCase(BaseModel):
     note: Note | None = None
     policy: Policy
     continued: Case | None = Field(default=None, description="Set by continue-as-new only: the state carried over.")
+    continue_after_events: int = Field(
+        default=10_000, ge=100, description="Operational: continue as new once the history passes this many events."
+    )
 
 
 class SellerResponse(BaseModel):

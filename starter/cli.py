@@ -7,6 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -383,6 +384,17 @@ def policy_show(name: str) -> None:
     except policies.PolicyError as error:
         err.print(f"[red]invalid[/red] {error}")
         raise typer.Exit(2) from None
+
+
+@policy_app.command("validate")
+def policy_validate(path: Annotated[Path, typer.Argument(help="A policy TOML file.", exists=True, dir_okay=False)]) -> None:
+    """Check a policy file; errors name the file, the field and the rule."""
+    try:
+        loaded = policies.load_file(path)
+    except policies.PolicyError as error:
+        err.print(f"[red]invalid[/red] {error}")
+        raise typer.Exit(2) from None
+    out.print(f"{path}: policy {loaded.name} version {loaded.version} is valid")
 
 
 @app.command("demo")

@@ -12,10 +12,12 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from cases import engine, policies
 from cases.messages import (
     Appeal,
     BuyerAnswer,
     Escalation,
+    OpenCase,
     PartyMessage,
     RefundSettled,
     ReturnDelivered,
@@ -24,10 +26,11 @@ from cases.messages import (
     SellerResponse,
     SupportDecision,
 )
-from cases.model import CaseKind, Outcome, Party, Reason, Resolution, Status
-from starter.client import CaseClient, CaseRefused, NewCase
+from cases.model import CaseKind, ItemCategory, Outcome, Party, Reason, Resolution, Status
+from cases.view import static_summary
+from starter.client import CaseClient, CaseRefused, NewCase, case_id_for
 from tests.conftest import worker_for
-from store.schema import LedgerRow, NotificationRow, RefundRow, SupportTicketRow, TimelineRow
+from store.schema import CaseRow, LedgerRow, NotificationRow, RefundRow, SupportTicketRow, TimelineRow
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, eur, order
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
@@ -168,8 +171,6 @@ async def test_decline_escalation_support_charge_appeal_overturned(cases):
 
 
 async def test_excluded_goods_go_straight_to_support_which_denies(cases):
-    from cases.model import ItemCategory
-
     case_id = await open_case(cases, reason=Reason.WRONG_ITEM, items=order(ItemCategory.OPENABLE).items)
     shown = await cases.client.show(case_id)
     assert (shown.status, shown.routed_to) == (Status.AWAITING_SUPPORT, Party.SUPPORT)
@@ -398,8 +399,6 @@ async def test_store_has_the_case_and_its_timeline(cases):
     case_id = await open_case(cases)
     await cases.client.send(case_id, PartyMessage(by=BUYER, text="photos attached"))
     shown = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
-    from store.schema import CaseRow
-
     row = cases.store.get(CaseRow, case_id)
     assert (row.status, row.outcome, row.refunded, row.version) == ("closed", "refunded_full", 4500, shown.version)
     seqs = [t.seq for t in cases.store.rows(TimelineRow, case_id=case_id)]
@@ -413,3 +412,38 @@ async def test_completed_histories_replay_deterministically(cases):
     history: WorkflowHistory = await cases.env.client.get_workflow_handle(workflow_id(case_id)).fetch_history()
     replayer = Replayer(workflows=[RefundCaseWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)
+
+
+async def test_a_long_case_continues_as_new_and_keeps_everything(cases):
+    """Messages alone (no deadline change) push the history past the limit; the case carries on."""
+    now = await cases.env.get_current_time()
+    case_id = case_id_for(f"req-{uuid.uuid4()}")
+    request = OpenCase(
+        case_id=case_id,
+        request_id="long-1",
+        reason=Reason.DEFECTIVE,
+        order=order(purchased_at=now - timedelta(days=1)),
+        policy=policies.load("direct_service"),
+        continue_after_events=100,
+    )
+    handle = await cases.env.client.start_workflow(
+        RefundCaseWorkflow.run,
+        request,
+        id=workflow_id(case_id),
+        task_queue=cases.client.task_queue,
+        static_summary=static_summary(request),
+        search_attributes=search_attributes.initial(engine.open_case(request, now).case),
+    )
+    first_run = handle.first_execution_run_id
+    for n in range(20):
+        await cases.client.send(case_id, PartyMessage(by=BUYER if n % 2 else SELLER, text=f"message {n}"))
+    described = await cases.env.client.get_workflow_handle(workflow_id(case_id)).describe()
+    assert described.run_id != first_run
+    assert described.typed_search_attributes.get(search_attributes.CASE_STATUS) == "awaiting_seller_response"
+    shown = await cases.client.show(case_id)
+    assert [e.kind for e in shown.timeline].count("message") == 20
+    shown = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+    assert shown.outcome is Outcome.REFUNDED_FULL
+    assert money_rows(cases, case_id) == ([4500], [("seller_charge", 4500)])
+    timeline_rows = cases.store.rows(TimelineRow, case_id=case_id)
+    assert len(timeline_rows) == len(shown.timeline)

@@ -52,7 +52,6 @@ def workflow_id(case_id: str) -> str:
 
 
 GATEWAY = Actor(party=Party.PAYMENT, id="gateway")
-HISTORY_LIMIT = 10_000
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5))
 
@@ -62,6 +61,7 @@ class RefundCaseWorkflow:
     @workflow.init
     def __init__(self, request: OpenCase) -> None:
         self._lock = asyncio.Lock()
+        self._history_limit = request.continue_after_events
         self._recorded = 0
         self._opening: engine.Transition | None = None
         if request.continued is not None:
@@ -88,7 +88,7 @@ class RefundCaseWorkflow:
                 window = self.case.policy.windows[deadline.status]
                 try:
                     await workflow.wait_condition(
-                        lambda: self.case.deadline != deadline,
+                        lambda: self.case.deadline != deadline or self._history_is_long(),
                         timeout=remaining,
                         timeout_summary=f"{deadline.status.value} window, {window.hours} h",
                     )
@@ -306,4 +306,4 @@ class RefundCaseWorkflow:
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > self._history_limit
