@@ -74,6 +74,16 @@ async def test_the_tour_open_answer_ship_confirm_refund_and_charge(dev_server):
     again = json.loads(await ok(env, "open", *ORDER, "--reason", "not_as_described", "--request-id", "tour-1", "--json"))
     assert (again["case_id"], again["created"]) == (case_id, False)
 
+    metadata = await asyncio.to_thread(
+        subprocess.run,
+        [str(BIN / "temporal"), "workflow", "metadata", "-w", f"case-{case_id}", "--address", env["TEMPORAL_ADDRESS"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Waiting for the seller's response until" in metadata.stdout  # the UI's current details
+    assert "The seller's resolution" in metadata.stdout  # update descriptions
+
     assert "awaiting_return_shipment" in await ok(env, "seller", "respond", case_id, "--resolution", "refund_after_return")
     assert "return_in_transit" in await ok(env, "carrier", "shipped", case_id, "--tracking", "RET-4242")
     assert "awaiting_return_inspection" in await ok(env, "carrier", "delivered", case_id)

@@ -253,40 +253,30 @@ class RefundCaseWorkflow:
         for command in transition.commands:
             match command:
                 case IssueRefund():
-                    receipt = await workflow.execute_activity_method(
-                        CaseActivities.issue_refund,
-                        RefundOrder(case_id=case_id, refund=command),
-                        start_to_close_timeout=ACTIVITY_TIMEOUT,
-                        retry_policy=RETRY,
-                        summary=f"refund {command.amount}",
+                    receipt = await _side_effect(
+                        CaseActivities.issue_refund, RefundOrder(case_id=case_id, refund=command), f"refund {command.amount}"
                     )
                     if receipt.status == "settled":
                         settled.append(RefundSettled(by=GATEWAY, refund_number=command.number, gateway_ref=receipt.gateway_ref))
                 case PostLedgerEntry():
-                    await workflow.execute_activity_method(
+                    await _side_effect(
                         CaseActivities.post_ledger_entry,
                         LedgerPosting(case_id=case_id, seller_id=self.case.order.seller_id, posting=command),
-                        start_to_close_timeout=ACTIVITY_TIMEOUT,
-                        retry_policy=RETRY,
-                        summary=f"ledger {command.entry.value} {command.amount}",
+                        f"ledger {command.entry.value} {command.amount}",
                     )
                 case OpenSupportTicket():
-                    await workflow.execute_activity_method(
+                    await _side_effect(
                         CaseActivities.open_support_ticket,
                         TicketRequest(case_id=case_id, at_version=version, ticket=command, waiting_for=view(self.case).waiting_for),
-                        start_to_close_timeout=ACTIVITY_TIMEOUT,
-                        retry_policy=RETRY,
-                        summary="support ticket",
+                        "support ticket",
                     )
                 case Notify():
                     notices.append(command)
         if notices:
-            await workflow.execute_activity_method(
+            await _side_effect(
                 CaseActivities.send_notifications,
                 Notifications(case_id=case_id, notices=notices),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=RETRY,
-                summary=f"notify {', '.join(sorted({n.to.value for n in notices}))}",
+                f"notify {', '.join(sorted({n.to.value for n in notices}))}",
             )
         await self._record()
         for fact in settled:
@@ -295,15 +285,20 @@ class RefundCaseWorkflow:
     async def _record(self) -> None:
         """Writes the read model: the case view and the timeline entries it has not seen yet."""
         new_entries = self.case.timeline[self._recorded :]
-        await workflow.execute_activity_method(
+        await _side_effect(
             CaseActivities.record_case,
             CaseRecord(view=view(self.case), new_entries=new_entries),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-            summary=f"record {self.case.status.value}",
+            f"record {self.case.status.value}",
         )
         self._recorded = len(self.case.timeline)
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
         return info.is_continue_as_new_suggested() or info.get_current_history_length() > self._history_limit
+
+
+async def _side_effect(activity, argument, summary: str):
+    """Every side effect is idempotent on its own key, so it may retry until it lands."""
+    return await workflow.execute_activity_method(
+        activity, argument, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY, summary=summary
+    )
