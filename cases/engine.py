@@ -431,6 +431,7 @@ def _return_delivered(step: _Step, msg: ReturnDelivered) -> None:
     step.move(S.AWAITING_RETURN_INSPECTION)
     hours = step.case.policy.windows[S.AWAITING_RETURN_INSPECTION].hours
     step.tell((P.SELLER,), "return_delivered", f"The return arrived: confirm or dispute it within {hours} h.")
+    step.tell((P.BUYER,), "return_received", "The seller received your return.")
 
 
 def _return_inspection(step: _Step, msg: ReturnInspection) -> None:

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from cases.money import Money
 
 
-# Ids travel in workflow ids, search attributes and logs, so they must not carry personal data: the
-# pattern keeps out e-mail addresses and names with spaces.
+_OPAQUE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+
+def _opaque(value: str) -> str:
+    """Ids travel in workflow ids, search attributes and logs, so they must not carry personal data."""
+    if not re.fullmatch(_OPAQUE, value):
+        raise ValueError("must be an opaque id of at most 64 letters, digits and _.:- (no e-mail address or name)")
+    return value
+
+
 OpaqueId = Annotated[
     str,
-    Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description="Opaque id: letters, digits, _.:- only."),
+    Field(description="Opaque id: letters, digits, _.:- only.", json_schema_extra={"pattern": _OPAQUE}),
+    AfterValidator(_opaque),
 ]
 
 

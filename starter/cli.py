@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -60,20 +61,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 Verdict = StrEnum("Verdict", {v: v for v in SupportVerdict.__args__})  # type: ignore[attr-defined]
 
 
-def _run(work: Callable[[CaseClient], Awaitable[Any]]) -> Any:
-    """Connects, runs `work`, and turns refusals and bad input into one clear line and exit code 2."""
-
-    async def main() -> Any:
-        settings = Settings()
-        try:
-            client = await CaseClient.connect(settings)
-        except RuntimeError as error:
-            err.print(f"[red]cannot reach Temporal at {settings.temporal_address}[/red]: {error}. Is `make run` running?")
-            raise typer.Exit(1) from None
-        return await work(client)
-
+@contextmanager
+def _plain_errors() -> Iterator[None]:
+    """Refusals and bad input become one clear line naming the field, and exit code 2."""
     try:
-        return asyncio.run(main())
+        yield
     except CaseRefused as refused:
         err.print(f"[red]refused[/red] {refused}")
         raise typer.Exit(2) from None
@@ -84,6 +76,22 @@ def _run(work: Callable[[CaseClient], Awaitable[Any]]) -> Any:
     except ValueError as invalid:
         err.print(f"[red]invalid[/red] {invalid}")
         raise typer.Exit(2) from None
+
+
+def _run(work: Callable[[CaseClient], Awaitable[Any]]) -> Any:
+    """Connects and runs `work`."""
+
+    async def main() -> Any:
+        settings = Settings()
+        try:
+            client = await CaseClient.connect(settings)
+        except RuntimeError as error:
+            err.print(f"[red]cannot reach Temporal at {settings.temporal_address}[/red]: {error}. Is `make run` running?")
+            raise typer.Exit(1) from None
+        return await work(client)
+
+    with _plain_errors():
+        return asyncio.run(main())
 
 
 def _act(case_id: str, party: Party, as_id: str | None, build: Callable[[Actor, CaseView], Any], signal: bool = False) -> None:
@@ -164,8 +172,11 @@ def open_case(
             buyer_flagged_for_fraud=fraud_flag,
         )
 
+    with _plain_errors():
+        new = new_case()
+
     async def work(client: CaseClient) -> None:
-        opened = await client.open(new_case())
+        opened = await client.open(new)
         if as_json:
             out.print_json(json.dumps({"case_id": opened.case_id, "workflow_id": opened.workflow_id, "created": opened.created}))
         else:

@@ -24,7 +24,7 @@ from cases.messages import (
     SupportDecision,
     Withdrawal,
 )
-from cases.model import CLOCK, Actor, CaseKind, ItemCategory, LedgerKind, Party, Reason, Resolution, Status
+from cases.model import CLOCK, Actor, CaseKind, ItemCategory, Party, Reason, Resolution, Status
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, T0, eur, request
 
 ANYONE = [BUYER, SELLER, SUPPORT, CARRIER, PAYMENT, Actor(party=Party.SELLER, id="intruder")]
@@ -104,9 +104,8 @@ def test_no_sequence_of_messages_breaks_the_money_or_strands_a_case(opening, seq
         paid = case.order.total_paid.amount
         assert 0 <= case.refunded.amount <= paid
         assert case.refundable.amount == paid - case.refunded.amount
-        assert case.charged_to_seller.amount >= 0
-        charges = sum(line.amount.amount for line in case.ledger if line.kind is LedgerKind.SELLER_CHARGE)
-        assert charges <= paid + case.policy.label_fee(case.currency).amount * len(case.refunds)
+        # Net of reversals, the seller never pays more than the buyer paid plus one return label.
+        assert 0 <= case.charged_to_seller.amount <= paid + case.policy.label_fee(case.currency).amount
         if case.status is Status.CLOSED:
             assert case.deadline is None and case.outcome is not None
         else:
