@@ -1,0 +1,117 @@
+"""Records one history per scenario into tests/histories/<name>.json, on the time-skipping server.
+
+Run it after a workflow change that is deliberately incompatible (then the old histories stay as the
+record of what running cases look like), or to add a scenario:
+
+    .venv/bin/python -m tests.histories.record [--tag NAME]
+
+The replay test (tests/test_replay.py) replays every file on each `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from cases.messages import Appeal, BuyerAnswer, Escalation, ReturnDelivered, ReturnInspection, ReturnShipped, SellerResponse, SupportDecision
+from cases.model import Resolution
+from starter.client import CaseClient, NewCase
+from starter.settings import Settings
+from store.database import Store
+from tests.conftest import BIN, register_search_attributes
+from tests.factories import BUYER, CARRIER, SELLER, SUPPORT, eur, order
+from worker import build_worker
+from workflows.refund_case import workflow_id
+
+HERE = Path(__file__).parent
+
+
+async def _open(client: CaseClient, env: WorkflowEnvironment) -> str:
+    now = await env.get_current_time()
+    new = NewCase(request_id=f"rec-{uuid.uuid4()}", reason="defective", order=order(purchased_at=now - timedelta(days=2)))
+    return (await client.open(new)).case_id
+
+
+async def full_refund(client, env, case_id):
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+
+
+async def return_confirmed(client, env, case_id):
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.REFUND_AFTER_RETURN))
+    await client.send(case_id, ReturnShipped(by=CARRIER, tracking_number="RET-10001"), wait=False)
+    await client.send(case_id, ReturnDelivered(by=CARRIER), wait=False)
+    await env.sleep(timedelta(hours=73))  # auto-confirm
+
+
+async def partial_declined_then_return_abandoned(client, env, case_id):
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(1000)))
+    await client.send(case_id, BuyerAnswer(by=BUYER, accept=False))
+    await env.sleep(timedelta(days=8))
+
+
+async def decline_appeal_overturned(client, env, case_id):
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.DECLINE))
+    await client.send(case_id, Escalation(by=BUYER))
+    await client.send(case_id, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"))
+    await client.send(case_id, Appeal(by=SELLER))
+    await client.send(case_id, SupportDecision(by=SUPPORT, decision="overturn"))
+
+
+async def silent_seller_escalated_then_reminded_then_denied(client, env, case_id):
+    await env.sleep(timedelta(hours=72 + 49))
+    await client.send(case_id, SupportDecision(by=SUPPORT, decision="deny"))
+
+
+async def dispute_after_return(client, env, case_id):
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.REFUND_AFTER_RETURN))
+    await client.send(case_id, ReturnDelivered(by=CARRIER), wait=False)
+    await asyncio.sleep(0.5)
+    await client.send(case_id, ReturnInspection(by=SELLER, confirm=False))
+    await client.send(case_id, SupportDecision(by=SUPPORT, decision="refund_at_platform_cost"))
+
+
+SCENARIOS = [
+    full_refund,
+    return_confirmed,
+    partial_declined_then_return_abandoned,
+    decline_appeal_overturned,
+    silent_seller_escalated_then_reminded_then_denied,
+    dispute_after_return,
+]
+
+
+async def record(tag: str) -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    await register_search_attributes(env.client)
+    with TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=8) as pool:
+        settings = Settings(database_url=f"sqlite:///{tmp}/cases.db", temporal_task_queue="record")
+        store = Store(settings.database_url)
+        store.create_schema()
+        async with build_worker(env.client, settings, store, pool):
+            client = CaseClient(env.client, "record", clock=env.get_current_time)
+            for scenario in SCENARIOS:
+                case_id = await _open(client, env)
+                await scenario(client, env, case_id)
+                handle = env.client.get_workflow_handle(workflow_id(case_id))
+                await handle.result()
+                history = await handle.fetch_history()
+                path = HERE / f"{tag}-{scenario.__name__}.json"
+                path.write_text(history.to_json())
+                print(f"{path.name}: {len(history.events)} events")
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tag", default="v1", help="prefix of the files: the workflow version they record")
+    asyncio.run(record(parser.parse_args().tag))
