@@ -21,6 +21,7 @@ from cases.messages import (
     PartyMessage,
     RefundFailed,
     RefundSettled,
+    ReminderDue,
     ReturnDelivered,
     ReturnInspection,
     ReturnShipped,
@@ -100,6 +101,7 @@ WHO_MAY: dict[str, dict[Status, set[Party]]] = {
     "refund_settled": {s: {P.PAYMENT} for s in OPEN_STATUSES},
     "refund_failed": {s: {P.PAYMENT} for s in OPEN_STATUSES},
     "deadline_passed": {s: {P.CLOCK} for s in OPEN_STATUSES},
+    "reminder_due": {s: {P.CLOCK} for s in OPEN_STATUSES},
 }
 
 FIRST_VERDICTS = {"refund_charged_to_seller", "refund_at_platform_cost", "deny"}
@@ -248,7 +250,13 @@ def _check_deadline(case: Case, msg: DeadlinePassed) -> None:
         raise Refusal("due_at", "this deadline is no longer the case's deadline")
 
 
+def _check_reminder(case: Case, msg: ReminderDue) -> None:
+    if case.deadline is None or msg.at not in case.deadline.reminders:
+        raise Refusal("at", "no reminder of the case's deadline is due at this time")
+
+
 _CHECKS = {
+    ReminderDue: _check_reminder,
     SellerResponse: _check_seller_response,
     SupportDecision: _check_support_decision,
     RefundSettled: _check_refund_fact,
@@ -316,7 +324,11 @@ class _Step:
 
     def move(self, status: Status) -> None:
         self.case.status = status
-        self.case.deadline = None if status is S.CLOSED else Deadline(status=status, due_at=self.case.policy.due(status, self.now))
+        self.case.deadline = None
+        if status is not S.CLOSED:
+            policy = self.case.policy
+            due = policy.due(status, self.now)
+            self.case.deadline = Deadline(status=status, due_at=due, reminders=policy.reminders(status, self.now, due))
 
     def close(self, outcome: Outcome, tell: tuple[Party, ...] = (P.BUYER, P.SELLER)) -> None:
         self.move(S.CLOSED)
@@ -525,6 +537,31 @@ def _deadline_passed(step: _Step, msg: DeadlinePassed) -> None:
             step.tell((awaiting,), "overdue", f"This case is overdue ({case.status.value}, {reminded} reminder(s)).")
 
 
+def _reminder_due(step: _Step, msg: ReminderDue) -> None:
+    case = step.case
+    assert case.deadline is not None
+    case.deadline.reminders.remove(msg.at)
+    left = case.deadline.due_at - msg.at
+    awaiting = case.awaiting or P.SUPPORT
+    step.log("reminder_due", f"reminded the {awaiting.value}: {case.status.value} ends in {_hours(left)}")
+    step.tell((awaiting,), "reminder", f"Reminder: please act by {case.deadline.due_at:%Y-%m-%d %H:%M} UTC ({case.status.value}).")
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:.0f} h"
+
+
+def next_alarm(case: Case) -> tuple[datetime, CaseMessage] | None:
+    """What the clock must deliver next, and when: the earliest reminder, else the deadline itself."""
+    if case.deadline is None:
+        return None
+    deadline = case.deadline
+    if deadline.reminders:
+        at = min(deadline.reminders)
+        return at, ReminderDue(by=CLOCK, at=at)
+    return deadline.due_at, DeadlinePassed(by=CLOCK, status=deadline.status, due_at=deadline.due_at)
+
+
 # What a `close` timeout means in each status; a status not listed closes with its refund outcome.
 _CLOSE_OUTCOMES = {
     S.AWAITING_CANCELLATION_ANSWER: Outcome.CANCELLATION_EXPIRED,
@@ -556,4 +593,5 @@ _HANDLERS = {
     RefundSettled: _refund_settled,
     RefundFailed: _refund_failed,
     DeadlinePassed: _deadline_passed,
+    ReminderDue: _reminder_due,
 }

@@ -147,7 +147,15 @@ class DeadlinePassed(BaseModel):
     due_at: datetime
 
 
+class ReminderDue(BaseModel):
+    """Made by the workflow when a reminder before the deadline falls due."""
+
+    kind: Literal["reminder_due"] = "reminder_due"
+    by: Actor
+    at: datetime
+
+
 Decision = SellerResponse | BuyerAnswer | ReturnInspection | Escalation | Withdrawal | SupportDecision | Appeal
 Fact = ReturnShipped | ReturnDelivered | RefundSettled | RefundFailed
-CaseMessage = Annotated[Decision | PartyMessage | Fact | DeadlinePassed, Field(discriminator="kind")]
+CaseMessage = Annotated[Decision | PartyMessage | Fact | DeadlinePassed | ReminderDue, Field(discriminator="kind")]
 FACT_KINDS = frozenset(model.model_fields["kind"].default for model in get_args(Fact))

@@ -184,6 +184,7 @@ class Deadline(BaseModel):
     status: Status
     due_at: datetime
     reminded: int = 0
+    reminders: list[datetime] = []
 
 
 class TimelineEntry(BaseModel):

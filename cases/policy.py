@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from cases.model import CaseKind, ItemCategory, Reason, Resolution, Status
+from cases.model import AWAITING, CaseKind, ItemCategory, Reason, Resolution, Status
 from cases.money import Money
 
 
@@ -34,13 +35,56 @@ ALLOWED_TIMEOUTS: dict[Status, set[TimeoutAction]] = {
 }
 
 
-class Window(BaseModel):
-    hours: int = Field(gt=0, description="Calendar hours from entering the status.")
-    on_timeout: TimeoutAction
+class Calendar(BaseModel):
+    """Which days count in business time. Days are UTC days."""
 
-    @property
-    def duration(self) -> timedelta:
-        return timedelta(hours=self.hours)
+    weekend: set[int] = Field(default={5, 6}, description="ISO weekdays off, Monday=0 … Sunday=6.")
+    holidays: set[date] = Field(default=set(), description="Dates off, e.g. 2026-12-25.")
+
+    def is_business_day(self, day: date) -> bool:
+        return day.weekday() not in self.weekend and day not in self.holidays
+
+    def add_business_hours(self, start: datetime, hours: int) -> datetime:
+        """Counts only the hours of business days: 48 business hours from Friday 10:00 end on Tuesday 10:00."""
+        remaining = timedelta(hours=hours)
+        moment = start
+        for _ in range(3660):  # ten years of days: a calendar with no business day cannot loop forever
+            midnight = datetime.combine(moment.date() + timedelta(days=1), time(), tzinfo=moment.tzinfo)
+            if self.is_business_day(moment.date()):
+                if moment + remaining <= midnight:
+                    return moment + remaining
+                remaining -= midnight - moment
+            moment = midnight
+        raise ValueError("calendar: no business day within ten years")
+
+    def subtract_business_hours(self, end: datetime, hours: int) -> datetime:
+        """The same count backwards: the moment `hours` business hours before `end`."""
+        remaining = timedelta(hours=hours)
+        moment = end
+        for _ in range(3660):
+            day_start = datetime.combine(moment.date(), time(), tzinfo=moment.tzinfo)
+            if day_start == moment:  # at midnight the hours before belong to the previous day
+                day_start -= timedelta(days=1)
+            if self.is_business_day(day_start.date()):
+                if moment - remaining >= day_start:
+                    return moment - remaining
+                remaining -= moment - day_start
+            moment = day_start
+        raise ValueError("calendar: no business day within ten years")
+
+
+class Window(BaseModel):
+    hours: int = Field(gt=0, description="Length of the window in hours.")
+    time: Literal["calendar", "business"] = Field("calendar", description="business: only hours of business days count.")
+    on_timeout: TimeoutAction
+    remind_before_hours: list[int] = Field(default=[], description="Remind the awaited party this many hours before the end.")
+
+    @model_validator(mode="after")
+    def _reminders_inside(self) -> Window:
+        for offset in self.remind_before_hours:
+            if not 0 < offset < self.hours:
+                raise ValueError(f"remind_before_hours: {offset} must be between 0 and the window's {self.hours} hours")
+        return self
 
 
 class Exclusion(BaseModel):
@@ -61,6 +105,7 @@ class Policy(BaseModel):
     windows: dict[Status, Window]
     cancellation_free_hours: int = Field(default=24, ge=0)
     return_label_fee: dict[str, int] = Field(default={}, description="Minor units per currency.")
+    calendar: Calendar = Calendar()
 
     @model_validator(mode="after")
     def _every_wait_can_end(self) -> Policy:
@@ -70,6 +115,8 @@ class Policy(BaseModel):
         for status, window in self.windows.items():
             if status is Status.CLOSED:
                 raise ValueError("windows.closed: a closed case has no window")
+            if window.remind_before_hours and AWAITING[status] is None:
+                raise ValueError(f"windows.{status.value}.remind_before_hours: nobody is awaited in {status.value}, so nobody to remind")
             allowed = ALLOWED_TIMEOUTS[status]
             if window.on_timeout not in allowed:
                 names = ", ".join(sorted(a.value for a in allowed))
@@ -79,7 +126,21 @@ class Policy(BaseModel):
         return self
 
     def due(self, status: Status, start: datetime) -> datetime:
-        return start + self.windows[status].duration
+        window = self.windows[status]
+        if window.time == "business":
+            return self.calendar.add_business_hours(start, window.hours)
+        return start + timedelta(hours=window.hours)
+
+    def reminders(self, status: Status, start: datetime, due: datetime) -> list[datetime]:
+        """When to remind: offsets before the end, in the window's own time, never before the start."""
+        window = self.windows[status]
+        times = (self._before(window, due, offset) for offset in sorted(window.remind_before_hours, reverse=True))
+        return [at for at in times if at > start]
+
+    def _before(self, window: Window, due: datetime, hours: int) -> datetime:
+        if window.time == "calendar":
+            return due - timedelta(hours=hours)
+        return self.calendar.subtract_business_hours(due, hours)
 
     def label_fee(self, currency: str) -> Money:
         return Money(amount=self.return_label_fee.get(currency, 0), currency=currency)

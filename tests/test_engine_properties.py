@@ -8,11 +8,10 @@ from datetime import timedelta
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from cases.engine import Refusal, apply, open_case
+from cases.engine import Refusal, apply, next_alarm, open_case
 from cases.messages import (
     Appeal,
     BuyerAnswer,
-    DeadlinePassed,
     Escalation,
     PartyMessage,
     RefundFailed,
@@ -24,7 +23,7 @@ from cases.messages import (
     SupportDecision,
     Withdrawal,
 )
-from cases.model import CLOCK, Actor, CaseKind, ItemCategory, Party, Reason, Resolution, Status
+from cases.model import Actor, CaseKind, ItemCategory, Party, Reason, Resolution, Status
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, T0, eur, request
 
 ANYONE = [BUYER, SELLER, SUPPORT, CARRIER, PAYMENT, Actor(party=Party.SELLER, id="intruder")]
@@ -65,7 +64,7 @@ messages = st.one_of(
     st.builds(ReturnDelivered, by=sent_by(CARRIER)),
     st.builds(RefundSettled, by=sent_by(PAYMENT), refund_number=st.integers(1, 3)),
     st.builds(RefundFailed, by=sent_by(PAYMENT), refund_number=st.integers(1, 3), failure=st.just("declined")),
-    st.just("deadline"),
+    st.just("clock"),
 )
 
 openings = st.builds(
@@ -89,11 +88,11 @@ def test_no_sequence_of_messages_breaks_the_money_or_strands_a_case(opening, seq
     now = T0
     for message in sequence:
         now += timedelta(minutes=5)
-        if message == "deadline":
-            if case.deadline is None:
+        if message == "clock":
+            alarm = next_alarm(case)
+            if alarm is None:
                 continue
-            now = case.deadline.due_at
-            message = DeadlinePassed(by=CLOCK, status=case.deadline.status, due_at=case.deadline.due_at)
+            now, message = alarm
         before = case.model_copy(deep=True)
         try:
             case = apply(case, message, now).case

@@ -40,11 +40,11 @@ pytestmark = pytest.mark.workflow
 SECOND = timedelta(seconds=1)
 
 
-async def open_case(h, reason=Reason.DEFECTIVE, kind=CaseKind.REFUND_REQUEST, **order_changes) -> str:
+async def open_case(h, reason=Reason.DEFECTIVE, kind=CaseKind.REFUND_REQUEST, policy="direct_service", **order_changes) -> str:
     now = await h.env.get_current_time()
     fields = dict(purchased_at=now - timedelta(days=3), shipped_at=now - timedelta(days=2))
     fields.update(order_changes)
-    new = NewCase(request_id=f"req-{uuid.uuid4()}", reason=reason, kind=kind, order=order(**fields))
+    new = NewCase(request_id=f"req-{uuid.uuid4()}", reason=reason, kind=kind, order=order(**fields), policy=policy)
     opened = await h.client.open(new)
     assert opened.created
     await h.client.show(opened.case_id)  # the first workflow task has run
@@ -293,6 +293,30 @@ async def test_each_deadline_one_second_before_and_one_second_after(cases, reach
     assert after in (shown.status, shown.outcome)
     assert shown.timeline[-1].kind != "deadline_passed" or shown.status is not waiting
     assert any(e.kind == "deadline_passed" and f"{hours} h" in e.summary for e in shown.timeline)
+
+
+async def test_the_seller_is_reminded_a_day_before_the_deadline(cases):
+    case_id = await open_case(cases)
+    shown = await cases.client.show(case_id)
+    await cases.env.sleep(shown.due_at - timedelta(hours=24) - await cases.env.get_current_time() - SECOND)
+    assert not [e for e in (await cases.client.show(case_id)).timeline if e.kind == "reminder_due"]
+    await cases.env.sleep(2 * SECOND)
+    shown = await cases.client.show(case_id)
+    assert shown.timeline[-1].summary == "reminded the seller: awaiting_seller_response ends in 24 h"
+    assert shown.status is Status.AWAITING_SELLER_RESPONSE
+    await eventually(lambda: "reminder" in [n.event for n in cases.store.rows(NotificationRow, case_id=case_id, party="seller")])
+
+
+async def test_business_hours_variant_deadline_one_second_before_and_after(cases):
+    case_id = await open_case(cases, policy="direct_service_business_hours")
+    shown = await cases.client.show(case_id)
+    assert shown.policy == "direct_service_business_hours"
+    calendar = policies.load("direct_service_business_hours").calendar
+    assert shown.due_at == calendar.add_business_hours(shown.opened_at, 48)
+    await cases.env.sleep(shown.due_at - await cases.env.get_current_time() - SECOND)
+    assert await status(cases, case_id) is Status.AWAITING_SELLER_RESPONSE
+    await cases.env.sleep(2 * SECOND)
+    assert await status(cases, case_id) is Status.AWAITING_SUPPORT
 
 
 async def test_support_is_reminded_when_its_window_passes(cases):
