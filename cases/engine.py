@@ -295,11 +295,30 @@ def refuse(case: Case, message: CaseMessage, refusal: Refusal, now: datetime) ->
     return step.done()
 
 
+def _private_copy(case: Case) -> Case:
+    """A copy a transition may change without touching `case`. Only what transitions mutate is copied
+    (offers, refunds, the return leg, the deadline and the lists they append to); the policy, the
+    order, timeline entries, ledger lines and rulings are never changed once written, so they are
+    shared. The property test checks that a refused message leaves the original equal to a deep copy."""
+    deadline = case.deadline
+    return case.model_copy(
+        update={
+            "offers": [offer.model_copy() for offer in case.offers],
+            "refunds": [refund.model_copy() for refund in case.refunds],
+            "return_leg": case.return_leg.model_copy() if case.return_leg else None,
+            "deadline": deadline.model_copy(update={"reminders": list(deadline.reminders)}) if deadline else None,
+            "rulings": list(case.rulings),
+            "ledger": list(case.ledger),
+            "timeline": list(case.timeline),
+        }
+    )
+
+
 class _Step:
     """One transition under construction: a private copy of the case plus the commands it yields."""
 
     def __init__(self, case: Case, now: datetime, by: Actor):
-        self.case = case.model_copy(deep=True)
+        self.case = _private_copy(case)
         self.now = now
         self.by = by
         self.commands: list[Command] = []
@@ -342,11 +361,21 @@ class _Step:
         self.move(S.AWAITING_SUPPORT)
         self.tell((P.SUPPORT, P.BUYER, P.SELLER), "escalated", f"Support is looking at the case: {why}.")
 
-    def refund(self, amount: Money, seller_charge: Money | None) -> None:
-        """Refunds the buyer; the seller is charged `seller_charge`, or the platform pays when None."""
+    def refund(self, amount: Money, seller_charge: Money | None, label_fee: Money | None = None) -> None:
+        """Refunds the buyer; the seller is charged `seller_charge` plus `label_fee`, or the platform pays
+        when `seller_charge` is None."""
         number = len(self.case.refunds) + 1
+        if seller_charge is not None and label_fee is not None:
+            seller_charge = seller_charge + label_fee
         line = self.ledger(LedgerKind.SELLER_CHARGE if seller_charge else LedgerKind.PLATFORM_REFUND, seller_charge or amount, number)
-        self.case.refunds.append(Refund(number=number, amount=amount, charge_number=line.number if seller_charge else None))
+        self.case.refunds.append(
+            Refund(
+                number=number,
+                amount=amount,
+                charge_number=line.number if seller_charge else None,
+                includes_label_fee=seller_charge is not None and label_fee is not None,
+            )
+        )
         self.commands.append(IssueRefund(number=number, amount=amount))
         self.move(S.REFUND_PENDING)
         self.tell((P.BUYER,), "refund_issued", f"A refund of {amount} is on its way (3-5 business days).")
@@ -368,9 +397,17 @@ class _Step:
 
     def refund_after_return(self) -> None:
         """Full refund once returned goods are confirmed; the seller also pays the return label."""
+        self.refund(self.case.refundable, self.case.refundable, self.label_fee_due())
+
+    def label_fee_due(self) -> Money | None:
+        """The return label, once the return was delivered, charged once per case (again only if the
+        refund that carried it failed and its charge was reversed)."""
         leg = self.case.return_leg
-        assert leg is not None
-        self.refund(self.case.refundable, self.case.refundable + leg.label_fee)
+        if leg is None or leg.delivered_at is None:
+            return None
+        if any(r.includes_label_fee and r.status != "failed" for r in self.case.refunds):
+            return None
+        return leg.label_fee
 
     def finish_refunds(self) -> None:
         """Once no refund is outstanding: open the appeal window if the seller was charged by support, else close."""
@@ -473,8 +510,10 @@ def _support_decision(step: _Step, msg: SupportDecision) -> None:
     match msg.decision:
         case "refund_charged_to_seller" | "refund_at_platform_cost":
             amount = msg.amount or case.refundable
-            fee = case.return_leg.label_fee if case.return_leg and case.return_leg.delivered_at else Money.zero(case.currency)
-            step.refund(amount, amount + fee if msg.decision == "refund_charged_to_seller" else None)
+            if msg.decision == "refund_charged_to_seller":
+                step.refund(amount, amount, step.label_fee_due())
+            else:
+                step.refund(amount, None)
         case "deny":
             step.close(Outcome.DENIED)
         case "uphold":

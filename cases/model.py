@@ -219,6 +219,7 @@ class Refund(BaseModel):
     amount: Money
     status: str = "requested"  # requested, settled, failed
     charge_number: int | None = None
+    includes_label_fee: bool = False
     gateway_ref: str | None = None
     failure: str | None = None
 

@@ -408,6 +408,21 @@ def policy_validate(path: Annotated[Path, typer.Argument(help="A policy TOML fil
     out.print(f"{path}: policy {loaded.name} version {loaded.version} is valid")
 
 
+@policy_app.command("explore")
+def policy_explore(name: str, max_depth: Annotated[int, typer.Option(help="Fail if the states do not close by this depth.")] = 60) -> None:
+    """Explore every reachable state of a preset and check it (see cases/explore.py)."""
+    from cases.explore import CounterExample, explore
+
+    try:
+        out.print(str(explore(policies.load(name), max_depth=max_depth)))
+    except policies.PolicyError as error:
+        err.print(f"[red]invalid[/red] {error}")
+        raise typer.Exit(2) from None
+    except CounterExample as found:
+        err.print(f"[red]counter-example[/red] {found}")
+        raise typer.Exit(1) from None
+
+
 @app.command("demo")
 def demo() -> None:
     """Open a handful of cases that take different paths (idempotent: run it again, nothing doubles)."""

@@ -397,3 +397,23 @@ def test_the_view_says_who_acts_next_by_when_and_what_each_party_may_do():
     assert "seller_response" in shown.may[Party.SELLER] and "withdrawal" in shown.may[Party.BUYER]
     assert shown.waiting_for.startswith("Waiting for the seller's response until 2026-11-05 09:00 UTC (then escalate)")
     assert shown.policy == "direct_service" and shown.policy_version
+
+
+def test_the_return_label_is_charged_once_even_when_support_refunds_twice():
+    """Found by the exploration: a disputed return, a support refund stuck pending, then a second one."""
+    case, _ = play(opened(), respond(Resolution.REFUND_AFTER_RETURN), ReturnDelivered(by=CARRIER), ReturnInspection(by=SELLER, confirm=False))
+    case = apply(case, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller", amount=eur(2250)), T0).case
+    assert case.charged_to_seller == eur(2250 + LABEL_FEE)
+    case = apply(case, DeadlinePassed(by=CLOCK, status=case.deadline.status, due_at=case.deadline.due_at), T0).case
+    assert case.status is Status.AWAITING_SUPPORT
+    case = apply(case, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"), T0).case
+    assert case.charged_to_seller == eur(4500 + LABEL_FEE)
+
+
+def test_a_label_fee_whose_refund_failed_is_charged_again_with_the_next_refund():
+    case, _ = play(opened(), respond(Resolution.REFUND_AFTER_RETURN), ReturnDelivered(by=CARRIER))
+    case = apply(case, ReturnInspection(by=SELLER, confirm=True), T0).case
+    case = apply(case, RefundFailed(by=PAYMENT, refund_number=1, failure="card closed"), T0).case
+    assert case.charged_to_seller == eur(0)
+    case = apply(case, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"), T0).case
+    assert case.charged_to_seller == eur(4500 + LABEL_FEE)

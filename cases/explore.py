@@ -1,0 +1,261 @@
+"""Exhaustive exploration of a policy: every state a case can reach, checked.
+
+From every kind of opening the policy takes, it applies every representative message each party may
+send (all resolutions and verdicts; amounts of 1 minor unit, half and all but 1 of what was paid) and the
+clock's next alarm, breadth first. States are compared on what the checks depend on (status, money,
+return leg, offers, rulings, deadline; counters capped at 2), never on times or the timeline, so the
+search reaches a fixpoint: when no new state appears, every reachable state has been checked, at
+whatever depth. `max_depth` only guards against a policy whose state space would not close.
+
+Checked in every state:
+- an open case has a deadline, and the clock's alarm is accepted: no case waits forever;
+- refunded never exceeds what was paid, and the seller's net charge never exceeds it plus one label;
+- a closed case refuses every message;
+- the awaited party has at least one action the rules accept.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from cases.case import Case
+from cases.engine import Refusal, allowed_actions, apply, next_alarm, open_case
+from cases.messages import (
+    Appeal,
+    BuyerAnswer,
+    CaseMessage,
+    Escalation,
+    OpenCase,
+    RefundFailed,
+    RefundSettled,
+    ReturnDelivered,
+    ReturnInspection,
+    ReturnShipped,
+    SellerResponse,
+    SupportDecision,
+    Withdrawal,
+)
+from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution, Status
+from cases.money import Money
+from cases.policy import Policy
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+SELLER = Actor(party=Party.SELLER, id="seller-x")
+BUYER = Actor(party=Party.BUYER, id="buyer-x")
+SUPPORT = Actor(party=Party.SUPPORT, id="agent-x")
+CARRIER = Actor(party=Party.CARRIER, id="carrier-x")
+PAYMENT = Actor(party=Party.PAYMENT, id="psp-x")
+ACTORS = {Party.SELLER: SELLER, Party.BUYER: BUYER, Party.SUPPORT: SUPPORT, Party.CARRIER: CARRIER, Party.PAYMENT: PAYMENT}
+
+
+@dataclass
+class Step:
+    message: str
+    at: datetime
+
+
+@dataclass
+class CounterExample(Exception):
+    policy: str
+    rule: str
+    path: list[str]
+
+    def __str__(self) -> str:
+        steps = "\n  ".join(self.path)
+        return f"{self.policy}: {self.rule}\n  {steps}"
+
+
+@dataclass
+class Report:
+    policy: str
+    openings: int = 0
+    states: int = 0
+    transitions: int = 0
+    refusals: int = 0
+    depth: int = 0
+    statuses: set[Status] = field(default_factory=set)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.policy}: {self.states} states, {self.transitions} transitions, {self.refusals} refusals checked, "
+            f"{self.openings} openings, fixpoint at depth {self.depth}, statuses reached {len(self.statuses)}"
+        )
+
+
+def openings(policy: Policy) -> list[OpenCase]:
+    """One opening for each way a case can start under this policy."""
+    requests = []
+    for kind in sorted(policy.kinds):
+        reasons = [Reason.BUYER_REMORSE] if kind is CaseKind.CANCELLATION else list(Reason)
+        for reason in reasons:
+            for category in ItemCategory:
+                for fraud in (False, True):
+                    requests.append(_request(policy, kind, reason, category, fraud))
+    return requests
+
+
+def _request(policy: Policy, kind: CaseKind, reason: Reason, category: ItemCategory, fraud: bool) -> OpenCase:
+    shipped = kind is not CaseKind.CANCELLATION
+    order = Order(
+        order_id="ord-x",
+        seller_id=SELLER.id,
+        buyer_id=BUYER.id,
+        currency="EUR",
+        items=[OrderItem(sku="sku-x", category=category, unit_price=Money(amount=4000, currency="EUR"))],
+        shipping_paid=Money(amount=500, currency="EUR"),
+        purchased_at=T0 - timedelta(hours=2 if not shipped else 72),
+        shipped_at=T0 - timedelta(hours=48) if shipped else None,
+    )
+    return OpenCase(
+        case_id="explore", request_id="explore", kind=kind, reason=reason, order=order, buyer_flagged_for_fraud=fraud, policy=policy
+    )
+
+
+def candidates(case: Case) -> list[CaseMessage]:
+    """Representative messages of every kind, from the party entitled and from one who is not."""
+    eur = lambda amount: Money(amount=amount, currency=case.currency)  # noqa: E731
+    paid = case.order.total_paid.amount
+    # Fixed amounts (1 minor unit, half, all but 1 of what was paid), so money takes finitely many values;
+    # the rules refuse those above what is left, which is itself checked.
+    partials = sorted({1, paid // 2, paid - 1})
+    messages: list[CaseMessage] = []
+    for resolution in Resolution:
+        if resolution is Resolution.PARTIAL_REFUND:
+            messages += [SellerResponse(by=SELLER, resolution=resolution, amount=eur(a)) for a in partials]
+        elif resolution is Resolution.REPLACEMENT:
+            messages.append(SellerResponse(by=SELLER, resolution=resolution, tracking_number="NEW-0001"))
+        else:
+            messages.append(SellerResponse(by=SELLER, resolution=resolution))
+    messages += [BuyerAnswer(by=BUYER, accept=True), BuyerAnswer(by=BUYER, accept=False)]
+    messages += [ReturnInspection(by=SELLER, confirm=True), ReturnInspection(by=SELLER, confirm=False)]
+    messages += [Escalation(by=BUYER), Escalation(by=SUPPORT), Withdrawal(by=BUYER), Appeal(by=SELLER)]
+    for verdict in ("refund_charged_to_seller", "refund_at_platform_cost", "deny", "uphold", "overturn"):
+        messages.append(SupportDecision(by=SUPPORT, decision=verdict))
+        if verdict.startswith("refund"):
+            messages.append(SupportDecision(by=SUPPORT, decision=verdict, amount=eur(paid // 2)))
+    messages += [ReturnShipped(by=CARRIER, tracking_number="RET-0001"), ReturnDelivered(by=CARRIER)]
+    for refund in case.refunds:
+        messages += [
+            RefundSettled(by=PAYMENT, refund_number=refund.number),
+            RefundFailed(by=PAYMENT, refund_number=refund.number, failure="declined"),
+        ]
+    messages.append(SellerResponse(by=BUYER, resolution=Resolution.FULL_REFUND))  # the wrong party, always refused
+    return messages
+
+
+def fingerprint(case: Case) -> tuple:
+    """What the rules and the checks read; times, the timeline, ledger history already summed in the net
+    charge, and counters beyond 2 are left out."""
+    failed = sum(1 for r in case.refunds if r.status == "failed")
+    leg = case.return_leg
+    deadline = case.deadline
+    charges = {line.number: line.amount.amount for line in case.ledger}
+    return (
+        case.kind,
+        case.status,
+        case.outcome,
+        # A refund's linked charge is what the rules reverse if it fails; the rest of the ledger is
+        # summed up in the net charge.
+        tuple(
+            (r.amount.amount, r.status, charges.get(r.charge_number or 0), r.includes_label_fee)
+            for r in case.refunds
+            if r.status != "failed"
+        ),
+        min(failed, 2),
+        case.charged_to_seller.amount,
+        (leg.shipped_at is not None, leg.delivered_at is not None) if leg else None,
+        case.return_disputed,
+        tuple((o.resolution, o.amount.amount if o.amount else None, o.answer) for o in case.offers[-1:]),
+        tuple(r.decision for r in case.rulings[-2:]),
+        case.appealed,
+        case.escalated_at is not None,
+        (deadline.status, min(deadline.reminded, 2), len(deadline.reminders)) if deadline else None,
+    )
+
+
+def explore(policy: Policy, max_depth: int = 60) -> Report:
+    report = Report(policy=policy.name)
+    seen: set[tuple] = set()
+    queue: deque[tuple[Case, datetime, list[str]]] = deque()
+    for request in openings(policy):
+        report.openings += 1
+        case = open_case(request, T0).case
+        path = [f"open {request.kind.value} {request.reason.value} {request.order.items[0].category.value} fraud={request.buyer_flagged_for_fraud}"]
+        key = fingerprint(case)
+        if key not in seen:
+            seen.add(key)
+            queue.append((case, T0, path))
+    while queue:
+        case, now, path = queue.popleft()
+        report.depth = max(report.depth, len(path))
+        report.statuses.add(case.status)
+        if len(path) > max_depth:
+            raise CounterExample(policy.name, f"the state space did not close within {max_depth} events", path)
+        moves = _moves(case, now)
+        results = []
+        for message, at in moves:
+            try:
+                results.append((message, at, apply(case, message, at).case))
+            except Refusal:
+                report.refusals += 1
+                results.append((message, at, None))
+        _check(policy, case, now, path, results)
+        for message, at, after in results:
+            if after is None:
+                continue
+            report.transitions += 1
+            key = fingerprint(after)
+            if key not in seen:
+                seen.add(key)
+                queue.append((after, at, path + [f"{at - T0} {message.by} {_describe(message)} -> {after.status.value}"]))
+    report.states = len(seen)
+    return report
+
+
+def _moves(case: Case, now: datetime) -> list[tuple[CaseMessage, datetime]]:
+    later = now + timedelta(minutes=1)
+    moves = [(m, later) for m in candidates(case)]
+    alarm = next_alarm(case)
+    if alarm:
+        moves.append((alarm[1], alarm[0]))
+    return moves
+
+
+def _describe(message: CaseMessage) -> str:
+    detail = {k: v for k, v in message.model_dump(mode="json", exclude={"kind", "by"}).items() if v not in (None, [])}
+    return f"{message.kind} {detail}" if detail else message.kind
+
+
+def _check(policy: Policy, case: Case, now: datetime, path: list[str], results: list) -> None:
+    """The four checks on one state, given what each of its moves did (None: refused)."""
+
+    def fail(rule: str) -> None:
+        raise CounterExample(policy.name, rule, path)
+
+    paid = case.order.total_paid.amount
+    if not 0 <= case.refunded.amount <= paid:
+        fail(f"refunded {case.refunded} outside 0..{case.order.total_paid}")
+    if not 0 <= case.charged_to_seller.amount <= paid + policy.label_fee(case.currency).amount:
+        fail(f"seller charged {case.charged_to_seller} beyond what was paid plus one label")
+    if case.is_closed:
+        if case.deadline is not None:
+            fail("a closed case still has a deadline")
+        accepted = [message.kind for message, _, after in results if after is not None]
+        if accepted:
+            fail(f"a closed case accepted {accepted[0]}")
+        return
+    alarm = next_alarm(case)
+    if alarm is None:
+        fail(f"open case in {case.status.value} has no deadline: it could wait forever")
+    at, clock = alarm
+    if at < now:
+        fail(f"deadline {at} is already past at {now}")
+    if not any(message == clock and after is not None for message, _, after in results):
+        fail(f"the clock's {clock.kind} is refused in {case.status.value}")
+    awaiting = case.awaiting
+    if awaiting is not None:
+        kinds = set(allowed_actions(case).get(awaiting, [])) - {"message"}
+        if not any(m.kind in kinds and m.by.party is awaiting and after is not None for m, _, after in results):
+            fail(f"the {awaiting.value} is awaited in {case.status.value} but has no action the rules accept")
