@@ -409,12 +409,16 @@ def policy_validate(path: Annotated[Path, typer.Argument(help="A policy TOML fil
 
 
 @policy_app.command("explore")
-def policy_explore(name: str, max_depth: Annotated[int, typer.Option(help="Fail if the states do not close by this depth.")] = 60) -> None:
-    """Explore every reachable state of a preset and check it (see cases/explore.py)."""
+def policy_explore(
+    name: Annotated[str, typer.Argument(help="A preset name, or the path of a policy TOML file.")],
+    max_depth: Annotated[int, typer.Option(help="Fail if the states do not close by this depth.")] = 60,
+) -> None:
+    """Explore every reachable state of a policy and check it (see cases/explore.py)."""
     from cases.explore import CounterExample, explore
 
     try:
-        out.print(str(explore(policies.load(name), max_depth=max_depth)))
+        policy = policies.load_file(Path(name)) if name.endswith(".toml") else policies.load(name)
+        out.print(str(explore(policy, max_depth=max_depth)))
     except policies.PolicyError as error:
         err.print(f"[red]invalid[/red] {error}")
         raise typer.Exit(2) from None

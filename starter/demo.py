@@ -63,7 +63,8 @@ async def _partial_accepted(client: CaseClient, case_id: str, order: Order) -> N
     await client.send(case_id, BuyerAnswer(by=_buyer(order), accept=True))
 
 
-SCENARIOS: list[tuple[str, str, Reason, CaseKind, Order, Play]] = [
+# request id, path, reason, kind, order, what happens next[, policy (default direct_service)]
+SCENARIOS: list[tuple] = [
     ("demo-1", "seller refunds in full, no return", Reason.DEFECTIVE, CaseKind.REFUND_REQUEST, _order(1), _full_refund),
     ("demo-2", "refund after return; return in transit", Reason.NOT_AS_DESCRIBED, CaseKind.REFUND_REQUEST, _order(2), _return_in_transit),
     ("demo-3", "partial offer waiting for the buyer", Reason.WRONG_ITEM, CaseKind.REFUND_REQUEST, _order(3), _partial_offer),
@@ -72,13 +73,15 @@ SCENARIOS: list[tuple[str, str, Reason, CaseKind, Order, Play]] = [
     ("demo-6", "missing item in a mystery box: straight to support", Reason.MISSING_ITEM, CaseKind.REFUND_REQUEST, _order(6, ItemCategory.OPENABLE), _nothing),
     ("demo-7", "cancellation before shipping", Reason.BUYER_REMORSE, CaseKind.CANCELLATION, _order(7, shipped=False), _nothing),
     ("demo-8", "partial offer accepted", Reason.NOT_AS_DESCRIBED, CaseKind.REFUND_REQUEST, _order(8), _partial_accepted),
+    ("demo-9", "business-hours variant: 48 business hours for the seller", Reason.DEFECTIVE, CaseKind.REFUND_REQUEST, _order(9), _nothing, "direct_service_business_hours"),
 ]
 
 
 async def play(client: CaseClient) -> list[tuple[str, str, str]]:
     played = []
-    for request_id, path, reason, kind, order, scenario in SCENARIOS:
-        opened = await client.open(NewCase(request_id=request_id, reason=reason, kind=kind, order=order))
+    for request_id, path, reason, kind, order, scenario, *policy in SCENARIOS:
+        new = NewCase(request_id=request_id, reason=reason, kind=kind, order=order, policy=policy[0] if policy else "direct_service")
+        opened = await client.open(new)
         if opened.created:
             await scenario(client, opened.case_id, order)
         shown = await client.show(opened.case_id)

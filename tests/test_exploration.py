@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cases import engine, policies
@@ -31,3 +33,10 @@ def test_the_exploration_finds_a_seller_charged_the_return_label_twice(monkeypat
         explore(policies.load("direct_service"))
     assert "beyond what was paid plus one label" in str(found.value)
     assert "return_delivered" in str(found.value) and "support_decision" in str(found.value)
+
+
+def test_the_readme_worked_example_is_valid_and_passes_the_exploration():
+    example = Path(__file__).parent.parent / "examples" / "policies" / "direct_service_weekdays_36h.toml"
+    policy = policies.load_file(example)
+    assert policy.windows[Status.AWAITING_SELLER_RESPONSE].hours == 36
+    assert explore(policy).statuses == set(Status)
