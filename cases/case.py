@@ -46,6 +46,7 @@ class Case(BaseModel):
     offers: list[Offer] = []
     return_leg: ReturnLeg | None = None
     escalated_at: datetime | None = None
+    buyer_may_escalate: bool = False
     return_disputed: bool = False
     rulings: list[SupportRuling] = []
     appealed: bool = False

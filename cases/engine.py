@@ -17,6 +17,7 @@ from cases.messages import (
     CaseMessage,
     DeadlinePassed,
     Escalation,
+    EscalationOpens,
     OpenCase,
     PartyMessage,
     RefundFailed,
@@ -40,6 +41,7 @@ from cases.model import (
     Offer,
     Outcome,
     Party,
+    Reason,
     Refund,
     Resolution,
     ReturnLeg,
@@ -76,7 +78,7 @@ WHO_MAY: dict[str, dict[Status, set[Party]]] = {
     "return_inspection": {S.AWAITING_RETURN_INSPECTION: {P.SELLER}},
     "escalation": {
         S.DECLINED: {P.BUYER, P.SUPPORT},
-        S.AWAITING_SELLER_RESPONSE: {P.SUPPORT},
+        S.AWAITING_SELLER_RESPONSE: {P.SUPPORT, P.BUYER},  # the buyer only once the case is old enough
         S.AWAITING_OFFER_ANSWER: {P.SUPPORT},
         S.AWAITING_RETURN_SHIPMENT: {P.SUPPORT},
         S.AWAITING_RETURN_INSPECTION: {P.SUPPORT},
@@ -102,6 +104,7 @@ WHO_MAY: dict[str, dict[Status, set[Party]]] = {
     "refund_failed": {s: {P.PAYMENT} for s in OPEN_STATUSES},
     "deadline_passed": {s: {P.CLOCK} for s in OPEN_STATUSES},
     "reminder_due": {s: {P.CLOCK} for s in OPEN_STATUSES},
+    "escalation_opens": {S.AWAITING_SELLER_RESPONSE: {P.CLOCK}},
 }
 
 FIRST_VERDICTS = {"refund_charged_to_seller", "refund_at_platform_cost", "deny"}
@@ -118,6 +121,7 @@ def check_open(request: OpenCase, now: datetime) -> None:
         raise Refusal("kind", f"policy {policy.name} does not take {request.kind.value} cases")
     if order.purchased_at > now:
         raise Refusal("order.purchased_at", "must not be in the future")
+    _check_eligibility(request, now)
     if request.kind is CaseKind.CANCELLATION:
         if order.shipped_at is not None:
             raise Refusal("kind", "an order cannot be cancelled once it has shipped")
@@ -129,6 +133,29 @@ def check_open(request: OpenCase, now: datetime) -> None:
                 f"cancellation is possible within {policy.cancellation_free_hours} h of purchase "
                 "or until the label is printed, whichever is later",
             )
+
+
+_MOMENTS = {"purchase": "purchased_at", "estimated_delivery": "estimated_delivery_at", "delivery": "delivered_at"}
+
+
+def _check_eligibility(request: OpenCase, now: datetime) -> None:
+    policy, rule = request.policy, request.policy.eligibility
+    if request.kind is CaseKind.CANCELLATION:
+        return
+    if rule.reasons is not None and request.reason not in rule.reasons:
+        names = ", ".join(sorted(r.value for r in rule.reasons))
+        raise Refusal("reason", f"policy {policy.name} opens cases only for {names}")
+    field_name = _MOMENTS[rule.opens_at]
+    start = getattr(request.order, field_name)
+    if start is None:
+        raise Refusal(f"order.{field_name}", f"policy {policy.name} needs it to decide whether a case may open")
+    if now < start:
+        raise Refusal("opened_at", f"a case may open only from the order's {rule.opens_at.replace('_', ' ')} ({start:%Y-%m-%d %H:%M} UTC)")
+    if rule.within_hours is not None:
+        end = policy.after(start, rule.within_hours, rule.time)
+        if now > end:
+            unit = "business hours" if rule.time == "business" else "hours"
+            raise Refusal("opened_at", f"a case must open within {rule.within_hours} {unit} of the order's {rule.opens_at.replace('_', ' ')}, by {end:%Y-%m-%d %H:%M} UTC")
 
 
 def open_case(request: OpenCase, now: datetime) -> Transition:
@@ -199,12 +226,14 @@ def check(case: Case, message: CaseMessage, now: datetime) -> None:
         raise Refusal("by.id", f"{by.id} is not this case's {by.party.value}")
     checker = _CHECKS.get(type(message))
     if checker:
-        checker(case, message)
+        checker(case, message, now)
 
 
-def _check_seller_response(case: Case, msg: SellerResponse) -> None:
+def _check_seller_response(case: Case, msg: SellerResponse, now: datetime) -> None:
     if msg.resolution not in case.policy.resolutions:
         raise Refusal("resolution", f"policy {case.policy.name} does not offer {msg.resolution.value}")
+    if msg.resolution is Resolution.PROOF_OF_DELIVERY and case.reason is not Reason.NOT_RECEIVED:
+        raise Refusal("resolution", "proof_of_delivery answers only a not_received case")
     if case.kind is CaseKind.CANCELLATION and msg.resolution not in (Resolution.FULL_REFUND, Resolution.DECLINE):
         raise Refusal("resolution", "a cancellation is accepted with full_refund or refused with decline")
     if msg.resolution is Resolution.PARTIAL_REFUND:
@@ -214,11 +243,17 @@ def _check_seller_response(case: Case, msg: SellerResponse) -> None:
             raise Refusal("amount", f"a partial offer must be less than the refundable {case.refundable}; use full_refund")
 
 
-def _check_support_decision(case: Case, msg: SupportDecision) -> None:
+def _check_support_decision(case: Case, msg: SupportDecision, now: datetime) -> None:
     verdicts = APPEAL_VERDICTS if case.appealed else FIRST_VERDICTS
     if msg.decision not in verdicts:
         when = "on an appeal" if case.appealed else "before an appeal"
         raise Refusal("decision", f"{when} support decides one of {', '.join(sorted(verdicts))}")
+    long_stop = case.policy.full_refund_only_after_hours
+    late = long_stop is not None and now >= case.opened_at + timedelta(hours=long_stop)
+    if late and case.refundable.amount > 0:  # once all is refunded or on its way, nothing more to insist on
+        full = msg.decision.startswith("refund") and (msg.amount is None or msg.amount == case.refundable)
+        if not full and not case.appealed:
+            raise Refusal("decision", f"unresolved for {long_stop} h the case counts as late delivery: only a full refund is acceptable")
     if msg.decision.startswith("refund"):
         if case.refundable.amount <= 0:
             raise Refusal("decision", "nothing is left to refund on this order")
@@ -237,7 +272,7 @@ def _check_amount(case: Case, amount: Money) -> None:
         raise Refusal("amount", f"must not exceed what is refundable, {case.refundable}")
 
 
-def _check_refund_fact(case: Case, msg: RefundSettled | RefundFailed) -> None:
+def _check_refund_fact(case: Case, msg: RefundSettled | RefundFailed, now: datetime) -> None:
     refund = next((r for r in case.refunds if r.number == msg.refund_number), None)
     if refund is None:
         raise Refusal("refund_number", f"this case has no refund number {msg.refund_number}")
@@ -245,17 +280,39 @@ def _check_refund_fact(case: Case, msg: RefundSettled | RefundFailed) -> None:
         raise Refusal("refund_number", f"refund {msg.refund_number} is already {refund.status}")
 
 
-def _check_deadline(case: Case, msg: DeadlinePassed) -> None:
+def _check_deadline(case: Case, msg: DeadlinePassed, now: datetime) -> None:
     if case.deadline is None or (case.deadline.status, case.deadline.due_at) != (msg.status, msg.due_at):
         raise Refusal("due_at", "this deadline is no longer the case's deadline")
 
 
-def _check_reminder(case: Case, msg: ReminderDue) -> None:
+def _check_reminder(case: Case, msg: ReminderDue, now: datetime) -> None:
     if case.deadline is None or msg.at not in case.deadline.reminders:
         raise Refusal("at", "no reminder of the case's deadline is due at this time")
 
 
+def _check_escalation(case: Case, msg: Escalation, now: datetime) -> None:
+    if msg.by.party is P.BUYER and case.status is S.AWAITING_SELLER_RESPONSE and not case.buyer_may_escalate:
+        opens = escalation_opens_at(case)
+        if opens is None:
+            raise Refusal("by.party", f"under policy {case.policy.name} the buyer may escalate only after the seller declines")
+        hours = case.policy.buyer_may_escalate_after_hours
+        raise Refusal("kind", f"the buyer may escalate once the case is {hours} h old, from {opens:%Y-%m-%d %H:%M} UTC")
+
+
+def escalation_opens_at(case: Case) -> datetime | None:
+    """When the buyer may escalate a case the seller has not resolved (policies with an age rule)."""
+    hours = case.policy.buyer_may_escalate_after_hours
+    return None if hours is None else case.opened_at + timedelta(hours=hours)
+
+
+def _check_escalation_opens(case: Case, msg: EscalationOpens, now: datetime) -> None:
+    if case.buyer_may_escalate or msg.at != escalation_opens_at(case):
+        raise Refusal("at", "the buyer's escalation does not open at this time")
+
+
 _CHECKS = {
+    Escalation: _check_escalation,
+    EscalationOpens: _check_escalation_opens,
     ReminderDue: _check_reminder,
     SellerResponse: _check_seller_response,
     SupportDecision: _check_support_decision,
@@ -266,12 +323,17 @@ _CHECKS = {
 
 
 def allowed_actions(case: Case) -> dict[Party, list[str]]:
-    """What each party may send now: the same table `check` enforces."""
+    """What each party may send now: the table `check` enforces, with the buyer's early escalation
+    only once the clock has opened it."""
     may: dict[Party, list[str]] = {}
     for kind, by_status in WHO_MAY.items():
         for party in by_status.get(case.status, ()):
-            if party is not P.CLOCK:
-                may.setdefault(party, []).append(kind)
+            if party is P.CLOCK:
+                continue
+            early = kind == "escalation" and party is P.BUYER and case.status is S.AWAITING_SELLER_RESPONSE
+            if early and not case.buyer_may_escalate:
+                continue
+            may.setdefault(party, []).append(kind)
     return may
 
 
@@ -414,7 +476,8 @@ class _Step:
         if any(r.status == "requested" for r in self.case.refunds):
             return
         last = self.case.rulings[-1] if self.case.rulings else None
-        if last and last.decision == "refund_charged_to_seller" and not self.case.appealed:
+        appealable = self.case.policy.seller_may_appeal and not self.case.appealed
+        if last and last.decision == "refund_charged_to_seller" and appealable:
             self.move(S.APPEAL_OPEN)
             self.tell((P.SELLER,), "appeal_open", "Support charged you for this case; you may appeal.")
         else:
@@ -444,6 +507,8 @@ def _seller_response(step: _Step, msg: SellerResponse) -> None:
             step.tell((P.BUYER,), "offer_made", f"The seller offers a partial refund of {msg.amount}.")
         case Resolution.REPLACEMENT:
             step.close(Outcome.REPLACED)
+        case Resolution.PROOF_OF_DELIVERY:
+            step.close(Outcome.DELIVERED)
         case Resolution.DECLINE if case.kind is CaseKind.CANCELLATION:
             step.close(Outcome.CANCELLATION_REFUSED)
         case Resolution.DECLINE:
@@ -567,6 +632,9 @@ def _deadline_passed(step: _Step, msg: DeadlinePassed) -> None:
             step.close(_CLOSE_OUTCOMES.get(case.status) or step.refund_outcome())
         case TimeoutAction.ACCEPT:
             _ACCEPTS[case.status](step)
+        case TimeoutAction.REFUND:
+            step.log("long_stop", "unresolved for the whole window: counts as late delivery, refunded in full")
+            step.refund(case.refundable, case.refundable)
         case TimeoutAction.REMIND:
             reminded = (case.deadline.reminded if case.deadline else 0) + 1
             step.move(case.status)
@@ -586,19 +654,31 @@ def _reminder_due(step: _Step, msg: ReminderDue) -> None:
     step.tell((awaiting,), "reminder", f"Reminder: please act by {case.deadline.due_at:%Y-%m-%d %H:%M} UTC ({case.status.value}).")
 
 
+def _escalation_opens(step: _Step, msg: EscalationOpens) -> None:
+    step.case.buyer_may_escalate = True
+    hours = step.case.policy.buyer_may_escalate_after_hours
+    step.log("escalation_opens", f"the case is {hours} h old: the buyer may escalate")
+    step.tell((P.BUYER,), "may_escalate", "The seller has not resolved your case yet: you may now ask support to step in.")
+
+
 def _hours(span: timedelta) -> str:
     return f"{span.total_seconds() / 3600:.0f} h"
 
 
 def next_alarm(case: Case) -> tuple[datetime, CaseMessage] | None:
-    """What the clock must deliver next, and when: the earliest reminder, else the deadline itself."""
+    """What the clock must deliver next, and when: the earliest of the buyer's escalation opening, a
+    reminder, and the deadline itself."""
     if case.deadline is None:
         return None
     deadline = case.deadline
-    if deadline.reminders:
-        at = min(deadline.reminders)
-        return at, ReminderDue(by=CLOCK, at=at)
-    return deadline.due_at, DeadlinePassed(by=CLOCK, status=deadline.status, due_at=deadline.due_at)
+    alarms: list[tuple[datetime, CaseMessage]] = [
+        (deadline.due_at, DeadlinePassed(by=CLOCK, status=deadline.status, due_at=deadline.due_at))
+    ]
+    alarms += [(at, ReminderDue(by=CLOCK, at=at)) for at in deadline.reminders]
+    opens = escalation_opens_at(case)
+    if opens is not None and case.status is S.AWAITING_SELLER_RESPONSE and not case.buyer_may_escalate:
+        alarms.append((opens, EscalationOpens(by=CLOCK, at=opens)))
+    return min(alarms, key=lambda alarm: alarm[0])
 
 
 # What a `close` timeout means in each status; a status not listed closes with its refund outcome.
@@ -633,4 +713,5 @@ _HANDLERS = {
     RefundFailed: _refund_failed,
     DeadlinePassed: _deadline_passed,
     ReminderDue: _reminder_due,
+    EscalationOpens: _escalation_opens,
 }

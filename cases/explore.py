@@ -107,6 +107,8 @@ def _request(policy: Policy, kind: CaseKind, reason: Reason, category: ItemCateg
         shipping_paid=Money(amount=500, currency="EUR"),
         purchased_at=T0 - timedelta(hours=2 if not shipped else 72),
         shipped_at=T0 - timedelta(hours=48) if shipped else None,
+        estimated_delivery_at=T0 - timedelta(hours=24) if shipped else None,
+        delivered_at=T0 - timedelta(hours=24) if shipped else None,
     )
     return OpenCase(
         case_id="explore", request_id="explore", kind=kind, reason=reason, order=order, buyer_flagged_for_fraud=fraud, policy=policy
@@ -124,7 +126,7 @@ def candidates(case: Case) -> list[CaseMessage]:
     for resolution in Resolution:
         if resolution is Resolution.PARTIAL_REFUND:
             messages += [SellerResponse(by=SELLER, resolution=resolution, amount=eur(a)) for a in partials]
-        elif resolution is Resolution.REPLACEMENT:
+        elif resolution in (Resolution.REPLACEMENT, Resolution.PROOF_OF_DELIVERY):
             messages.append(SellerResponse(by=SELLER, resolution=resolution, tracking_number="NEW-0001"))
         else:
             messages.append(SellerResponse(by=SELLER, resolution=resolution))
@@ -171,6 +173,7 @@ def fingerprint(case: Case) -> tuple:
         tuple(r.decision for r in case.rulings[-2:]),
         case.appealed,
         case.escalated_at is not None,
+        case.buyer_may_escalate,
         (deadline.status, min(deadline.reminded, 2), len(deadline.reminders)) if deadline else None,
     )
 

@@ -42,7 +42,7 @@ class SellerResponse(BaseModel):
     by: Actor
     resolution: Resolution
     amount: Money | None = Field(default=None, description="Required for partial_refund; the amount offered.")
-    tracking_number: Tracking | None = Field(default=None, description="Required for replacement.")
+    tracking_number: Tracking | None = Field(default=None, description="Required for replacement and proof_of_delivery.")
     note: Note | None = None
 
     @model_validator(mode="after")
@@ -51,8 +51,8 @@ class SellerResponse(BaseModel):
             raise ValueError("amount: required when resolution is partial_refund")
         if self.resolution is not Resolution.PARTIAL_REFUND and self.amount is not None:
             raise ValueError("amount: only a partial_refund takes an amount")
-        if self.resolution is Resolution.REPLACEMENT and not self.tracking_number:
-            raise ValueError("tracking_number: required when resolution is replacement")
+        if self.resolution in (Resolution.REPLACEMENT, Resolution.PROOF_OF_DELIVERY) and not self.tracking_number:
+            raise ValueError(f"tracking_number: required when resolution is {self.resolution.value}")
         return self
 
 
@@ -155,7 +155,15 @@ class ReminderDue(BaseModel):
     at: datetime
 
 
+class EscalationOpens(BaseModel):
+    """Made by the workflow when the case is old enough for the buyer to escalate (policies with that rule)."""
+
+    kind: Literal["escalation_opens"] = "escalation_opens"
+    by: Actor
+    at: datetime
+
+
 Decision = SellerResponse | BuyerAnswer | ReturnInspection | Escalation | Withdrawal | SupportDecision | Appeal
 Fact = ReturnShipped | ReturnDelivered | RefundSettled | RefundFailed
-CaseMessage = Annotated[Decision | PartyMessage | Fact | DeadlinePassed | ReminderDue, Field(discriminator="kind")]
+CaseMessage = Annotated[Decision | PartyMessage | Fact | DeadlinePassed | ReminderDue | EscalationOpens, Field(discriminator="kind")]
 FACT_KINDS = frozenset(model.model_fields["kind"].default for model in get_args(Fact))

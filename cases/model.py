@@ -102,6 +102,7 @@ class Outcome(StrEnum):
     REFUNDED_FULL = "refunded_full"
     REFUNDED_PARTIAL = "refunded_partial"
     REPLACED = "replaced"
+    DELIVERED = "delivered"
     DECLINED = "declined"
     DENIED = "denied"
     RETURN_NOT_SHIPPED = "return_not_shipped"
@@ -118,6 +119,7 @@ class Resolution(StrEnum):
     REFUND_AFTER_RETURN = "refund_after_return"
     PARTIAL_REFUND = "partial_refund"
     REPLACEMENT = "replacement"
+    PROOF_OF_DELIVERY = "proof_of_delivery"
     DECLINE = "decline"
 
 
@@ -155,6 +157,8 @@ class Order(BaseModel):
     purchased_at: datetime
     label_printed_at: datetime | None = None
     shipped_at: datetime | None = None
+    estimated_delivery_at: datetime | None = None
+    delivered_at: datetime | None = None
 
     @model_validator(mode="after")
     def _one_currency(self) -> Order:

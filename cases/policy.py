@@ -17,12 +17,13 @@ class TimeoutAction(StrEnum):
     CLOSE = "close"  # close with the outcome the status implies
     ACCEPT = "accept"  # act as if the awaited party said yes
     REMIND = "remind"  # notify the awaited party again and re-arm the window
+    REFUND = "refund"  # the long stop: refund in full, charged to the seller
 
 
 # Which timeout actions make sense in which status. Checked when a policy is loaded, so a policy can
 # never leave a case waiting with no way forward.
 ALLOWED_TIMEOUTS: dict[Status, set[TimeoutAction]] = {
-    Status.AWAITING_SELLER_RESPONSE: {TimeoutAction.ESCALATE, TimeoutAction.REMIND},
+    Status.AWAITING_SELLER_RESPONSE: {TimeoutAction.ESCALATE, TimeoutAction.REMIND, TimeoutAction.REFUND},
     Status.AWAITING_CANCELLATION_ANSWER: {TimeoutAction.CLOSE, TimeoutAction.ACCEPT},
     Status.AWAITING_OFFER_ANSWER: {TimeoutAction.CLOSE, TimeoutAction.ACCEPT, TimeoutAction.ESCALATE},
     Status.AWAITING_RETURN_SHIPMENT: {TimeoutAction.CLOSE},
@@ -87,6 +88,17 @@ class Window(BaseModel):
         return self
 
 
+class Eligibility(BaseModel):
+    """When a case may open: for which reasons, from which moment of the order, and for how long."""
+
+    reasons: set[Reason] | None = Field(default=None, description="Reasons that may open a case; all when absent.")
+    opens_at: Literal["purchase", "estimated_delivery", "delivery"] = Field(
+        "purchase", description="The order's moment from which a case may open."
+    )
+    within_hours: int | None = Field(default=None, gt=0, description="How long after that moment; no limit when absent.")
+    time: Literal["calendar", "business"] = "calendar"
+
+
 class Exclusion(BaseModel):
     """Reasons that skip the seller when the order holds goods of these categories."""
 
@@ -106,12 +118,36 @@ class Policy(BaseModel):
     cancellation_free_hours: int = Field(default=24, ge=0)
     return_label_fee: dict[str, int] = Field(default={}, description="Minor units per currency.")
     calendar: Calendar = Calendar()
+    eligibility: Eligibility = Eligibility()
+    buyer_may_escalate_after_hours: int | None = Field(
+        default=None, gt=0, description="The buyer may escalate a case this old while the seller has not resolved it."
+    )
+    seller_may_appeal: bool = Field(True, description="A seller charged by support may appeal.")
+    full_refund_only_after_hours: int | None = Field(
+        default=None, gt=0, description="A case unresolved this long counts as late delivery: only a full refund is acceptable."
+    )
+
+    def reachable_statuses(self) -> set[Status]:
+        """The open statuses a case can enter under this policy; each needs a window."""
+        statuses = {Status.AWAITING_SELLER_RESPONSE, Status.AWAITING_SUPPORT, Status.REFUND_PENDING}
+        if CaseKind.CANCELLATION in self.kinds:
+            statuses.add(Status.AWAITING_CANCELLATION_ANSWER)
+        return_leg = {Status.AWAITING_RETURN_SHIPMENT, Status.RETURN_IN_TRANSIT, Status.AWAITING_RETURN_INSPECTION}
+        if Resolution.PARTIAL_REFUND in self.resolutions:
+            statuses |= {Status.AWAITING_OFFER_ANSWER, *return_leg}  # a declined offer opens a return
+        if Resolution.REFUND_AFTER_RETURN in self.resolutions:
+            statuses |= return_leg
+        if Resolution.DECLINE in self.resolutions:
+            statuses.add(Status.DECLINED)
+        if self.seller_may_appeal:
+            statuses.add(Status.APPEAL_OPEN)
+        return statuses
 
     @model_validator(mode="after")
     def _every_wait_can_end(self) -> Policy:
-        missing = [s.value for s in ALLOWED_TIMEOUTS if s not in self.windows]
+        missing = [s.value for s in ALLOWED_TIMEOUTS if s in self.reachable_statuses() and s not in self.windows]
         if missing:
-            raise ValueError(f"windows: every open status needs a window; missing {', '.join(missing)}")
+            raise ValueError(f"windows: every status a case can reach needs a window; missing {', '.join(missing)}")
         for status, window in self.windows.items():
             if status is Status.CLOSED:
                 raise ValueError("windows.closed: a closed case has no window")
@@ -127,9 +163,12 @@ class Policy(BaseModel):
 
     def due(self, status: Status, start: datetime) -> datetime:
         window = self.windows[status]
-        if window.time == "business":
-            return self.calendar.add_business_hours(start, window.hours)
-        return start + timedelta(hours=window.hours)
+        return self.after(start, window.hours, window.time)
+
+    def after(self, start: datetime, hours: int, time: str) -> datetime:
+        if time == "business":
+            return self.calendar.add_business_hours(start, hours)
+        return start + timedelta(hours=hours)
 
     def reminders(self, status: Status, start: datetime, due: datetime) -> list[datetime]:
         """When to remind: offsets before the end, in the window's own time, never before the start."""

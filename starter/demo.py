@@ -15,7 +15,7 @@ Play = Callable[[CaseClient, str, Order], Awaitable[None]]
 
 
 def _order(n: int, category: ItemCategory = ItemCategory.GENERAL, shipped: bool = True) -> Order:
-    bought = datetime.now(UTC) - (timedelta(days=4) if shipped else timedelta(hours=2))
+    bought = datetime.now(UTC) - (timedelta(days=8) if shipped else timedelta(hours=2))
     return Order(
         order_id=f"ord-demo-{n}",
         seller_id=f"seller-demo-{1 + n % 2}",
@@ -25,6 +25,7 @@ def _order(n: int, category: ItemCategory = ItemCategory.GENERAL, shipped: bool 
         shipping_paid=Money(amount=500, currency="EUR"),
         purchased_at=bought,
         shipped_at=bought + timedelta(days=1) if shipped else None,
+        estimated_delivery_at=bought + timedelta(days=4) if shipped else None,
     )
 
 
@@ -58,6 +59,10 @@ async def _declined_then_escalated(client: CaseClient, case_id: str, order: Orde
     await client.send(case_id, Escalation(by=_buyer(order)))
 
 
+async def _proof_of_delivery(client: CaseClient, case_id: str, order: Order) -> None:
+    await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.PROOF_OF_DELIVERY, tracking_number="TRK-DEMO-11"))
+
+
 async def _partial_accepted(client: CaseClient, case_id: str, order: Order) -> None:
     await _partial_offer(client, case_id, order)
     await client.send(case_id, BuyerAnswer(by=_buyer(order), accept=True))
@@ -74,6 +79,8 @@ SCENARIOS: list[tuple] = [
     ("demo-7", "cancellation before shipping", Reason.BUYER_REMORSE, CaseKind.CANCELLATION, _order(7, shipped=False), _nothing),
     ("demo-8", "partial offer accepted", Reason.NOT_AS_DESCRIBED, CaseKind.REFUND_REQUEST, _order(8), _partial_accepted),
     ("demo-9", "business-hours variant: 48 business hours for the seller", Reason.DEFECTIVE, CaseKind.REFUND_REQUEST, _order(9), _nothing, "direct_service_business_hours"),
+    ("demo-10", "marketplace case: not received, seller and buyer working on it", Reason.NOT_RECEIVED, CaseKind.REFUND_REQUEST, _order(10), _nothing, "marketplace_case"),
+    ("demo-11", "marketplace case: tracking shows delivery", Reason.NOT_RECEIVED, CaseKind.REFUND_REQUEST, _order(11), _proof_of_delivery, "marketplace_case"),
 ]
 
 

@@ -109,3 +109,16 @@ async def flaky_cases(env, store):
     async with worker_for(env, store, gateway=gateway) as harness:
         harness.gateway = gateway
         yield harness
+
+
+@pytest_asyncio.fixture
+async def quiet_cases(store):
+    """A server of its own, for tests that skip months: on the shared one, every other open case would
+    churn through those months of reminders."""
+    environment = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    await register_search_attributes(environment.client)
+    async with worker_for(environment, store) as harness:
+        yield harness
+    await environment.shutdown()

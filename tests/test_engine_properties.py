@@ -41,7 +41,7 @@ notes = st.none() | st.text(max_size=20)
 
 def _seller_response(by, resolution, amount):
     fields = {"amount": amount} if resolution is Resolution.PARTIAL_REFUND else {}
-    if resolution is Resolution.REPLACEMENT:
+    if resolution in (Resolution.REPLACEMENT, Resolution.PROOF_OF_DELIVERY):
         fields["tracking_number"] = "NEW-12345"
     return SellerResponse(by=by, resolution=resolution, **fields)
 

@@ -15,9 +15,10 @@ pytestmark = pytest.mark.proof
 
 @pytest.mark.parametrize("name", policies.names())
 def test_every_reachable_state_of_the_preset_passes_the_checks(name):
-    report = explore(policies.load(name))
+    policy = policies.load(name)
+    report = explore(policy)
     print(report)
-    assert report.statuses == set(Status), "the exploration should reach every status"
+    assert report.statuses == policy.reachable_statuses() | {Status.CLOSED}, "every status the policy allows is reached"
     assert report.states > 1000 and report.transitions > report.states
 
 

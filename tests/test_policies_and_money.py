@@ -34,7 +34,7 @@ def test_a_policy_missing_a_window_is_refused_with_file_field_and_rule(tmp_path)
     with pytest.raises(policies.PolicyError) as refused:
         policies.load_file(broken)
     assert str(broken) in str(refused.value)
-    assert "windows: every open status needs a window; missing awaiting_offer_answer" in str(refused.value)
+    assert "windows: every status a case can reach needs a window; missing awaiting_offer_answer" in str(refused.value)
 
 
 def test_a_timeout_action_that_does_not_fit_its_status_is_refused(tmp_path):

@@ -42,7 +42,9 @@ SECOND = timedelta(seconds=1)
 
 async def open_case(h, reason=Reason.DEFECTIVE, kind=CaseKind.REFUND_REQUEST, policy="direct_service", **order_changes) -> str:
     now = await h.env.get_current_time()
-    fields = dict(purchased_at=now - timedelta(days=3), shipped_at=now - timedelta(days=2))
+    fields = dict(
+        purchased_at=now - timedelta(days=3), shipped_at=now - timedelta(days=2), estimated_delivery_at=now - timedelta(days=1)
+    )
     fields.update(order_changes)
     new = NewCase(request_id=f"req-{uuid.uuid4()}", reason=reason, kind=kind, order=order(**fields), policy=policy)
     opened = await h.client.open(new)
@@ -471,3 +473,54 @@ async def test_a_long_case_continues_as_new_and_keeps_everything(cases):
     assert money_rows(cases, case_id) == ([4500], [("seller_charge", 4500)])
     timeline_rows = cases.store.rows(TimelineRow, case_id=case_id)
     assert len(timeline_rows) == len(shown.timeline)
+
+
+# ------------------------------------------------------------------------------- marketplace case
+
+
+async def test_marketplace_case_long_stop_refunds_in_full_at_365_days(quiet_cases):
+    cases = quiet_cases
+    case_id = await open_case(cases, reason=Reason.NOT_RECEIVED, policy="marketplace_case")
+    shown = await cases.client.show(case_id)
+    assert shown.due_at - shown.opened_at == timedelta(days=365)
+    await cases.env.sleep(shown.due_at - await cases.env.get_current_time() - SECOND)
+    shown = await cases.client.show(case_id)
+    assert shown.status is Status.AWAITING_SELLER_RESPONSE
+    assert [e.kind for e in shown.timeline].count("reminder_due") == 2
+    assert "escalation_opens" in [e.kind for e in shown.timeline]
+    await cases.env.sleep(2 * SECOND)
+    shown = await cases.client.show(case_id)
+    assert (shown.outcome, shown.refunded, shown.charged_to_seller) == (Outcome.REFUNDED_FULL, eur(4500), eur(4500))
+
+
+async def test_marketplace_case_buyer_escalates_from_day_3(cases):
+    case_id = await open_case(cases, reason=Reason.NOT_AS_DESCRIBED, policy="marketplace_case")
+    shown = await cases.client.show(case_id)
+    assert "escalation" not in shown.may.get(Party.BUYER, [])
+    await cases.env.sleep(shown.opened_at + timedelta(hours=72) - await cases.env.get_current_time() - SECOND)
+    with pytest.raises(CaseRefused) as refused:
+        await cases.client.send(case_id, Escalation(by=BUYER))
+    assert refused.value.field == "kind" and "72 h old" in refused.value.rule
+    await cases.env.sleep(2 * SECOND)
+    shown = await cases.client.show(case_id)
+    assert "escalation" in shown.may[Party.BUYER]
+    assert shown.timeline[-1].kind == "escalation_opens"
+    shown = await cases.client.send(case_id, Escalation(by=BUYER))
+    assert shown.status is Status.AWAITING_SUPPORT
+    shown = await cases.client.send(case_id, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"))
+    assert shown.outcome is Outcome.REFUNDED_FULL  # no appeal window in this process
+
+
+async def test_marketplace_case_tracking_showing_delivery_closes_it(cases):
+    case_id = await open_case(cases, reason=Reason.NOT_RECEIVED, policy="marketplace_case")
+    shown = await cases.client.send(
+        case_id, SellerResponse(by=SELLER, resolution=Resolution.PROOF_OF_DELIVERY, tracking_number="TRK-20202")
+    )
+    assert shown.outcome is Outcome.DELIVERED and money_rows(cases, case_id) == ([], [])
+
+
+async def test_marketplace_case_refuses_to_open_before_the_estimated_delivery(cases):
+    now = await cases.env.get_current_time()
+    with pytest.raises(CaseRefused) as refused:
+        await open_case(cases, reason=Reason.NOT_RECEIVED, policy="marketplace_case", estimated_delivery_at=now + timedelta(days=2))
+    assert refused.value.field == "opened_at"

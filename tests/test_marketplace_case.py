@@ -1,0 +1,108 @@
+"""The marketplace-case process (seed 001) on the pure core."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from cases.engine import Refusal, allowed_actions, apply, check, check_open, next_alarm, open_case
+from cases.messages import Escalation, RefundSettled, SellerResponse, SupportDecision, Withdrawal
+from cases.model import Outcome, Party, Reason, Resolution, Status
+from tests.factories import BUYER, PAYMENT, SELLER, SUPPORT, T0, eur, request
+
+
+def marketplace(reason=Reason.NOT_RECEIVED, **order):
+    fields = dict(estimated_delivery_at=T0 - timedelta(days=1))
+    fields.update(order)
+    return request(reason, policy="marketplace_case", **fields)
+
+
+def opened(**kw):
+    return open_case(marketplace(**kw), T0).case
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        (dict(reason=Reason.DEFECTIVE), "reason: policy marketplace_case opens cases only for not_as_described, not_received"),
+        (dict(estimated_delivery_at=T0 + timedelta(hours=1)), "opened_at: a case may open only from the order's estimated delivery"),
+        (dict(estimated_delivery_at=T0 - timedelta(days=101)), "opened_at: a case must open within 2400 hours of the order's estimated delivery"),
+        (dict(estimated_delivery_at=None), "order.estimated_delivery_at: policy marketplace_case needs it"),
+    ],
+)
+def test_a_case_opens_only_for_two_reasons_after_the_estimated_delivery_and_within_100_days(changes, error):
+    with pytest.raises(Refusal) as refused:
+        check_open(marketplace(**changes), T0)
+    assert str(refused.value).startswith(error)
+
+
+def test_eligible_on_day_100_and_the_seller_is_asked_first():
+    case = open_case(marketplace(estimated_delivery_at=T0 - timedelta(days=100)), T0).case
+    assert case.status is Status.AWAITING_SELLER_RESPONSE
+    assert case.deadline.due_at == T0 + timedelta(days=365)
+
+
+def test_the_buyer_may_escalate_from_day_3_and_not_before():
+    case = opened()
+    with pytest.raises(Refusal, match="kind: the buyer may escalate once the case is 72 h old"):
+        check(case, Escalation(by=BUYER), T0 + timedelta(hours=72) - timedelta(seconds=1))
+    at, alarm = next_alarm(case)
+    while alarm.kind != "escalation_opens":  # the seller's day-3 reminder falls at the same moment
+        case = apply(case, alarm, at).case
+        at, alarm = next_alarm(case)
+    assert at == T0 + timedelta(hours=72)
+    case = apply(case, alarm, at).case
+    assert "escalation" in allowed_actions(case)[Party.BUYER]
+    escalated = apply(case, Escalation(by=BUYER), at).case
+    assert escalated.status is Status.AWAITING_SUPPORT
+
+
+def test_the_platform_may_escalate_earlier():
+    assert apply(opened(), Escalation(by=SUPPORT), T0 + timedelta(minutes=5)).case.status is Status.AWAITING_SUPPORT
+
+
+def test_a_full_refund_closes_the_case():
+    case = apply(opened(), SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND), T0).case
+    assert case.status is Status.REFUND_PENDING and case.refunds[0].amount == eur(4500)
+
+
+def test_tracking_that_shows_delivery_closes_a_non_delivery_case_only():
+    proof = SellerResponse(by=SELLER, resolution=Resolution.PROOF_OF_DELIVERY, tracking_number="TRK-88888")
+    assert apply(opened(), proof, T0).case.outcome is Outcome.DELIVERED
+    with pytest.raises(Refusal, match="resolution: proof_of_delivery answers only a not_received case"):
+        check(opened(reason=Reason.NOT_AS_DESCRIBED), proof, T0)
+
+
+def test_the_buyer_may_close_the_case():
+    assert apply(opened(), Withdrawal(by=BUYER), T0).case.outcome is Outcome.WITHDRAWN
+
+
+def test_the_seller_cannot_decline_or_offer_a_return_here():
+    for resolution in (Resolution.DECLINE, Resolution.REFUND_AFTER_RETURN):
+        with pytest.raises(Refusal, match="does not offer"):
+            check(opened(), SellerResponse(by=SELLER, resolution=resolution), T0)
+
+
+def test_unresolved_for_365_days_it_refunds_in_full_charged_to_the_seller():
+    case = opened()
+    at, alarm = next_alarm(case)
+    while alarm.kind != "deadline_passed":
+        case = apply(case, alarm, at).case
+        at, alarm = next_alarm(case)
+    assert at == T0 + timedelta(days=365)
+    step = apply(case, alarm, at)
+    assert step.case.refunds[0].amount == eur(4500) and step.case.charged_to_seller == eur(4500)
+    assert step.case.timeline[-1].kind == "long_stop"
+
+
+def test_after_365_days_support_may_only_refund_in_full_and_there_is_no_appeal():
+    case = apply(opened(), Escalation(by=SUPPORT), T0).case
+    late = T0 + timedelta(days=366)
+    with pytest.raises(Refusal, match="decision: unresolved for 8760 h .* only a full refund"):
+        check(case, SupportDecision(by=SUPPORT, decision="deny"), late)
+    with pytest.raises(Refusal, match="only a full refund"):
+        check(case, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller", amount=eur(100)), late)
+    decided = apply(case, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"), late).case
+    settled = apply(decided, RefundSettled(by=PAYMENT, refund_number=1), late).case
+    assert settled.outcome is Outcome.REFUNDED_FULL  # closed: this policy has no appeal
