@@ -23,6 +23,7 @@ from cases.messages import (
     RefundFailed,
     RefundSettled,
     ReminderDue,
+    ResolutionConfirmed,
     ReturnDelivered,
     ReturnInspection,
     ReturnShipped,
@@ -76,12 +77,14 @@ WHO_MAY: dict[str, dict[Status, set[Party]]] = {
     "seller_response": {S.AWAITING_SELLER_RESPONSE: {P.SELLER}, S.AWAITING_CANCELLATION_ANSWER: {P.SELLER}},
     "buyer_answer": {S.AWAITING_OFFER_ANSWER: {P.BUYER}},
     "return_inspection": {S.AWAITING_RETURN_INSPECTION: {P.SELLER}},
+    "resolution_confirmed": {S.IN_PROGRESS: {P.BUYER}},
     "escalation": {
         S.DECLINED: {P.BUYER, P.SUPPORT},
         S.AWAITING_SELLER_RESPONSE: {P.SUPPORT, P.BUYER},  # the buyer only once the case is old enough
         S.AWAITING_OFFER_ANSWER: {P.SUPPORT},
         S.AWAITING_RETURN_SHIPMENT: {P.SUPPORT},
         S.AWAITING_RETURN_INSPECTION: {P.SUPPORT},
+        S.IN_PROGRESS: {P.BUYER, P.SUPPORT},
     },
     "withdrawal": {
         s: {P.BUYER}
@@ -92,6 +95,7 @@ WHO_MAY: dict[str, dict[Status, set[Party]]] = {
             S.AWAITING_RETURN_SHIPMENT,
             S.DECLINED,
             S.AWAITING_SUPPORT,
+            S.IN_PROGRESS,
         )
     },
     "support_decision": {S.AWAITING_SUPPORT: {P.SUPPORT}},
@@ -505,8 +509,14 @@ def _seller_response(step: _Step, msg: SellerResponse) -> None:
         case Resolution.PARTIAL_REFUND:
             step.move(S.AWAITING_OFFER_ANSWER)
             step.tell((P.BUYER,), "offer_made", f"The seller offers a partial refund of {msg.amount}.")
+        case Resolution.REPLACEMENT if case.policy.buyer_confirms_resolution:
+            step.move(S.IN_PROGRESS)
+            step.tell((P.BUYER,), "replacement_sent", "A replacement is on its way: mark the issue resolved once satisfied.")
         case Resolution.REPLACEMENT:
             step.close(Outcome.REPLACED)
+        case Resolution.CONTACT_BUYER:
+            step.move(S.IN_PROGRESS)
+            step.tell((P.BUYER,), "seller_in_touch", "The seller will work it out with you: mark the issue resolved once satisfied.")
         case Resolution.PROOF_OF_DELIVERY:
             step.close(Outcome.DELIVERED)
         case Resolution.DECLINE if case.kind is CaseKind.CANCELLATION:
@@ -556,6 +566,11 @@ def _return_inspection(step: _Step, msg: ReturnInspection) -> None:
         step.log("return_inspection", "seller disputes the returned items")
         step.case.return_disputed = True
         step.escalate("the seller disputes the returned items; the charge is on hold")
+
+
+def _resolution_confirmed(step: _Step, msg: ResolutionConfirmed) -> None:
+    step.log("resolution_confirmed", "the buyer marked the issue resolved")
+    step.close(Outcome.RESOLVED)
 
 
 def _escalation(step: _Step, msg: Escalation) -> None:
@@ -687,6 +702,7 @@ _CLOSE_OUTCOMES = {
     S.AWAITING_OFFER_ANSWER: Outcome.ABANDONED,
     S.AWAITING_RETURN_SHIPMENT: Outcome.RETURN_NOT_SHIPPED,
     S.DECLINED: Outcome.DECLINED,
+    S.IN_PROGRESS: Outcome.RESOLVED,  # the buyer said nothing for the whole window: taken as satisfied
 }
 
 # What an `accept` timeout means: the awaited party's "yes", made by the clock.
@@ -704,6 +720,7 @@ _HANDLERS = {
     ReturnShipped: _return_shipped,
     ReturnDelivered: _return_delivered,
     ReturnInspection: _return_inspection,
+    ResolutionConfirmed: _resolution_confirmed,
     Escalation: _escalation,
     Withdrawal: _withdrawal,
     SupportDecision: _support_decision,

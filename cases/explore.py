@@ -30,6 +30,7 @@ from cases.messages import (
     OpenCase,
     RefundFailed,
     RefundSettled,
+    ResolutionConfirmed,
     ReturnDelivered,
     ReturnInspection,
     ReturnShipped,
@@ -132,6 +133,7 @@ def candidates(case: Case) -> list[CaseMessage]:
             messages.append(SellerResponse(by=SELLER, resolution=resolution))
     messages += [BuyerAnswer(by=BUYER, accept=True), BuyerAnswer(by=BUYER, accept=False)]
     messages += [ReturnInspection(by=SELLER, confirm=True), ReturnInspection(by=SELLER, confirm=False)]
+    messages.append(ResolutionConfirmed(by=BUYER))
     messages += [Escalation(by=BUYER), Escalation(by=SUPPORT), Withdrawal(by=BUYER), Appeal(by=SELLER)]
     for verdict in ("refund_charged_to_seller", "refund_at_platform_cost", "deny", "uphold", "overturn"):
         messages.append(SupportDecision(by=SUPPORT, decision=verdict))

@@ -74,6 +74,14 @@ class ReturnInspection(BaseModel):
     note: Note | None = None
 
 
+class ResolutionConfirmed(BaseModel):
+    """The buyer (retailer) marks the issue resolved once satisfied."""
+
+    kind: Literal["resolution_confirmed"] = "resolution_confirmed"
+    by: Actor
+    note: Note | None = None
+
+
 class Escalation(BaseModel):
     kind: Literal["escalation"] = "escalation"
     by: Actor
@@ -163,7 +171,9 @@ class EscalationOpens(BaseModel):
     at: datetime
 
 
-Decision = SellerResponse | BuyerAnswer | ReturnInspection | Escalation | Withdrawal | SupportDecision | Appeal
+Decision = (
+    SellerResponse | BuyerAnswer | ReturnInspection | ResolutionConfirmed | Escalation | Withdrawal | SupportDecision | Appeal
+)
 Fact = ReturnShipped | ReturnDelivered | RefundSettled | RefundFailed
 CaseMessage = Annotated[Decision | PartyMessage | Fact | DeadlinePassed | ReminderDue | EscalationOpens, Field(discriminator="kind")]
 FACT_KINDS = frozenset(model.model_fields["kind"].default for model in get_args(Fact))

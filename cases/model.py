@@ -77,6 +77,7 @@ class Status(StrEnum):
     AWAITING_SUPPORT = "awaiting_support"
     APPEAL_OPEN = "appeal_open"
     REFUND_PENDING = "refund_pending"
+    IN_PROGRESS = "in_progress"
     CLOSED = "closed"
 
 
@@ -94,6 +95,7 @@ AWAITING: dict[Status, Party | None] = {
     Status.AWAITING_SUPPORT: Party.SUPPORT,
     Status.APPEAL_OPEN: Party.SELLER,
     Status.REFUND_PENDING: None,
+    Status.IN_PROGRESS: Party.BUYER,
     Status.CLOSED: None,
 }
 
@@ -103,6 +105,7 @@ class Outcome(StrEnum):
     REFUNDED_PARTIAL = "refunded_partial"
     REPLACED = "replaced"
     DELIVERED = "delivered"
+    RESOLVED = "resolved"
     DECLINED = "declined"
     DENIED = "denied"
     RETURN_NOT_SHIPPED = "return_not_shipped"
@@ -120,6 +123,7 @@ class Resolution(StrEnum):
     PARTIAL_REFUND = "partial_refund"
     REPLACEMENT = "replacement"
     PROOF_OF_DELIVERY = "proof_of_delivery"
+    CONTACT_BUYER = "contact_buyer"
     DECLINE = "decline"
 
 

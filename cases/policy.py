@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from cases.model import AWAITING, CaseKind, ItemCategory, Reason, Resolution, Status
+from cases.model import AWAITING, CaseKind, ItemCategory, Outcome, Reason, Resolution, Status
 from cases.money import Money
 
 
@@ -33,6 +33,7 @@ ALLOWED_TIMEOUTS: dict[Status, set[TimeoutAction]] = {
     Status.AWAITING_SUPPORT: {TimeoutAction.REMIND},
     Status.APPEAL_OPEN: {TimeoutAction.CLOSE},
     Status.REFUND_PENDING: {TimeoutAction.ESCALATE},
+    Status.IN_PROGRESS: {TimeoutAction.CLOSE, TimeoutAction.ESCALATE},
 }
 
 
@@ -123,6 +124,12 @@ class Policy(BaseModel):
         default=None, gt=0, description="The buyer may escalate a case this old while the seller has not resolved it."
     )
     seller_may_appeal: bool = Field(True, description="A seller charged by support may appeal.")
+    buyer_confirms_resolution: bool = Field(
+        False, description="A replacement waits in in_progress until the buyer marks the issue resolved."
+    )
+    labels: dict[str, str] = Field(
+        default={}, description="The process's own names for statuses and outcomes, shown in the case view."
+    )
     full_refund_only_after_hours: int | None = Field(
         default=None, gt=0, description="A case unresolved this long counts as late delivery: only a full refund is acceptable."
     )
@@ -141,7 +148,23 @@ class Policy(BaseModel):
             statuses.add(Status.DECLINED)
         if self.seller_may_appeal:
             statuses.add(Status.APPEAL_OPEN)
+        if Resolution.CONTACT_BUYER in self.resolutions or (
+            Resolution.REPLACEMENT in self.resolutions and self.buyer_confirms_resolution
+        ):
+            statuses.add(Status.IN_PROGRESS)
         return statuses
+
+    def label(self, status: Status, outcome: str | None) -> str:
+        """The process's word for where a case stands: its outcome's label once closed, else its status's."""
+        return self.labels.get(outcome or "", "") or self.labels.get(status.value, "") or (outcome or status.value)
+
+    @model_validator(mode="after")
+    def _labels_name_known_things(self) -> Policy:
+        known = {s.value for s in Status} | {o.value for o in Outcome}
+        unknown = sorted(set(self.labels) - known)
+        if unknown:
+            raise ValueError(f"labels: {', '.join(unknown)} is neither a status nor an outcome")
+        return self
 
     @model_validator(mode="after")
     def _every_wait_can_end(self) -> Policy:

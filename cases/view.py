@@ -19,6 +19,7 @@ class CaseView(BaseModel):
     reason: Reason
     status: Status
     outcome: Outcome | None
+    label: str
     awaiting: Party | None
     due_at: datetime | None
     waiting_for: str
@@ -52,6 +53,7 @@ _WAITS = {
     Status.AWAITING_SUPPORT: "a support decision",
     Status.APPEAL_OPEN: "the seller to appeal or accept the support decision",
     Status.REFUND_PENDING: "the payment provider to settle the refund",
+    Status.IN_PROGRESS: "the buyer to mark the issue resolved",
 }
 
 
@@ -82,6 +84,7 @@ def view(case: Case) -> CaseView:
         reason=case.reason,
         status=case.status,
         outcome=case.outcome,
+        label=case.policy.label(case.status, case.outcome.value if case.outcome else None),
         awaiting=case.awaiting,
         due_at=case.deadline.due_at if case.deadline else None,
         waiting_for=waiting_for(case),

@@ -24,6 +24,7 @@ from cases.messages import (
     PartyMessage,
     RefundFailed,
     RefundSettled,
+    ResolutionConfirmed,
     ReturnDelivered,
     ReturnInspection,
     ReturnShipped,
@@ -254,6 +255,12 @@ def buyer_accept(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, si
 def buyer_decline(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
     """Decline the partial offer: return the items for a full refund instead."""
     _act(case_id, Party.BUYER, as_id, lambda by, v: BuyerAnswer(by=by, accept=False, note=note), signal)
+
+
+@buyer.command("confirm-resolved")
+def buyer_confirm_resolved(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
+    """Mark the issue resolved (after a replacement or talking with the seller)."""
+    _act(case_id, Party.BUYER, as_id, lambda by, v: ResolutionConfirmed(by=by, note=note), signal)
 
 
 @buyer.command("escalate")

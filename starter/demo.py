@@ -26,6 +26,7 @@ def _order(n: int, category: ItemCategory = ItemCategory.GENERAL, shipped: bool 
         purchased_at=bought,
         shipped_at=bought + timedelta(days=1) if shipped else None,
         estimated_delivery_at=bought + timedelta(days=4) if shipped else None,
+        delivered_at=datetime.now(UTC) - timedelta(hours=3) if shipped else None,
     )
 
 
@@ -63,6 +64,10 @@ async def _proof_of_delivery(client: CaseClient, case_id: str, order: Order) -> 
     await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.PROOF_OF_DELIVERY, tracking_number="TRK-DEMO-11"))
 
 
+async def _replacement(client: CaseClient, case_id: str, order: Order) -> None:
+    await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.REPLACEMENT, tracking_number="RPL-DEMO-12"))
+
+
 async def _partial_accepted(client: CaseClient, case_id: str, order: Order) -> None:
     await _partial_offer(client, case_id, order)
     await client.send(case_id, BuyerAnswer(by=_buyer(order), accept=True))
@@ -81,6 +86,8 @@ SCENARIOS: list[tuple] = [
     ("demo-9", "business-hours variant: 48 business hours for the seller", Reason.DEFECTIVE, CaseKind.REFUND_REQUEST, _order(9), _nothing, "direct_service_business_hours"),
     ("demo-10", "marketplace case: not received, seller and buyer working on it", Reason.NOT_RECEIVED, CaseKind.REFUND_REQUEST, _order(10), _nothing, "marketplace_case"),
     ("demo-11", "marketplace case: tracking shows delivery", Reason.NOT_RECEIVED, CaseKind.REFUND_REQUEST, _order(11), _proof_of_delivery, "marketplace_case"),
+    ("demo-12", "reported issue: damaged, brand sends a replacement (In progress)", Reason.DAMAGED_IN_TRANSIT, CaseKind.REFUND_REQUEST, _order(12), _replacement, "reported_issue"),
+    ("demo-13", "reported issue: incorrect invoice, platform review", Reason.INVOICE_INCORRECT, CaseKind.REFUND_REQUEST, _order(13), _nothing, "reported_issue"),
 ]
 
 

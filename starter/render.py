@@ -13,6 +13,7 @@ def case(out: Console, view: CaseView) -> None:
     head = (
         f"[bold]{view.status.value}[/bold]"
         + (f" ({view.outcome.value})" if view.outcome else "")
+        + (f" · {view.label}" if view.label not in (view.status.value, view.outcome) else "")
         + f"\n{view.waiting_for}\n"
         + f"{view.kind.value} · reason {view.reason.value} · policy {view.policy} {view.policy_version}\n"
         + f"order {view.order_id} · seller {view.seller_id} · buyer {view.buyer_id} · {view.routing_note}\n"

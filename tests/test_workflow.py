@@ -20,6 +20,7 @@ from cases.messages import (
     OpenCase,
     PartyMessage,
     RefundSettled,
+    ResolutionConfirmed,
     ReturnDelivered,
     ReturnInspection,
     ReturnShipped,
@@ -43,7 +44,10 @@ SECOND = timedelta(seconds=1)
 async def open_case(h, reason=Reason.DEFECTIVE, kind=CaseKind.REFUND_REQUEST, policy="direct_service", **order_changes) -> str:
     now = await h.env.get_current_time()
     fields = dict(
-        purchased_at=now - timedelta(days=3), shipped_at=now - timedelta(days=2), estimated_delivery_at=now - timedelta(days=1)
+        purchased_at=now - timedelta(days=3),
+        shipped_at=now - timedelta(days=2),
+        estimated_delivery_at=now - timedelta(days=1),
+        delivered_at=now - timedelta(hours=1),
     )
     fields.update(order_changes)
     new = NewCase(request_id=f"req-{uuid.uuid4()}", reason=reason, kind=kind, order=order(**fields), policy=policy)
@@ -524,3 +528,35 @@ async def test_marketplace_case_refuses_to_open_before_the_estimated_delivery(ca
     with pytest.raises(CaseRefused) as refused:
         await open_case(cases, reason=Reason.NOT_RECEIVED, policy="marketplace_case", estimated_delivery_at=now + timedelta(days=2))
     assert refused.value.field == "opened_at"
+
+
+# --------------------------------------------------------------------------------- reported issue
+
+
+async def test_reported_issue_replacement_then_the_retailer_marks_it_resolved(cases):
+    case_id = await open_case(cases, reason=Reason.DAMAGED_IN_TRANSIT, policy="reported_issue")
+    assert (await cases.client.show(case_id)).label == "Submitted"
+    shown = await cases.client.send(
+        case_id, SellerResponse(by=SELLER, resolution=Resolution.REPLACEMENT, tracking_number="RPL-30303")
+    )
+    assert (shown.status, shown.label) == (Status.IN_PROGRESS, "In progress")
+    shown = await cases.client.send(case_id, ResolutionConfirmed(by=BUYER))
+    assert (shown.outcome, shown.label) == (Outcome.RESOLVED, "Resolved")
+
+
+@pytest.mark.parametrize(
+    ("resolution", "waiting", "after"),
+    [(None, Status.AWAITING_SELLER_RESPONSE, Status.AWAITING_SUPPORT), (Resolution.CONTACT_BUYER, Status.IN_PROGRESS, Outcome.RESOLVED)],
+    ids=["brand silent: platform review", "retailer silent: resolved"],
+)
+async def test_reported_issue_deadlines_one_second_before_and_after(cases, resolution, waiting, after):
+    case_id = await open_case(cases, reason=Reason.DEFECTIVE, policy="reported_issue")
+    if resolution:
+        await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=resolution))
+    shown = await cases.client.show(case_id)
+    assert shown.status is waiting
+    await cases.env.sleep(shown.due_at - await cases.env.get_current_time() - SECOND)
+    assert await status(cases, case_id) is waiting
+    await cases.env.sleep(2 * SECOND)
+    shown = await cases.client.show(case_id)
+    assert after in (shown.status, shown.outcome)

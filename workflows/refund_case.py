@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         RefundFailed,
         RefundSettled,
         ReminderDue,
+        ResolutionConfirmed,
         ReturnDelivered,
         ReturnInspection,
         ReturnShipped,
@@ -150,6 +151,18 @@ class RefundCaseWorkflow:
     @workflow.signal(name="return_inspection", description="Fire-and-forget form of the return_inspection update.")
     async def return_inspection_signal(self, inspection: ReturnInspection) -> None:
         await self._deliver(inspection, via="signal")
+
+    @workflow.update(name="resolution_confirmed", description="The buyer (retailer) marks the issue resolved.")
+    async def resolution_confirmed(self, confirmation: ResolutionConfirmed) -> CaseView:
+        return await self._deliver(confirmation, via="update")
+
+    @resolution_confirmed.validator
+    def _check_resolution_confirmed(self, confirmation: ResolutionConfirmed) -> None:
+        self._check(confirmation)
+
+    @workflow.signal(name="resolution_confirmed", description="Fire-and-forget form of the resolution_confirmed update.")
+    async def resolution_confirmed_signal(self, confirmation: ResolutionConfirmed) -> None:
+        await self._deliver(confirmation, via="signal")
 
     @workflow.update(name="escalation", description="The buyer (after a decline) or support (early) hands the case to support.")
     async def escalate(self, escalation: Escalation) -> CaseView:
