@@ -225,6 +225,18 @@ async def test_search_attributes_and_details_follow_the_case(cases):
 # ------------------------------------------------------------------------------------ the deadlines
 
 
+async def across_deadline(h, case_id, waiting, after):
+    """The case still waits one second before its deadline, and has moved on one second after it."""
+    shown = await h.client.show(case_id)
+    assert shown.status is waiting
+    await h.env.sleep(shown.due_at - await h.env.get_current_time() - SECOND)
+    assert await status(h, case_id) is waiting
+    await h.env.sleep(2 * SECOND)
+    shown = await h.client.show(case_id)
+    assert after in (shown.status, shown.outcome)
+    return shown
+
+
 async def to_seller_response(h):
     return await open_case(h)
 
@@ -289,14 +301,7 @@ async def to_cancellation_answer(h):
     ids=lambda v: getattr(v, "__name__", str(v)),
 )
 async def test_each_deadline_one_second_before_and_one_second_after(cases, reach, waiting, hours, after):
-    case_id = await reach(cases)
-    shown = await cases.client.show(case_id)
-    assert shown.status is waiting
-    await cases.env.sleep(shown.due_at - await cases.env.get_current_time() - SECOND)
-    assert await status(cases, case_id) is waiting
-    await cases.env.sleep(2 * SECOND)
-    shown = await cases.client.show(case_id)
-    assert after in (shown.status, shown.outcome)
+    shown = await across_deadline(cases, await reach(cases), waiting, after)
     assert shown.timeline[-1].kind != "deadline_passed" or shown.status is not waiting
     assert any(e.kind == "deadline_passed" and f"{hours} h" in e.summary for e in shown.timeline)
 
@@ -319,10 +324,7 @@ async def test_business_hours_variant_deadline_one_second_before_and_after(cases
     assert shown.policy == "direct_service_business_hours"
     calendar = policies.load("direct_service_business_hours").calendar
     assert shown.due_at == calendar.add_business_hours(shown.opened_at, 48)
-    await cases.env.sleep(shown.due_at - await cases.env.get_current_time() - SECOND)
-    assert await status(cases, case_id) is Status.AWAITING_SELLER_RESPONSE
-    await cases.env.sleep(2 * SECOND)
-    assert await status(cases, case_id) is Status.AWAITING_SUPPORT
+    await across_deadline(cases, case_id, Status.AWAITING_SELLER_RESPONSE, Status.AWAITING_SUPPORT)
 
 
 async def test_support_is_reminded_when_its_window_passes(cases):
@@ -553,10 +555,4 @@ async def test_reported_issue_deadlines_one_second_before_and_after(cases, resol
     case_id = await open_case(cases, reason=Reason.DEFECTIVE, policy="reported_issue")
     if resolution:
         await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=resolution))
-    shown = await cases.client.show(case_id)
-    assert shown.status is waiting
-    await cases.env.sleep(shown.due_at - await cases.env.get_current_time() - SECOND)
-    assert await status(cases, case_id) is waiting
-    await cases.env.sleep(2 * SECOND)
-    shown = await cases.client.show(case_id)
-    assert after in (shown.status, shown.outcome)
+    await across_deadline(cases, case_id, waiting, after)
