@@ -20,6 +20,7 @@ from cases.messages import (
     EscalationOpens,
     OpenCase,
     PartyMessage,
+    ProtectionFeedback,
     RefundFailed,
     RefundSettled,
     ReminderDue,
@@ -75,7 +76,8 @@ class Transition:
 # Who may send which message in which status. `check` enforces it and the case view lists it.
 WHO_MAY: dict[str, dict[Status, set[Party]]] = {
     "seller_response": {S.AWAITING_SELLER_RESPONSE: {P.SELLER}, S.AWAITING_CANCELLATION_ANSWER: {P.SELLER}},
-    "buyer_answer": {S.AWAITING_OFFER_ANSWER: {P.BUYER}},
+    "buyer_answer": {S.AWAITING_OFFER_ANSWER: {P.BUYER}, S.AWAITING_REFUND_CONFIRMATION: {P.BUYER}},
+    "protection_feedback": {S.PROTECTED: {P.BUYER}},
     "return_inspection": {S.AWAITING_RETURN_INSPECTION: {P.SELLER}},
     "resolution_confirmed": {S.IN_PROGRESS: {P.BUYER}},
     "escalation": {
@@ -146,7 +148,9 @@ def _check_eligibility(request: OpenCase, now: datetime) -> None:
     policy, rule = request.policy, request.policy.eligibility
     if request.kind is CaseKind.CANCELLATION:
         return
-    if rule.reasons is not None and request.reason not in rule.reasons:
+    if request.kind is CaseKind.PROTECTION and not request.order.protection_opted_in:
+        raise Refusal("order.protection_opted_in", "protection covers only orders whose buyer opted in")
+    if request.kind is not CaseKind.PROTECTION and rule.reasons is not None and request.reason not in rule.reasons:
         names = ", ".join(sorted(r.value for r in rule.reasons))
         raise Refusal("reason", f"policy {policy.name} opens cases only for {names}")
     field_name = _MOMENTS[rule.opens_at]
@@ -185,7 +189,11 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
         step.close(Outcome.INELIGIBLE, tell=(P.BUYER,))
         return step.done()
     step.log("opened", f"{request.kind.value} for {request.reason.value}, {why}")
-    if request.kind is CaseKind.CANCELLATION:
+    if request.kind is CaseKind.PROTECTION:
+        step.move(S.PROTECTED)
+        due = step.case.deadline.due_at if step.case.deadline else now
+        step.tell((P.BUYER,), "protected", f"Your order is protected until {due:%Y-%m-%d}.")
+    elif request.kind is CaseKind.CANCELLATION:
         step.move(S.AWAITING_CANCELLATION_ANSWER)
         step.tell((P.SELLER, P.BUYER), "cancellation_requested", "A cancellation was requested before shipping.")
     elif routed_to is P.SUPPORT:
@@ -200,6 +208,8 @@ def _route(request: OpenCase) -> tuple[Party, str]:
     policy = request.policy
     if request.kind is CaseKind.CANCELLATION:
         return P.SELLER, "cancellation goes to the seller"
+    if request.kind is CaseKind.PROTECTION:
+        return P.SELLER, "protection: a problem the buyer reports goes to the shop first"
     if request.buyer_flagged_for_fraud:
         return P.SUPPORT, "buyer flagged for refund review; the seller is not asked"
     if request.reason not in policy.seller_reasons:
@@ -497,10 +507,22 @@ class _Step:
 # -------------------------------------------------------------------------------- one handler a kind
 
 
+_SELLER_REFUNDS = (Resolution.FULL_REFUND, Resolution.PARTIAL_REFUND, Resolution.REFUND_AFTER_RETURN)
+
+
 def _seller_response(step: _Step, msg: SellerResponse) -> None:
     case = step.case
     case.offers.append(Offer(at=step.now, resolution=msg.resolution, amount=msg.amount, tracking_number=msg.tracking_number, note=msg.note))
     step.log("seller_response", f"seller chose {msg.resolution.value}" + (f" of {msg.amount}" if msg.amount else ""))
+    if case.policy.refunds_by == "seller" and msg.resolution in _SELLER_REFUNDS:
+        step.move(S.AWAITING_REFUND_CONFIRMATION)
+        amount = msg.amount or case.refundable
+        days = case.policy.windows[S.AWAITING_REFUND_CONFIRMATION].hours // 24
+        step.tell((P.BUYER,), "seller_refunds", f"The seller says it refunds {amount}: tell us within {days} days whether it arrived.")
+        return
+    if msg.resolution is Resolution.DECLINE and case.reason in case.policy.decline_to_support_for:
+        step.escalate(f"the seller refuses a {case.reason.value} claim")
+        return
     match msg.resolution:
         case Resolution.FULL_REFUND:
             step.refund(case.refundable, case.refundable)
@@ -527,6 +549,9 @@ def _seller_response(step: _Step, msg: SellerResponse) -> None:
 
 
 def _buyer_answer(step: _Step, msg: BuyerAnswer) -> None:
+    if step.case.status is S.AWAITING_REFUND_CONFIRMATION:
+        _refund_confirmation(step, msg)
+        return
     offer = step.case.offers[-1]
     offer.answer = "accepted" if msg.accept else "declined"
     step.log("buyer_answer", f"buyer {offer.answer} the offer of {offer.amount}")
@@ -535,6 +560,31 @@ def _buyer_answer(step: _Step, msg: BuyerAnswer) -> None:
         step.refund(offer.amount, offer.amount)
     else:
         step.approve_return()
+
+
+def _refund_confirmation(step: _Step, msg: BuyerAnswer) -> None:
+    """Where the seller refunds directly, the buyer says whether the money arrived (and, for a partial
+    refund, whether it is accepted); a no goes to support."""
+    if msg.accept:
+        step.log("buyer_answer", "buyer confirms the seller's refund arrived")
+        step.close(Outcome.REFUNDED_BY_SELLER)
+    else:
+        step.log("buyer_answer", "buyer says the seller's refund did not arrive or is not accepted")
+        step.escalate("the buyer disputes the seller's refund")
+
+
+def _protection_feedback(step: _Step, msg: ProtectionFeedback) -> None:
+    step.log("protection_feedback", f"buyer's feedback: {msg.option}")
+    case = step.case
+    if msg.option == "cancel_protection":
+        step.close(Outcome.PROTECTION_CANCELLED, tell=(P.BUYER,))
+    elif msg.option == "other_request":
+        case.reason = Reason.OTHER
+        step.escalate("the buyer has another request")
+    else:
+        case.reason = Reason(msg.option)
+        step.move(S.AWAITING_SELLER_RESPONSE)
+        step.tell((P.SELLER, P.BUYER), "claim_opened", f"A protection claim ({msg.option}) was opened.")
 
 
 def _return_shipped(step: _Step, msg: ReturnShipped) -> None:
@@ -666,7 +716,11 @@ def _reminder_due(step: _Step, msg: ReminderDue) -> None:
     left = case.deadline.due_at - msg.at
     awaiting = case.awaiting or P.SUPPORT
     step.log("reminder_due", f"reminded the {awaiting.value}: {case.status.value} ends in {_hours(left)}")
-    step.tell((awaiting,), "reminder", f"Reminder: please act by {case.deadline.due_at:%Y-%m-%d %H:%M} UTC ({case.status.value}).")
+    if case.status is S.PROTECTED:
+        text = f"How was your order? Tell us by {case.deadline.due_at:%Y-%m-%d} if anything went wrong."
+        step.tell((awaiting,), "feedback_request", text)
+    else:
+        step.tell((awaiting,), "reminder", f"Reminder: please act by {case.deadline.due_at:%Y-%m-%d %H:%M} UTC ({case.status.value}).")
 
 
 def _escalation_opens(step: _Step, msg: EscalationOpens) -> None:
@@ -703,6 +757,8 @@ _CLOSE_OUTCOMES = {
     S.AWAITING_RETURN_SHIPMENT: Outcome.RETURN_NOT_SHIPPED,
     S.DECLINED: Outcome.DECLINED,
     S.IN_PROGRESS: Outcome.RESOLVED,  # the buyer said nothing for the whole window: taken as satisfied
+    S.PROTECTED: Outcome.PROTECTION_ENDED,
+    S.AWAITING_REFUND_CONFIRMATION: Outcome.REFUNDED_BY_SELLER,  # silence: the refund arrived
 }
 
 # What an `accept` timeout means: the awaited party's "yes", made by the clock.
@@ -717,6 +773,7 @@ _ACCEPTS = {
 _HANDLERS = {
     SellerResponse: _seller_response,
     BuyerAnswer: _buyer_answer,
+    ProtectionFeedback: _protection_feedback,
     ReturnShipped: _return_shipped,
     ReturnDelivered: _return_delivered,
     ReturnInspection: _return_inspection,

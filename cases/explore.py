@@ -28,6 +28,7 @@ from cases.messages import (
     CaseMessage,
     Escalation,
     OpenCase,
+    ProtectionFeedback,
     RefundFailed,
     RefundSettled,
     ResolutionConfirmed,
@@ -89,7 +90,7 @@ def openings(policy: Policy) -> list[OpenCase]:
     """One opening for each way a case can start under this policy."""
     requests = []
     for kind in sorted(policy.kinds):
-        reasons = [Reason.BUYER_REMORSE] if kind is CaseKind.CANCELLATION else list(Reason)
+        reasons = {CaseKind.CANCELLATION: [Reason.BUYER_REMORSE], CaseKind.PROTECTION: [Reason.OTHER]}.get(kind, list(Reason))
         for reason in reasons:
             for category in ItemCategory:
                 for fraud in (False, True):
@@ -98,7 +99,7 @@ def openings(policy: Policy) -> list[OpenCase]:
 
 
 def _request(policy: Policy, kind: CaseKind, reason: Reason, category: ItemCategory, fraud: bool) -> OpenCase:
-    shipped = kind is not CaseKind.CANCELLATION
+    shipped = kind is CaseKind.REFUND_REQUEST
     order = Order(
         order_id="ord-x",
         seller_id=SELLER.id,
@@ -110,6 +111,7 @@ def _request(policy: Policy, kind: CaseKind, reason: Reason, category: ItemCateg
         shipped_at=T0 - timedelta(hours=48) if shipped else None,
         estimated_delivery_at=T0 - timedelta(hours=24) if shipped else None,
         delivered_at=T0 - timedelta(hours=24) if shipped else None,
+        protection_opted_in=kind is CaseKind.PROTECTION,
     )
     return OpenCase(
         case_id="explore", request_id="explore", kind=kind, reason=reason, order=order, buyer_flagged_for_fraud=fraud, policy=policy
@@ -134,6 +136,7 @@ def candidates(case: Case) -> list[CaseMessage]:
     messages += [BuyerAnswer(by=BUYER, accept=True), BuyerAnswer(by=BUYER, accept=False)]
     messages += [ReturnInspection(by=SELLER, confirm=True), ReturnInspection(by=SELLER, confirm=False)]
     messages.append(ResolutionConfirmed(by=BUYER))
+    messages += [ProtectionFeedback(by=BUYER, option=o) for o in ("cancel_protection", "not_received", "refund_not_received", "other_request")]
     messages += [Escalation(by=BUYER), Escalation(by=SUPPORT), Withdrawal(by=BUYER), Appeal(by=SELLER)]
     for verdict in ("refund_charged_to_seller", "refund_at_platform_cost", "deny", "uphold", "overturn"):
         messages.append(SupportDecision(by=SUPPORT, decision=verdict))
@@ -158,6 +161,8 @@ def fingerprint(case: Case) -> tuple:
     charges = {line.number: line.amount.amount for line in case.ledger}
     return (
         case.kind,
+        # After opening, the rules read the reason only for proof of delivery and the decline rule.
+        (case.reason is Reason.NOT_RECEIVED, case.reason in case.policy.decline_to_support_for),
         case.status,
         case.outcome,
         # A refund's linked charge is what the rules reverse if it fails; the rest of the ledger is

@@ -57,7 +57,8 @@ class SellerResponse(BaseModel):
 
 
 class BuyerAnswer(BaseModel):
-    """The buyer's answer to a partial refund offer."""
+    """The buyer's answer to a partial refund offer, or, where the seller refunds directly, whether
+    the refund arrived (accept) or not / is not accepted (decline)."""
 
     kind: Literal["buyer_answer"] = "buyer_answer"
     by: Actor
@@ -71,6 +72,15 @@ class ReturnInspection(BaseModel):
     kind: Literal["return_inspection"] = "return_inspection"
     by: Actor
     confirm: bool
+    note: Note | None = None
+
+
+class ProtectionFeedback(BaseModel):
+    """The buyer's answer during protection: satisfied (cancel), or a problem that opens a claim."""
+
+    kind: Literal["protection_feedback"] = "protection_feedback"
+    by: Actor
+    option: Literal["cancel_protection", "not_received", "refund_not_received", "other_request"]
     note: Note | None = None
 
 
@@ -172,7 +182,15 @@ class EscalationOpens(BaseModel):
 
 
 Decision = (
-    SellerResponse | BuyerAnswer | ReturnInspection | ResolutionConfirmed | Escalation | Withdrawal | SupportDecision | Appeal
+    SellerResponse
+    | BuyerAnswer
+    | ProtectionFeedback
+    | ReturnInspection
+    | ResolutionConfirmed
+    | Escalation
+    | Withdrawal
+    | SupportDecision
+    | Appeal
 )
 Fact = ReturnShipped | ReturnDelivered | RefundSettled | RefundFailed
 CaseMessage = Annotated[Decision | PartyMessage | Fact | DeadlinePassed | ReminderDue | EscalationOpens, Field(discriminator="kind")]

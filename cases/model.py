@@ -62,11 +62,13 @@ class ItemCategory(StrEnum):
 class CaseKind(StrEnum):
     REFUND_REQUEST = "refund_request"
     CANCELLATION = "cancellation"
+    PROTECTION = "protection"  # opened at checkout; becomes a claim if the buyer reports a problem
 
 
 class Status(StrEnum):
     """Each open status names what the case waits for; each has exactly one policy window."""
 
+    PROTECTED = "protected"
     AWAITING_SELLER_RESPONSE = "awaiting_seller_response"
     AWAITING_CANCELLATION_ANSWER = "awaiting_cancellation_answer"
     AWAITING_OFFER_ANSWER = "awaiting_offer_answer"
@@ -78,6 +80,7 @@ class Status(StrEnum):
     APPEAL_OPEN = "appeal_open"
     REFUND_PENDING = "refund_pending"
     IN_PROGRESS = "in_progress"
+    AWAITING_REFUND_CONFIRMATION = "awaiting_refund_confirmation"
     CLOSED = "closed"
 
 
@@ -85,6 +88,8 @@ OPEN_STATUSES = tuple(s for s in Status if s is not Status.CLOSED)
 
 # Who must act in each status; carrier and payment facts count as nobody's turn.
 AWAITING: dict[Status, Party | None] = {
+    Status.PROTECTED: Party.BUYER,
+    Status.AWAITING_REFUND_CONFIRMATION: Party.BUYER,
     Status.AWAITING_SELLER_RESPONSE: Party.SELLER,
     Status.AWAITING_CANCELLATION_ANSWER: Party.SELLER,
     Status.AWAITING_OFFER_ANSWER: Party.BUYER,
@@ -106,6 +111,9 @@ class Outcome(StrEnum):
     REPLACED = "replaced"
     DELIVERED = "delivered"
     RESOLVED = "resolved"
+    PROTECTION_ENDED = "protection_ended"
+    PROTECTION_CANCELLED = "protection_cancelled"
+    REFUNDED_BY_SELLER = "refunded_by_seller"
     DECLINED = "declined"
     DENIED = "denied"
     RETURN_NOT_SHIPPED = "return_not_shipped"
@@ -163,6 +171,7 @@ class Order(BaseModel):
     shipped_at: datetime | None = None
     estimated_delivery_at: datetime | None = None
     delivered_at: datetime | None = None
+    protection_opted_in: bool = False
 
     @model_validator(mode="after")
     def _one_currency(self) -> Order:

@@ -34,6 +34,8 @@ ALLOWED_TIMEOUTS: dict[Status, set[TimeoutAction]] = {
     Status.APPEAL_OPEN: {TimeoutAction.CLOSE},
     Status.REFUND_PENDING: {TimeoutAction.ESCALATE},
     Status.IN_PROGRESS: {TimeoutAction.CLOSE, TimeoutAction.ESCALATE},
+    Status.PROTECTED: {TimeoutAction.CLOSE},
+    Status.AWAITING_REFUND_CONFIRMATION: {TimeoutAction.CLOSE, TimeoutAction.ESCALATE},
 }
 
 
@@ -127,6 +129,12 @@ class Policy(BaseModel):
     buyer_confirms_resolution: bool = Field(
         False, description="A replacement waits in in_progress until the buyer marks the issue resolved."
     )
+    refunds_by: Literal["platform", "seller"] = Field(
+        "platform", description="seller: the seller refunds directly and the buyer confirms receipt; no money moves here."
+    )
+    decline_to_support_for: set[Reason] = Field(
+        default=set(), description="Reasons for which a seller's decline goes straight to support."
+    )
     labels: dict[str, str] = Field(
         default={}, description="The process's own names for statuses and outcomes, shown in the case view."
     )
@@ -139,10 +147,14 @@ class Policy(BaseModel):
         statuses = {Status.AWAITING_SELLER_RESPONSE, Status.AWAITING_SUPPORT, Status.REFUND_PENDING}
         if CaseKind.CANCELLATION in self.kinds:
             statuses.add(Status.AWAITING_CANCELLATION_ANSWER)
+        if CaseKind.PROTECTION in self.kinds:
+            statuses.add(Status.PROTECTED)
+        if self.refunds_by == "seller":
+            statuses.add(Status.AWAITING_REFUND_CONFIRMATION)
         return_leg = {Status.AWAITING_RETURN_SHIPMENT, Status.RETURN_IN_TRANSIT, Status.AWAITING_RETURN_INSPECTION}
-        if Resolution.PARTIAL_REFUND in self.resolutions:
+        if Resolution.PARTIAL_REFUND in self.resolutions and self.refunds_by == "platform":
             statuses |= {Status.AWAITING_OFFER_ANSWER, *return_leg}  # a declined offer opens a return
-        if Resolution.REFUND_AFTER_RETURN in self.resolutions:
+        if Resolution.REFUND_AFTER_RETURN in self.resolutions and self.refunds_by == "platform":
             statuses |= return_leg
         if Resolution.DECLINE in self.resolutions:
             statuses.add(Status.DECLINED)

@@ -54,6 +54,8 @@ _WAITS = {
     Status.APPEAL_OPEN: "the seller to appeal or accept the support decision",
     Status.REFUND_PENDING: "the payment provider to settle the refund",
     Status.IN_PROGRESS: "the buyer to mark the issue resolved",
+    Status.PROTECTED: "the buyer's feedback while the order is protected",
+    Status.AWAITING_REFUND_CONFIRMATION: "the buyer to confirm the seller's refund arrived",
 }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -22,6 +24,7 @@ from cases.messages import (
     BuyerAnswer,
     Escalation,
     PartyMessage,
+    ProtectionFeedback,
     RefundFailed,
     RefundSettled,
     ResolutionConfirmed,
@@ -139,13 +142,16 @@ def open_case(
     reason: Annotated[Reason, typer.Option(help="Why the buyer asks.")],
     shipping: Annotated[str, typer.Option(help="Shipping paid by the buyer, e.g. 5.00.")] = "0",
     currency: Annotated[str, typer.Option(help="ISO currency of the order.")] = "EUR",
-    kind: Annotated[CaseKind, typer.Option(help="refund_request, or cancellation before shipping.")] = CaseKind.REFUND_REQUEST,
+    kind: Annotated[CaseKind, typer.Option(help="refund_request; cancellation before shipping; protection at checkout.")] = CaseKind.REFUND_REQUEST,
     policy: Annotated[str, typer.Option(help="Policy preset.")] = "direct_service",
     purchased_at: Annotated[datetime | None, typer.Option(help="ISO time of purchase; default now.")] = None,
     shipped_at: Annotated[datetime | None, typer.Option(help="ISO time of shipping; default: shipped at purchase.")] = None,
     not_shipped: Annotated[bool, typer.Option("--not-shipped", help="The order has not shipped yet.")] = False,
     label_printed_at: Annotated[datetime | None, typer.Option(help="ISO time the shipping label was printed.")] = None,
     fraud_flag: Annotated[bool, typer.Option("--fraud-flag", help="The buyer is flagged for refund review.")] = False,
+    protection: Annotated[bool, typer.Option("--protection-opted-in", help="The buyer opted in to buyer protection.")] = False,
+    delivered_at: Annotated[datetime | None, typer.Option(help="ISO time the order arrived.")] = None,
+    estimated_delivery_at: Annotated[datetime | None, typer.Option(help="ISO estimated delivery time.")] = None,
     request_id: Annotated[str | None, typer.Option(help="Idempotency key; the same id opens the same case.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -163,6 +169,9 @@ def open_case(
             purchased_at=bought,
             shipped_at=None if not_shipped else (_utc(shipped_at) or bought),
             label_printed_at=_utc(label_printed_at),
+            delivered_at=_utc(delivered_at),
+            estimated_delivery_at=_utc(estimated_delivery_at),
+            protection_opted_in=protection,
         )
         return NewCase(
             request_id=request_id or f"cli-{now.timestamp():.6f}",
@@ -255,6 +264,29 @@ def buyer_accept(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, si
 def buyer_decline(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
     """Decline the partial offer: return the items for a full refund instead."""
     _act(case_id, Party.BUYER, as_id, lambda by, v: BuyerAnswer(by=by, accept=False, note=note), signal)
+
+
+@buyer.command("feedback")
+def buyer_feedback(
+    case_id: CaseArg,
+    option: Annotated[str, typer.Option(help="cancel_protection, not_received, refund_not_received or other_request.")],
+    as_id: AsOpt = None,
+    note: NoteOpt = None,
+    signal: SignalOpt = False,
+) -> None:
+    """Answer during buyer protection: cancel it, or report a problem."""
+    _act(case_id, Party.BUYER, as_id, lambda by, v: ProtectionFeedback(by=by, option=option, note=note), signal)
+
+
+@buyer.command("refund-arrived")
+def buyer_refund_arrived(
+    case_id: CaseArg,
+    arrived: Annotated[bool, typer.Option("--yes/--no", help="Whether the seller's refund arrived (and is accepted).")],
+    as_id: AsOpt = None,
+    signal: SignalOpt = False,
+) -> None:
+    """Where the seller refunds directly: say whether the money arrived."""
+    _act(case_id, Party.BUYER, as_id, lambda by, v: BuyerAnswer(by=by, accept=arrived), signal)
 
 
 @buyer.command("confirm-resolved")
@@ -443,3 +475,17 @@ def demo() -> None:
         render.demo(out, await play(client))
 
     _run(work)
+
+
+def main() -> None:
+    """The console script. It ends with os._exit, after flushing, so that the SDK's runtime threads
+    cannot crash interpreter teardown: temporalio/sdk-python#300 ("PyGILState_Release … finalizing"),
+    which here turned about one successful command in four into an abort with a non-zero exit code."""
+    try:
+        app()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

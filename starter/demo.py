@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from cases.messages import BuyerAnswer, Escalation, ReturnShipped, SellerResponse
+from cases.messages import BuyerAnswer, Escalation, ProtectionFeedback, ReturnShipped, SellerResponse
 from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution
 from cases.money import Money
 from starter.client import CaseClient, NewCase
@@ -27,6 +27,7 @@ def _order(n: int, category: ItemCategory = ItemCategory.GENERAL, shipped: bool 
         shipped_at=bought + timedelta(days=1) if shipped else None,
         estimated_delivery_at=bought + timedelta(days=4) if shipped else None,
         delivered_at=datetime.now(UTC) - timedelta(hours=3) if shipped else None,
+        protection_opted_in=True,
     )
 
 
@@ -68,6 +69,11 @@ async def _replacement(client: CaseClient, case_id: str, order: Order) -> None:
     await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.REPLACEMENT, tracking_number="RPL-DEMO-12"))
 
 
+async def _protection_claim_refunded(client: CaseClient, case_id: str, order: Order) -> None:
+    await client.send(case_id, ProtectionFeedback(by=_buyer(order), option="not_received"))
+    await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.FULL_REFUND, note="Refunded to your card."))
+
+
 async def _partial_accepted(client: CaseClient, case_id: str, order: Order) -> None:
     await _partial_offer(client, case_id, order)
     await client.send(case_id, BuyerAnswer(by=_buyer(order), accept=True))
@@ -88,6 +94,8 @@ SCENARIOS: list[tuple] = [
     ("demo-11", "marketplace case: tracking shows delivery", Reason.NOT_RECEIVED, CaseKind.REFUND_REQUEST, _order(11), _proof_of_delivery, "marketplace_case"),
     ("demo-12", "reported issue: damaged, brand sends a replacement (In progress)", Reason.DAMAGED_IN_TRANSIT, CaseKind.REFUND_REQUEST, _order(12), _replacement, "reported_issue"),
     ("demo-13", "reported issue: incorrect invoice, platform review", Reason.INVOICE_INCORRECT, CaseKind.REFUND_REQUEST, _order(13), _nothing, "reported_issue"),
+    ("demo-14", "buyer protection: 30 days from checkout", Reason.OTHER, CaseKind.PROTECTION, _order(14, shipped=False), _nothing, "buyer_protection"),
+    ("demo-15", "buyer protection: not received, the shop refunds, buyer to confirm", Reason.OTHER, CaseKind.PROTECTION, _order(15, shipped=False), _protection_claim_refunded, "buyer_protection"),
 ]
 
 

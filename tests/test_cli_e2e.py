@@ -119,5 +119,6 @@ async def test_demo_opens_its_cases_once(dev_server):
     assert "awaiting_support" in first and "refunded_full" in first
     await ok(env, "demo")
     listed = json.loads(await ok(env, "list", "--json", "--limit", "100", "--query", "OrderId STARTS_WITH 'ord-demo-'"))
-    assert len(listed) == 13
-    assert {row['CasePolicy'] for row in listed} == {'direct_service', 'direct_service_business_hours', 'marketplace_case', 'reported_issue'}
+    assert len(listed) == 15
+    policies = {row['CasePolicy'] for row in listed}
+    assert policies == {'direct_service', 'direct_service_business_hours', 'marketplace_case', 'reported_issue', 'buyer_protection'}

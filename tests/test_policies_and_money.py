@@ -17,7 +17,7 @@ def test_every_preset_loads():
 
 
 def test_unknown_policy_names_the_known_ones():
-    with pytest.raises(policies.PolicyError, match="policy: unknown policy 'nope'; known: direct_service"):
+    with pytest.raises(policies.PolicyError, match="policy: unknown policy 'nope'; known: buyer_protection, direct_service, "):
         policies.load("nope")
 
 

@@ -19,6 +19,7 @@ from cases.messages import (
     Escalation,
     OpenCase,
     PartyMessage,
+    ProtectionFeedback,
     RefundSettled,
     ResolutionConfirmed,
     ReturnDelivered,
@@ -556,3 +557,48 @@ async def test_reported_issue_deadlines_one_second_before_and_after(cases, resol
     if resolution:
         await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=resolution))
     await across_deadline(cases, case_id, waiting, after)
+
+
+# ------------------------------------------------------------------------------- buyer protection
+
+
+async def open_protection(h) -> str:
+    now = await h.env.get_current_time()
+    return await open_case(
+        h, reason=Reason.OTHER, kind=CaseKind.PROTECTION, policy="buyer_protection", purchased_at=now, shipped_at=None, protection_opted_in=True
+    )
+
+
+async def test_buyer_protection_claim_refunded_by_the_shop_and_confirmed(cases):
+    case_id = await open_protection(cases)
+    shown = await cases.client.send(case_id, ProtectionFeedback(by=BUYER, option="not_received"))
+    assert (shown.status, shown.label) == (Status.AWAITING_SELLER_RESPONSE, "Waiting for the shop")
+    shown = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND, note="refunded"))
+    assert shown.status is Status.AWAITING_REFUND_CONFIRMATION
+    shown = await cases.client.send(case_id, BuyerAnswer(by=BUYER, accept=True))
+    assert (shown.outcome, shown.label, money_rows(cases, case_id)) == (Outcome.REFUNDED_BY_SELLER, "Refunded by the shop", ([], []))
+
+
+async def protection_claim(h, option="not_received"):
+    case_id = await open_protection(h)
+    await h.client.send(case_id, ProtectionFeedback(by=BUYER, option=option))
+    return case_id
+
+
+async def protection_refund(h):
+    case_id = await protection_claim(h)
+    await h.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(2000)))
+    return case_id
+
+
+@pytest.mark.parametrize(
+    ("reach", "waiting", "after"),
+    [
+        (open_protection, Status.PROTECTED, Outcome.PROTECTION_ENDED),
+        (protection_claim, Status.AWAITING_SELLER_RESPONSE, Status.AWAITING_SUPPORT),
+        (protection_refund, Status.AWAITING_REFUND_CONFIRMATION, Outcome.REFUNDED_BY_SELLER),
+    ],
+    ids=["30-day protection", "shop's 5 days", "buyer's 20 days"],
+)
+async def test_buyer_protection_deadlines_one_second_before_and_after(cases, reach, waiting, after):
+    await across_deadline(cases, await reach(cases), waiting, after)

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         Escalation,
         OpenCase,
         PartyMessage,
+        ProtectionFeedback,
         RefundFailed,
         RefundSettled,
         ReminderDue,
@@ -151,6 +152,18 @@ class RefundCaseWorkflow:
     @workflow.signal(name="return_inspection", description="Fire-and-forget form of the return_inspection update.")
     async def return_inspection_signal(self, inspection: ReturnInspection) -> None:
         await self._deliver(inspection, via="signal")
+
+    @workflow.update(name="protection_feedback", description="The buyer's feedback during protection: cancel it, or report a problem.")
+    async def protection_feedback(self, feedback: ProtectionFeedback) -> CaseView:
+        return await self._deliver(feedback, via="update")
+
+    @protection_feedback.validator
+    def _check_protection_feedback(self, feedback: ProtectionFeedback) -> None:
+        self._check(feedback)
+
+    @workflow.signal(name="protection_feedback", description="Fire-and-forget form of the protection_feedback update.")
+    async def protection_feedback_signal(self, feedback: ProtectionFeedback) -> None:
+        await self._deliver(feedback, via="signal")
 
     @workflow.update(name="resolution_confirmed", description="The buyer (retailer) marks the issue resolved.")
     async def resolution_confirmed(self, confirmation: ResolutionConfirmed) -> CaseView:

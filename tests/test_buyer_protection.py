@@ -1,0 +1,93 @@
+"""The buyer-protection process (seed 003) on the pure core."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from cases.engine import Refusal, apply, check, check_open, next_alarm, open_case
+from cases.messages import BuyerAnswer, DeadlinePassed, Escalation, ProtectionFeedback, SellerResponse, Withdrawal
+from cases.model import CLOCK, CaseKind, Outcome, Party, Reason, Resolution, Status
+from cases.view import view
+from tests.factories import BUYER, SELLER, T0, eur, request
+
+
+def protection(opted_in=True):
+    return request(Reason.OTHER, kind=CaseKind.PROTECTION, policy="buyer_protection", purchased_at=T0, shipped_at=None, protection_opted_in=opted_in)
+
+
+def protected():
+    return open_case(protection(), T0).case
+
+
+def feedback(option):
+    return ProtectionFeedback(by=BUYER, option=option)
+
+
+def claim(option="not_received"):
+    return apply(protected(), feedback(option), T0 + timedelta(days=10)).case
+
+
+def test_protection_runs_30_days_from_checkout_and_asks_for_feedback_on_day_23():
+    case = protected()
+    assert (case.status, view(case).label, case.deadline.due_at) == (Status.PROTECTED, "Protected", T0 + timedelta(days=30))
+    at, alarm = next_alarm(case)
+    assert (alarm.kind, at) == ("reminder_due", T0 + timedelta(days=23))
+    step = apply(case, alarm, at)
+    assert [c.event for c in step.commands if c.kind == "notify"] == ["feedback_request"]
+    ended = apply(step.case, DeadlinePassed(by=CLOCK, status=Status.PROTECTED, due_at=T0 + timedelta(days=30)), T0 + timedelta(days=30)).case
+    assert ended.outcome is Outcome.PROTECTION_ENDED
+
+
+def test_only_buyers_who_opted_in_are_protected():
+    with pytest.raises(Refusal, match="order.protection_opted_in: protection covers only orders whose buyer opted in"):
+        check_open(protection(opted_in=False), T0)
+
+
+def test_cancelling_protection_closes_it():
+    assert apply(protected(), feedback("cancel_protection"), T0).case.outcome is Outcome.PROTECTION_CANCELLED
+
+
+@pytest.mark.parametrize("option", ["not_received", "refund_not_received"])
+def test_a_problem_opens_a_claim_the_shop_answers_within_5_days(option):
+    case = claim(option)
+    assert (case.status, case.reason.value, view(case).label) == (Status.AWAITING_SELLER_RESPONSE, option, "Waiting for the shop")
+    assert case.deadline.due_at == T0 + timedelta(days=15)
+    escalated = apply(case, DeadlinePassed(by=CLOCK, status=case.status, due_at=case.deadline.due_at), case.deadline.due_at).case
+    assert view(escalated).label == "Service team"
+
+
+def test_other_requests_go_to_the_service_team():
+    assert claim("other_request").status is Status.AWAITING_SUPPORT
+
+
+@pytest.mark.parametrize("resolution", [Resolution.FULL_REFUND, Resolution.REFUND_AFTER_RETURN])
+def test_the_shop_refunds_itself_and_the_buyer_has_20_days_to_confirm(resolution):
+    case = apply(claim(), SellerResponse(by=SELLER, resolution=resolution, note="refunded today"), T0 + timedelta(days=11)).case
+    assert case.status is Status.AWAITING_REFUND_CONFIRMATION and case.refunds == []  # no money moves here
+    assert case.deadline.due_at == T0 + timedelta(days=31)
+    assert apply(case, BuyerAnswer(by=BUYER, accept=True), T0 + timedelta(days=12)).case.outcome is Outcome.REFUNDED_BY_SELLER
+    assert apply(case, BuyerAnswer(by=BUYER, accept=False), T0 + timedelta(days=12)).case.status is Status.AWAITING_SUPPORT
+
+
+def test_a_partial_refund_the_buyer_does_not_accept_goes_to_review():
+    case = apply(claim(), SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(2000)), T0).case
+    assert apply(case, BuyerAnswer(by=BUYER, accept=False), T0).case.status is Status.AWAITING_SUPPORT
+
+
+def test_no_refund_lets_the_buyer_agree_or_disagree():
+    case = apply(claim("not_received"), SellerResponse(by=SELLER, resolution=Resolution.DECLINE), T0).case
+    assert (case.status, case.awaiting, view(case).label) == (Status.DECLINED, Party.BUYER, "Shop declined")
+    assert apply(case, Withdrawal(by=BUYER), T0).case.outcome is Outcome.WITHDRAWN
+    assert apply(case, Escalation(by=BUYER), T0).case.status is Status.AWAITING_SUPPORT
+
+
+def test_no_to_a_refund_not_received_claim_goes_straight_to_the_service_team():
+    case = apply(claim("refund_not_received"), SellerResponse(by=SELLER, resolution=Resolution.DECLINE), T0).case
+    assert case.status is Status.AWAITING_SUPPORT
+
+
+def test_feedback_only_while_protected():
+    with pytest.raises(Refusal, match="kind: protection_feedback is not possible while the case is awaiting_seller_response"):
+        check(claim(), feedback("cancel_protection"), T0)
