@@ -203,7 +203,8 @@ def explore(policy: Policy, max_depth: int = 60) -> Report:
         report.statuses.add(case.status)
         if len(path) > max_depth:
             raise CounterExample(policy.name, f"the state space did not close within {max_depth} events", path)
-        moves = _moves(case, now)
+        alarm = next_alarm(case)
+        moves = _moves(case, now, alarm)
         results = []
         for message, at in moves:
             try:
@@ -211,7 +212,7 @@ def explore(policy: Policy, max_depth: int = 60) -> Report:
             except Refusal:
                 report.refusals += 1
                 results.append((message, at, None))
-        _check(policy, case, now, path, results)
+        _check(policy, case, now, path, results, alarm)
         for message, at, after in results:
             if after is None:
                 continue
@@ -224,10 +225,9 @@ def explore(policy: Policy, max_depth: int = 60) -> Report:
     return report
 
 
-def _moves(case: Case, now: datetime) -> list[tuple[CaseMessage, datetime]]:
+def _moves(case: Case, now: datetime, alarm: tuple[datetime, CaseMessage] | None) -> list[tuple[CaseMessage, datetime]]:
     later = now + timedelta(minutes=1)
     moves = [(m, later) for m in candidates(case)]
-    alarm = next_alarm(case)
     if alarm:
         moves.append((alarm[1], alarm[0]))
     return moves
@@ -238,8 +238,10 @@ def _describe(message: CaseMessage) -> str:
     return f"{message.kind} {detail}" if detail else message.kind
 
 
-def _check(policy: Policy, case: Case, now: datetime, path: list[str], results: list) -> None:
-    """The four checks on one state, given what each of its moves did (None: refused)."""
+def _check(
+    policy: Policy, case: Case, now: datetime, path: list[str], results: list, alarm: tuple[datetime, CaseMessage] | None
+) -> None:
+    """The four checks on one state, given its clock alarm and what each of its moves did (None: refused)."""
 
     def fail(rule: str) -> None:
         raise CounterExample(policy.name, rule, path)
@@ -256,7 +258,6 @@ def _check(policy: Policy, case: Case, now: datetime, path: list[str], results: 
         if accepted:
             fail(f"a closed case accepted {accepted[0]}")
         return
-    alarm = next_alarm(case)
     if alarm is None:
         fail(f"open case in {case.status.value} has no deadline: it could wait forever")
     at, clock = alarm

@@ -4,6 +4,7 @@ has a fixed request id, and a case that already exists is left as it is."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cases.messages import BuyerAnswer, Escalation, ProtectionFeedback, ReturnShipped, SellerResponse
@@ -79,8 +80,18 @@ async def _partial_accepted(client: CaseClient, case_id: str, order: Order) -> N
     await client.send(case_id, BuyerAnswer(by=_buyer(order), accept=True))
 
 
-# request id, path, reason, kind, order, what happens next[, policy (default direct_service)]
-SCENARIOS: list[tuple] = [
+@dataclass(frozen=True)
+class Scenario:
+    request_id: str
+    path: str
+    reason: Reason
+    kind: CaseKind
+    order: Order
+    play: Play
+    policy: str = "direct_service"
+
+
+SCENARIOS = [Scenario(*fields) for fields in [
     ("demo-1", "seller refunds in full, no return", Reason.DEFECTIVE, CaseKind.REFUND_REQUEST, _order(1), _full_refund),
     ("demo-2", "refund after return; return in transit", Reason.NOT_AS_DESCRIBED, CaseKind.REFUND_REQUEST, _order(2), _return_in_transit),
     ("demo-3", "partial offer waiting for the buyer", Reason.WRONG_ITEM, CaseKind.REFUND_REQUEST, _order(3), _partial_offer),
@@ -96,16 +107,18 @@ SCENARIOS: list[tuple] = [
     ("demo-13", "reported issue: incorrect invoice, platform review", Reason.INVOICE_INCORRECT, CaseKind.REFUND_REQUEST, _order(13), _nothing, "reported_issue"),
     ("demo-14", "buyer protection: 30 days from checkout", Reason.OTHER, CaseKind.PROTECTION, _order(14, shipped=False), _nothing, "buyer_protection"),
     ("demo-15", "buyer protection: not received, the shop refunds, buyer to confirm", Reason.OTHER, CaseKind.PROTECTION, _order(15, shipped=False), _protection_claim_refunded, "buyer_protection"),
-]
+]]
 
 
 async def play(client: CaseClient) -> list[tuple[str, str, str]]:
     played = []
-    for request_id, path, reason, kind, order, scenario, *policy in SCENARIOS:
-        new = NewCase(request_id=request_id, reason=reason, kind=kind, order=order, policy=policy[0] if policy else "direct_service")
+    for scenario in SCENARIOS:
+        new = NewCase(
+            request_id=scenario.request_id, reason=scenario.reason, kind=scenario.kind, order=scenario.order, policy=scenario.policy
+        )
         opened = await client.open(new)
         if opened.created:
-            await scenario(client, opened.case_id, order)
+            await scenario.play(client, opened.case_id, scenario.order)
         shown = await client.show(opened.case_id)
-        played.append((opened.case_id, path, shown.status.value + (f" ({shown.outcome.value})" if shown.outcome else "")))
+        played.append((opened.case_id, scenario.path, shown.status.value + (f" ({shown.outcome.value})" if shown.outcome else "")))
     return played

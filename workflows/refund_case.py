@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         Withdrawal,
     )
     from cases.model import CLOCK, Actor, Party
-    from cases.view import CaseView, details_markdown, view
+    from cases.view import CaseView, details_markdown, view, waiting_for
     from workflows import search_attributes
 
 def workflow_id(case_id: str) -> str:
@@ -301,7 +301,7 @@ class RefundCaseWorkflow:
                 case OpenSupportTicket():
                     await _side_effect(
                         CaseActivities.open_support_ticket,
-                        TicketRequest(case_id=case_id, at_version=version, ticket=command, waiting_for=view(self.case).waiting_for),
+                        TicketRequest(case_id=case_id, at_version=version, ticket=command, waiting_for=waiting_for(self.case)),
                         "support ticket",
                     )
                 case Notify():
