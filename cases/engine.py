@@ -512,7 +512,16 @@ _SELLER_REFUNDS = (Resolution.FULL_REFUND, Resolution.PARTIAL_REFUND, Resolution
 
 def _seller_response(step: _Step, msg: SellerResponse) -> None:
     case = step.case
-    case.offers.append(Offer(at=step.now, resolution=msg.resolution, amount=msg.amount, tracking_number=msg.tracking_number, note=msg.note))
+    case.offers.append(
+        Offer(
+            at=step.now,
+            resolution=msg.resolution,
+            amount=msg.amount,
+            tracking_number=msg.tracking_number,
+            return_original=msg.return_original,
+            note=msg.note,
+        )
+    )
     step.log("seller_response", f"seller chose {msg.resolution.value}" + (f" of {msg.amount}" if msg.amount else ""))
     if case.policy.refunds_by == "seller" and msg.resolution in _SELLER_REFUNDS:
         step.move(S.AWAITING_REFUND_CONFIRMATION)
@@ -531,11 +540,8 @@ def _seller_response(step: _Step, msg: SellerResponse) -> None:
         case Resolution.PARTIAL_REFUND:
             step.move(S.AWAITING_OFFER_ANSWER)
             step.tell((P.BUYER,), "offer_made", f"The seller offers a partial refund of {msg.amount}.")
-        case Resolution.REPLACEMENT if case.policy.buyer_confirms_resolution:
-            step.move(S.IN_PROGRESS)
-            step.tell((P.BUYER,), "replacement_sent", "A replacement is on its way: mark the issue resolved once satisfied.")
         case Resolution.REPLACEMENT:
-            step.close(Outcome.REPLACED)
+            _replacement(step, msg)
         case Resolution.CONTACT_BUYER:
             step.move(S.IN_PROGRESS)
             step.tell((P.BUYER,), "seller_in_touch", "The seller will work it out with you: mark the issue resolved once satisfied.")
@@ -546,6 +552,23 @@ def _seller_response(step: _Step, msg: SellerResponse) -> None:
         case Resolution.DECLINE:
             step.move(S.DECLINED)
             step.tell((P.BUYER,), "declined", "The seller declined; you may escalate to support.")
+
+
+def _replacement(step: _Step, msg: SellerResponse) -> None:
+    """A replacement ships; asked back, the original returns on a prepaid label charged to the seller
+    now. The case does not wait for that return: the replacement is what resolves it."""
+    case = step.case
+    if msg.return_original:
+        fee = case.policy.label_fee(case.currency)
+        if fee.amount > 0:
+            step.ledger(LedgerKind.SELLER_CHARGE, fee)
+            step.tell((P.SELLER,), "seller_charged", f"{fee} for the return label is charged to your account.")
+        step.tell((P.BUYER,), "return_instructions", "Please send the original item back with the prepaid return label.")
+    if case.policy.buyer_confirms_resolution:
+        step.move(S.IN_PROGRESS)
+        step.tell((P.BUYER,), "replacement_sent", "A replacement is on its way: mark the issue resolved once satisfied.")
+    else:
+        step.close(Outcome.REPLACED)
 
 
 def _buyer_answer(step: _Step, msg: BuyerAnswer) -> None:

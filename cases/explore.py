@@ -131,6 +131,8 @@ def candidates(case: Case) -> list[CaseMessage]:
             messages += [SellerResponse(by=SELLER, resolution=resolution, amount=eur(a)) for a in partials]
         elif resolution in (Resolution.REPLACEMENT, Resolution.PROOF_OF_DELIVERY):
             messages.append(SellerResponse(by=SELLER, resolution=resolution, tracking_number="NEW-0001"))
+            if resolution is Resolution.REPLACEMENT:
+                messages.append(SellerResponse(by=SELLER, resolution=resolution, tracking_number="NEW-0001", return_original=True))
         else:
             messages.append(SellerResponse(by=SELLER, resolution=resolution))
     messages += [BuyerAnswer(by=BUYER, accept=True), BuyerAnswer(by=BUYER, accept=False)]

@@ -43,6 +43,9 @@ class SellerResponse(BaseModel):
     resolution: Resolution
     amount: Money | None = Field(default=None, description="Required for partial_refund; the amount offered.")
     tracking_number: Tracking | None = Field(default=None, description="Required for replacement and proof_of_delivery.")
+    return_original: bool = Field(
+        default=False, description="replacement only: the seller asks the original back, on a prepaid label at its cost."
+    )
     note: Note | None = None
 
     @model_validator(mode="after")
@@ -53,6 +56,8 @@ class SellerResponse(BaseModel):
             raise ValueError("amount: only a partial_refund takes an amount")
         if self.resolution in (Resolution.REPLACEMENT, Resolution.PROOF_OF_DELIVERY) and not self.tracking_number:
             raise ValueError(f"tracking_number: required when resolution is {self.resolution.value}")
+        if self.return_original and self.resolution is not Resolution.REPLACEMENT:
+            raise ValueError("return_original: only a replacement asks the original back")
         return self
 
 

@@ -218,6 +218,7 @@ class Offer(BaseModel):
     resolution: Resolution
     amount: Money | None = None
     tracking_number: str | None = None
+    return_original: bool = False
     note: str | None = None
     answer: str | None = None
 

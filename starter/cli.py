@@ -222,6 +222,9 @@ def seller_respond(
     resolution: Annotated[Resolution, typer.Option(help="What the seller offers.")],
     amount: Annotated[str | None, typer.Option(help="Partial refund amount, e.g. 12.50.")] = None,
     tracking: Annotated[str | None, typer.Option(help="Tracking number of a replacement.")] = None,
+    return_original: Annotated[
+        bool, typer.Option(help="With a replacement: ask the original back on a prepaid label at your cost.")
+    ] = False,
     as_id: AsOpt = None,
     note: NoteOpt = None,
     signal: SignalOpt = False,
@@ -231,7 +234,14 @@ def seller_respond(
         case_id,
         Party.SELLER,
         as_id,
-        lambda by, v: SellerResponse(by=by, resolution=resolution, amount=_money(amount, v), tracking_number=tracking, note=note),
+        lambda by, v: SellerResponse(
+            by=by,
+            resolution=resolution,
+            amount=_money(amount, v),
+            tracking_number=tracking,
+            return_original=return_original,
+            note=note,
+        ),
         signal,
     )
 

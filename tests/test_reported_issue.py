@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cases.commands import Notify
 from cases.engine import Refusal, apply, check, check_open, open_case
 from cases.messages import DeadlinePassed, Escalation, ResolutionConfirmed, SellerResponse, SupportDecision
 from cases.model import CLOCK, Outcome, Party, Reason, Resolution, Status
 from cases.view import view
-from tests.factories import BUYER, SELLER, SUPPORT, request
+from tests.factories import BUYER, SELLER, SUPPORT, eur, request
 
 MONDAY = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
@@ -46,6 +47,21 @@ def test_a_replacement_is_in_progress_until_the_retailer_marks_it_resolved():
     assert (case.status, view(case).label) == (Status.IN_PROGRESS, "In progress")
     case = apply(case, ResolutionConfirmed(by=BUYER), MONDAY).case
     assert (case.outcome, view(case).label) == (Outcome.RESOLVED, "Resolved")
+
+
+def test_a_replacement_may_ask_the_original_back_on_a_label_the_brand_pays():
+    response = SellerResponse(by=SELLER, resolution=Resolution.REPLACEMENT, tracking_number="RPL-1234", return_original=True)
+    step = apply(opened(), response, MONDAY)
+    assert step.case.status is Status.IN_PROGRESS
+    assert step.case.charged_to_seller == eur(650)
+    assert step.case.refunded == eur(0)
+    told = {(n.to, n.event) for n in step.commands if isinstance(n, Notify)}
+    assert {(Party.BUYER, "return_instructions"), (Party.SELLER, "seller_charged")} <= told
+
+
+def test_only_a_replacement_asks_the_original_back():
+    with pytest.raises(ValueError, match="return_original: only a replacement"):
+        SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND, return_original=True)
 
 
 def test_contacting_the_retailer_then_silence_for_14_days_counts_as_resolved():
