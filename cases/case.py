@@ -47,6 +47,7 @@ class Case(BaseModel):
     return_leg: ReturnLeg | None = None
     escalated_at: datetime | None = None
     buyer_may_escalate: bool = False
+    protected_until: datetime | None = None
     return_disputed: bool = False
     rulings: list[SupportRuling] = []
     appealed: bool = False

@@ -191,8 +191,8 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
     step.log("opened", f"{request.kind.value} for {request.reason.value}, {why}")
     if request.kind is CaseKind.PROTECTION:
         step.move(S.PROTECTED)
-        due = step.case.deadline.due_at if step.case.deadline else now
-        step.tell((P.BUYER,), "protected", f"Your order is protected until {due:%Y-%m-%d}.")
+        step.case.protected_until = step.case.deadline.due_at if step.case.deadline else now
+        step.tell((P.BUYER,), "protected", f"Your order is protected until {step.case.protected_until:%Y-%m-%d}.")
     elif request.kind is CaseKind.CANCELLATION:
         step.move(S.AWAITING_CANCELLATION_ANSWER)
         step.tell((P.SELLER, P.BUYER), "cancellation_requested", "A cancellation was requested before shipping.")
@@ -422,7 +422,7 @@ class _Step:
         self.case.deadline = None
         if status is not S.CLOSED:
             policy = self.case.policy
-            due = policy.due(status, self.now)
+            due = policy.due(status, self.now, self.case.protected_until)
             self.case.deadline = Deadline(status=status, due_at=due, reminders=policy.reminders(status, self.now, due))
 
     def close(self, outcome: Outcome, tell: tuple[Party, ...] = (P.BUYER, P.SELLER)) -> None:
@@ -606,6 +606,11 @@ def _protection_feedback(step: _Step, msg: ProtectionFeedback) -> None:
         step.escalate("the buyer has another request")
     else:
         case.reason = Reason(msg.option)
+        extension = case.policy.protection_extension_hours
+        if extension is not None and case.protected_until is not None:
+            case.protected_until += timedelta(hours=extension)
+            step.log("protection_extended", f"protection extended by {extension} h, to {case.protected_until:%Y-%m-%d %H:%M} UTC")
+            step.tell((P.BUYER,), "protection_extended", f"Your protection now runs until {case.protected_until:%Y-%m-%d}.")
         step.move(S.AWAITING_SELLER_RESPONSE)
         step.tell((P.SELLER, P.BUYER), "claim_opened", f"A protection claim ({msg.option}) was opened.")
 

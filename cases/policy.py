@@ -82,11 +82,14 @@ class Window(BaseModel):
     time: Literal["calendar", "business"] = Field("calendar", description="business: only hours of business days count.")
     on_timeout: TimeoutAction
     remind_before_hours: list[int] = Field(default=[], description="Remind the awaited party this many hours before the end.")
+    until_protection_ends: bool = Field(
+        False, description="Protection cases: the window lasts at least `hours`, and until the (extended) protection ends."
+    )
 
     @model_validator(mode="after")
     def _reminders_inside(self) -> Window:
         for offset in self.remind_before_hours:
-            if not 0 < offset < self.hours:
+            if offset <= 0 or (offset >= self.hours and not self.until_protection_ends):
                 raise ValueError(f"remind_before_hours: {offset} must be between 0 and the window's {self.hours} hours")
         return self
 
@@ -141,6 +144,9 @@ class Policy(BaseModel):
     full_refund_only_after_hours: int | None = Field(
         default=None, gt=0, description="A case unresolved this long counts as late delivery: only a full refund is acceptable."
     )
+    protection_extension_hours: int | None = Field(
+        default=None, gt=0, description="Protection cases: reporting a problem extends the protection by this much."
+    )
 
     def reachable_statuses(self) -> set[Status]:
         """The open statuses a case can enter under this policy; each needs a window."""
@@ -179,6 +185,17 @@ class Policy(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _protection_rules_need_protection(self) -> Policy:
+        if CaseKind.PROTECTION in self.kinds:
+            return self
+        if self.protection_extension_hours is not None:
+            raise ValueError("protection_extension_hours: only a policy that takes protection cases extends protection")
+        for status, window in self.windows.items():
+            if window.until_protection_ends:
+                raise ValueError(f"windows.{status.value}.until_protection_ends: only a policy that takes protection cases has a protection end")
+        return self
+
+    @model_validator(mode="after")
     def _every_wait_can_end(self) -> Policy:
         missing = [s.value for s in ALLOWED_TIMEOUTS if s in self.reachable_statuses() and s not in self.windows]
         if missing:
@@ -196,9 +213,12 @@ class Policy(BaseModel):
                 )
         return self
 
-    def due(self, status: Status, start: datetime) -> datetime:
+    def due(self, status: Status, start: datetime, protected_until: datetime | None = None) -> datetime:
         window = self.windows[status]
-        return self.after(start, window.hours, window.time)
+        due = self.after(start, window.hours, window.time)
+        if window.until_protection_ends and protected_until is not None:
+            return max(due, protected_until)
+        return due
 
     def after(self, start: datetime, hours: int, time: str) -> datetime:
         if time == "business":

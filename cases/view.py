@@ -39,6 +39,7 @@ class CaseView(BaseModel):
     timeline: list[TimelineEntry]
     opened_at: datetime
     closed_at: datetime | None
+    protected_until: datetime | None = None
     version: int
 
 
@@ -106,6 +107,7 @@ def view(case: Case) -> CaseView:
         timeline=case.timeline,
         opened_at=case.opened_at,
         closed_at=case.closed_at,
+        protected_until=case.protected_until,
         version=case.version,
     )
 

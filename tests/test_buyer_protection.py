@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from cases import policies
 from cases.engine import Refusal, apply, check, check_open, next_alarm, open_case
 from cases.messages import BuyerAnswer, DeadlinePassed, Escalation, ProtectionFeedback, SellerResponse, Withdrawal
+from cases.policy import Policy
 from cases.model import CLOCK, CaseKind, Outcome, Party, Reason, Resolution, Status
 from cases.view import view
 from tests.factories import BUYER, SELLER, T0, eur, request
@@ -91,3 +93,47 @@ def test_no_to_a_refund_not_received_claim_goes_straight_to_the_service_team():
 def test_feedback_only_while_protected():
     with pytest.raises(Refusal, match="kind: protection_feedback is not possible while the case is awaiting_seller_response"):
         check(claim(), feedback("cancel_protection"), T0)
+
+
+# ------------------------------------------------------------------------ the extension variant
+
+
+def extended_claim(reported_on_day=10):
+    case = open_case(protection_extended(), T0).case
+    return apply(case, feedback("not_received"), T0 + timedelta(days=reported_on_day))
+
+
+def protection_extended():
+    return protection().model_copy(update={"policy": policies.load("buyer_protection_extended")})
+
+
+def test_reporting_a_problem_extends_protection_by_30_days_and_the_shop_has_until_then():
+    step = extended_claim()
+    case = step.case
+    assert case.protected_until == view(case).protected_until == T0 + timedelta(days=60)
+    assert case.deadline.due_at == T0 + timedelta(days=60)
+    assert "protection_extended" in [c.event for c in step.commands if c.kind == "notify"]
+
+
+def test_a_week_before_the_extended_end_the_shop_is_reminded_and_the_buyer_may_claim():
+    case = extended_claim().case
+    week_before = T0 + timedelta(days=53)
+    kinds = []
+    for _ in range(2):
+        at, alarm = next_alarm(case)
+        assert at == week_before
+        kinds.append(alarm.kind)
+        case = apply(case, alarm, at).case
+    assert sorted(kinds) == ["escalation_opens", "reminder_due"]
+    assert apply(case, Escalation(by=BUYER), week_before).case.status is Status.AWAITING_SUPPORT
+
+
+def test_the_base_process_does_not_extend_protection():
+    case = claim()
+    assert case.protected_until == T0 + timedelta(days=30)
+    assert case.deadline.due_at == T0 + timedelta(days=15)
+
+
+def test_only_protection_policies_extend_protection():
+    with pytest.raises(ValueError, match="protection_extension_hours: only a policy that takes protection cases"):
+        Policy.model_validate({**policies.load("direct_service").model_dump(), "protection_extension_hours": 720})

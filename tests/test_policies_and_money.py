@@ -17,7 +17,7 @@ def test_every_preset_loads():
 
 
 def test_unknown_policy_names_the_known_ones():
-    with pytest.raises(policies.PolicyError, match="policy: unknown policy 'nope'; known: buyer_protection, direct_service, "):
+    with pytest.raises(policies.PolicyError, match="policy: unknown policy 'nope'; known: buyer_protection, buyer_protection_extended, direct_service, "):
         policies.load("nope")
 
 
@@ -43,6 +43,32 @@ def test_a_timeout_action_that_does_not_fit_its_status_is_refused(tmp_path):
     broken.write_text(source.replace('[windows.declined]\nhours = 168\non_timeout = "close"', '[windows.declined]\nhours = 168\non_timeout = "accept"'))
     with pytest.raises(policies.PolicyError, match="windows.declined.on_timeout: 'accept' is not allowed here; use one of close"):
         policies.load_file(broken)
+
+
+def test_a_variant_extends_a_preset_and_states_only_what_differs(tmp_path):
+    variant = tmp_path / "slow_seller.toml"
+    variant.write_text(
+        'extends = "direct_service"\nname = "slow_seller"\nversion = "1"\ntitle = "Slow"\n'
+        "[windows.awaiting_seller_response]\nhours = 96\n"
+    )
+    loaded, base = policies.load_file(variant), policies.load("direct_service")
+    assert loaded.windows["awaiting_seller_response"] == base.windows["awaiting_seller_response"].model_copy(update={"hours": 96})
+    assert loaded.model_dump(exclude={"name", "version", "title", "windows"}) == base.model_dump(exclude={"name", "version", "title", "windows"})
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('extends = "direct_service"\nname = "x"\ntitle = "X"\n', "version: a policy that extends another must set its own"),
+        ('extends = "nope"\nname = "x"\nversion = "1"\ntitle = "X"\n', "extends: unknown policy 'nope'"),
+    ],
+    ids=["own version", "known base"],
+)
+def test_a_variant_must_name_a_known_preset_and_its_own_version(tmp_path, text, error):
+    variant = tmp_path / "variant.toml"
+    variant.write_text(text)
+    with pytest.raises(policies.PolicyError, match=f"{variant}: {error}"):
+        policies.load_file(variant)
 
 
 def test_money_parses_exactly_and_prints_in_the_currency():

@@ -562,10 +562,10 @@ async def test_reported_issue_deadlines_one_second_before_and_after(cases, resol
 # ------------------------------------------------------------------------------- buyer protection
 
 
-async def open_protection(h) -> str:
+async def open_protection(h, policy="buyer_protection") -> str:
     now = await h.env.get_current_time()
     return await open_case(
-        h, reason=Reason.OTHER, kind=CaseKind.PROTECTION, policy="buyer_protection", purchased_at=now, shipped_at=None, protection_opted_in=True
+        h, reason=Reason.OTHER, kind=CaseKind.PROTECTION, policy=policy, purchased_at=now, shipped_at=None, protection_opted_in=True
     )
 
 
@@ -602,3 +602,13 @@ async def protection_refund(h):
 )
 async def test_buyer_protection_deadlines_one_second_before_and_after(cases, reach, waiting, after):
     await across_deadline(cases, await reach(cases), waiting, after)
+
+
+async def test_buyer_protection_extended_gives_the_shop_until_the_extended_end(cases):
+    case_id = await open_protection(cases, policy="buyer_protection_extended")
+    await cases.env.sleep(timedelta(days=10))
+    shown = await cases.client.send(case_id, ProtectionFeedback(by=BUYER, option="not_received"))
+    assert shown.protected_until == shown.due_at == shown.opened_at + timedelta(days=60)
+    shown = await across_deadline(cases, case_id, Status.AWAITING_SELLER_RESPONSE, Status.AWAITING_SUPPORT)
+    kinds = [e.kind for e in shown.timeline]
+    assert {"protection_extended", "escalation_opens", "reminder_due"} <= set(kinds)

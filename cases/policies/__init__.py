@@ -20,20 +20,51 @@ def names() -> list[str]:
 
 
 def load(name: str) -> Policy:
-    if name not in names():
-        raise PolicyError(f"policy: unknown policy {name!r}; known: {', '.join(names())}")
-    return _parse(resources.files(__package__).joinpath(f"{name}.toml").read_text(), f"{name}.toml")
+    return _validate(_preset_data(name, "policy"), f"{name}.toml")
 
 
 def load_file(path: Path) -> Policy:
-    return _parse(path.read_text(), str(path))
+    return _validate(_data(path.read_text(), str(path)), str(path))
 
 
-def _parse(text: str, source: str) -> Policy:
+def _preset_data(name: str, field: str, seen: tuple[str, ...] = ()) -> dict:
+    if name not in names():
+        raise PolicyError(f"{field}: unknown policy {name!r}; known: {', '.join(names())}")
+    if name in seen:
+        raise PolicyError(f"{field}: {' -> '.join((*seen, name))} extends itself")
+    source = f"{name}.toml"
+    return _data(resources.files(__package__).joinpath(source).read_text(), source, (*seen, name))
+
+
+def _data(text: str, source: str, seen: tuple[str, ...] = ()) -> dict:
+    """The file's table; with `extends = "preset"`, laid over that preset's (tables merge key by key,
+    everything else replaces), so a variant states only what differs."""
     try:
-        return Policy.model_validate(tomllib.loads(text))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise PolicyError(f"{source}: not valid TOML: {err}") from None
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    for required in ("name", "version", "title"):
+        if required not in data:
+            raise PolicyError(f"{source}: {required}: a policy that extends another must set its own")
+    try:
+        return _merge(_preset_data(str(base), "extends", seen), data)
+    except PolicyError as err:
+        raise PolicyError(f"{source}: {err}") from None
+
+
+def _merge(base: dict, over: dict) -> dict:
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def _validate(data: dict, source: str) -> Policy:
+    try:
+        return Policy.model_validate(data)
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(policy)'}: {e['msg']}" for e in err.errors())
         raise PolicyError(f"{source}: {problems}") from None
