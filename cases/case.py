@@ -57,6 +57,8 @@ class Case(BaseModel):
     notices_sent: int = 0
     version: int = 0
     closed_at: datetime | None = None
+    reopenable_until: datetime | None = None
+    reopened: int = 0
 
     @property
     def currency(self) -> str:
@@ -91,6 +93,11 @@ class Case(BaseModel):
     @property
     def is_closed(self) -> bool:
         return self.status is Status.CLOSED
+
+    @property
+    def is_final(self) -> bool:
+        """Closed for good: closed, and support may no longer reopen it."""
+        return self.is_closed and self.reopenable_until is None
 
     def party_id(self, party: Party) -> str | None:
         return {Party.BUYER: self.order.buyer_id, Party.SELLER: self.order.seller_id}.get(party)

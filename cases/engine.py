@@ -24,6 +24,8 @@ from cases.messages import (
     RefundFailed,
     RefundSettled,
     ReminderDue,
+    Reopening,
+    ReopeningLapsed,
     ResolutionConfirmed,
     ReturnDelivered,
     ReturnInspection,
@@ -111,6 +113,9 @@ WHO_MAY: dict[str, dict[Status, set[Party]]] = {
     "deadline_passed": {s: {P.CLOCK} for s in OPEN_STATUSES},
     "reminder_due": {s: {P.CLOCK} for s in OPEN_STATUSES},
     "escalation_opens": {S.AWAITING_SELLER_RESPONSE: {P.CLOCK}},
+    # A closed case takes only these, and only while its policy lets support reopen it.
+    "reopening": {S.CLOSED: {P.SUPPORT}},
+    "reopening_lapsed": {S.CLOSED: {P.CLOCK}},
 }
 
 FIRST_VERDICTS = {"refund_charged_to_seller", "refund_at_platform_cost", "deny"}
@@ -226,8 +231,8 @@ def _route(request: OpenCase) -> tuple[Party, str]:
 
 def check(case: Case, message: CaseMessage, now: datetime) -> None:
     """Whether `message` may act on `case` now. Raises Refusal; changes nothing."""
-    if case.is_closed:
-        raise Refusal("status", f"the case is closed ({case.outcome.value if case.outcome else 'closed'}); nothing more can be done")
+    if case.is_final or (case.is_closed and message.kind not in ("reopening", "reopening_lapsed")):
+        raise Refusal("status", f"the case is closed ({case.outcome.value if case.outcome else 'closed'}){_final_note(case)}")
     allowed = WHO_MAY[message.kind].get(case.status)
     if not allowed:
         raise Refusal("kind", f"{message.kind} is not possible while the case is {case.status.value}")
@@ -313,6 +318,26 @@ def _check_escalation(case: Case, msg: Escalation, now: datetime) -> None:
         raise Refusal("kind", f"the buyer may escalate once the case is {hours} h old, from {opens:%Y-%m-%d %H:%M} UTC")
 
 
+def _final_note(case: Case) -> str:
+    if case.reopenable_until is not None:
+        return f"; only support may reopen it, until {case.reopenable_until:%Y-%m-%d %H:%M} UTC"
+    hours = case.policy.reopen_within_hours
+    if hours is not None:
+        return f"; support may reopen a case only within {hours} h of its closing, and that time has passed"
+    return "; nothing more can be done"
+
+
+def _check_reopening(case: Case, msg: Reopening, now: datetime) -> None:
+    assert case.reopenable_until is not None  # `check` refuses a final case before this
+    if now > case.reopenable_until:
+        raise Refusal("kind", f"support may reopen this case only until {case.reopenable_until:%Y-%m-%d %H:%M} UTC")
+
+
+def _check_reopening_lapsed(case: Case, msg: ReopeningLapsed, now: datetime) -> None:
+    if msg.at != case.reopenable_until:
+        raise Refusal("at", "the time to reopen this case does not end at this time")
+
+
 def escalation_opens_at(case: Case) -> datetime | None:
     """When the buyer may escalate a case the seller has not resolved (policies with an age rule)."""
     hours = case.policy.buyer_may_escalate_after_hours
@@ -327,6 +352,8 @@ def _check_escalation_opens(case: Case, msg: EscalationOpens, now: datetime) -> 
 _CHECKS = {
     Escalation: _check_escalation,
     EscalationOpens: _check_escalation_opens,
+    Reopening: _check_reopening,
+    ReopeningLapsed: _check_reopening_lapsed,
     ReminderDue: _check_reminder,
     SellerResponse: _check_seller_response,
     SupportDecision: _check_support_decision,
@@ -345,7 +372,7 @@ def allowed_actions(case: Case) -> dict[Party, list[str]]:
             if party is P.CLOCK:
                 continue
             early = kind == "escalation" and party is P.BUYER and case.status is S.AWAITING_SELLER_RESPONSE
-            if early and not case.buyer_may_escalate:
+            if (early and not case.buyer_may_escalate) or case.is_final:
                 continue
             may.setdefault(party, []).append(kind)
     return may
@@ -429,6 +456,8 @@ class _Step:
         self.move(S.CLOSED)
         self.case.outcome = outcome
         self.case.closed_at = self.now
+        hours = self.case.policy.reopen_within_hours
+        self.case.reopenable_until = self.now + timedelta(hours=hours) if hours is not None else None
         self.tell(tell, "case_closed", f"The case is closed: {outcome.value}.")
 
     def escalate(self, why: str) -> None:
@@ -690,6 +719,20 @@ def _appeal(step: _Step, msg: Appeal) -> None:
     step.escalate("the seller appeals the support decision")
 
 
+def _reopening(step: _Step, msg: Reopening) -> None:
+    """Support takes a closed case up again; what was refunded stays refunded, and support decides anew."""
+    case = step.case
+    step.log("reopening", f"support reopened the case (closed {case.outcome.value if case.outcome else ''})")
+    case.outcome, case.closed_at, case.reopenable_until, case.appealed = None, None, None, False
+    case.reopened += 1
+    step.escalate("support reopened the case")
+
+
+def _reopening_lapsed(step: _Step, msg: ReopeningLapsed) -> None:
+    step.case.reopenable_until = None
+    step.log("reopening_lapsed", "the time to reopen has passed: the case is final")
+
+
 def _party_message(step: _Step, msg: PartyMessage) -> None:
     step.log("message", msg.text)
     others = tuple(p for p in (P.BUYER, P.SELLER, P.SUPPORT) if p is not msg.by.party)
@@ -764,7 +807,10 @@ def _hours(span: timedelta) -> str:
 
 def next_alarm(case: Case) -> tuple[datetime, CaseMessage] | None:
     """What the clock must deliver next, and when: the earliest of the buyer's escalation opening, a
-    reminder, and the deadline itself."""
+    reminder, and the deadline itself; for a closed case, the end of the time to reopen it."""
+    if case.is_closed:
+        at = case.reopenable_until
+        return None if at is None else (at, ReopeningLapsed(by=CLOCK, at=at))
     if case.deadline is None:
         return None
     deadline = case.deadline
@@ -816,4 +862,6 @@ _HANDLERS = {
     DeadlinePassed: _deadline_passed,
     ReminderDue: _reminder_due,
     EscalationOpens: _escalation_opens,
+    Reopening: _reopening,
+    ReopeningLapsed: _reopening_lapsed,
 }

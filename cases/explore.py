@@ -10,7 +10,8 @@ whatever depth. `max_depth` only guards against a policy whose state space would
 Checked in every state:
 - an open case has a deadline, and the clock's alarm is accepted: no case waits forever;
 - refunded never exceeds what was paid, and the seller's net charge never exceeds it plus one label;
-- a closed case refuses every message;
+- a closed case refuses every message but support's reopening, and only while its policy allows it;
+  once that time has passed (or where it never opened) the case is final and refuses everything;
 - the awaited party has at least one action the rules accept.
 """
 
@@ -30,6 +31,7 @@ from cases.messages import (
     OpenCase,
     ProtectionFeedback,
     RefundFailed,
+    Reopening,
     RefundSettled,
     ResolutionConfirmed,
     ReturnDelivered,
@@ -140,6 +142,7 @@ def candidates(case: Case) -> list[CaseMessage]:
     messages.append(ResolutionConfirmed(by=BUYER))
     messages += [ProtectionFeedback(by=BUYER, option=o) for o in ("cancel_protection", "not_received", "refund_not_received", "other_request")]
     messages += [Escalation(by=BUYER), Escalation(by=SUPPORT), Withdrawal(by=BUYER), Appeal(by=SELLER)]
+    messages += [Reopening(by=SUPPORT), Reopening(by=BUYER)]
     for verdict in ("refund_charged_to_seller", "refund_at_platform_cost", "deny", "uphold", "overturn"):
         messages.append(SupportDecision(by=SUPPORT, decision=verdict))
         if verdict.startswith("refund"):
@@ -183,6 +186,7 @@ def fingerprint(case: Case) -> tuple:
         case.appealed,
         case.escalated_at is not None,
         case.buyer_may_escalate,
+        case.reopenable_until is not None,
         (deadline.status, min(deadline.reminded, 2), len(deadline.reminders)) if deadline else None,
     )
 
@@ -256,10 +260,15 @@ def _check(
     if case.is_closed:
         if case.deadline is not None:
             fail("a closed case still has a deadline")
-        accepted = [message.kind for message, _, after in results if after is not None]
-        if accepted:
-            fail(f"a closed case accepted {accepted[0]}")
-        return
+        clock = alarm[1] if alarm else None
+        accepted = [m for m, _, after in results if after is not None and m != clock]
+        if case.is_final and (accepted or alarm):
+            fail(f"a final case accepted {accepted[0].kind if accepted else 'an alarm'}")
+        strays = [m.kind for m in accepted if (m.kind, m.by.party) != ("reopening", Party.SUPPORT)]
+        if strays:
+            fail(f"a closed case accepted {strays[0]}: only support may reopen it")
+        if case.is_final:
+            return
     if alarm is None:
         fail(f"open case in {case.status.value} has no deadline: it could wait forever")
     at, clock = alarm

@@ -128,6 +128,14 @@ class Appeal(BaseModel):
     note: Note | None = None
 
 
+class Reopening(BaseModel):
+    """Support reopens a closed case (policies that allow it, while they allow it); support decides next."""
+
+    kind: Literal["reopening"] = "reopening"
+    by: Actor
+    note: Note | None = None
+
+
 class PartyMessage(BaseModel):
     """A message to the other parties; changes no state."""
 
@@ -178,6 +186,14 @@ class ReminderDue(BaseModel):
     at: datetime
 
 
+class ReopeningLapsed(BaseModel):
+    """Made by the workflow when the time to reopen a closed case has passed: the case is final."""
+
+    kind: Literal["reopening_lapsed"] = "reopening_lapsed"
+    by: Actor
+    at: datetime
+
+
 class EscalationOpens(BaseModel):
     """Made by the workflow when the case is old enough for the buyer to escalate (policies with that rule)."""
 
@@ -196,7 +212,9 @@ Decision = (
     | Withdrawal
     | SupportDecision
     | Appeal
+    | Reopening
 )
 Fact = ReturnShipped | ReturnDelivered | RefundSettled | RefundFailed
-CaseMessage = Annotated[Decision | PartyMessage | Fact | DeadlinePassed | ReminderDue | EscalationOpens, Field(discriminator="kind")]
+Clock = DeadlinePassed | ReminderDue | EscalationOpens | ReopeningLapsed
+CaseMessage = Annotated[Decision | PartyMessage | Fact | Clock, Field(discriminator="kind")]
 FACT_KINDS = frozenset(model.model_fields["kind"].default for model in get_args(Fact))

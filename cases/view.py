@@ -40,6 +40,8 @@ class CaseView(BaseModel):
     opened_at: datetime
     closed_at: datetime | None
     protected_until: datetime | None = None
+    reopenable_until: datetime | None = None
+    reopened: int = 0
     version: int
 
 
@@ -63,7 +65,10 @@ _WAITS = {
 def waiting_for(case: Case) -> str:
     """One line for operators: what the case waits for, from whom, until when, with the options open."""
     if case.is_closed:
-        return f"Closed: {case.outcome.value if case.outcome else 'closed'}."
+        line = f"Closed: {case.outcome.value if case.outcome else 'closed'}."
+        if case.reopenable_until is not None:
+            line += f" Support may reopen it until {case.reopenable_until:%Y-%m-%d %H:%M} UTC."
+        return line
     line = f"Waiting for {_WAITS[case.status]}"
     if case.deadline:
         window = case.policy.windows[case.status]
@@ -108,6 +113,8 @@ def view(case: Case) -> CaseView:
         opened_at=case.opened_at,
         closed_at=case.closed_at,
         protected_until=case.protected_until,
+        reopenable_until=case.reopenable_until,
+        reopened=case.reopened,
         version=case.version,
     )
 

@@ -27,6 +27,7 @@ from cases.messages import (
     ProtectionFeedback,
     RefundFailed,
     RefundSettled,
+    Reopening,
     ResolutionConfirmed,
     ReturnDelivered,
     ReturnInspection,
@@ -340,6 +341,12 @@ def support_decide(
 def support_escalate(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
     """Take a case to support early."""
     _act(case_id, Party.SUPPORT, as_id, lambda by, v: Escalation(by=by, note=note), signal)
+
+
+@support.command("reopen")
+def support_reopen(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
+    """Reopen a closed case for a new decision (where the policy allows it)."""
+    _act(case_id, Party.SUPPORT, as_id, lambda by, v: Reopening(by=by, note=note), signal)
 
 
 @app.command("message")

@@ -146,17 +146,23 @@ class CaseClient:
 
     async def _explain(self, case_id: str, err: RPCError) -> None:
         """Turns "not found" from the server into the rule it means: no such case, or a closed one."""
-        request = DescribeWorkflowExecutionRequest(
-            namespace=self.client.namespace, execution=WorkflowExecution(workflow_id=workflow_id(case_id))
-        )
         try:
-            described = await self.client.workflow_service.describe_workflow_execution(request)
+            running = await self.is_running(case_id)
         except RPCError as missing:
             if missing.status is RPCStatusCode.NOT_FOUND:
                 raise CaseRefused(f"case_id: there is no case {case_id}") from None
             raise err from None
-        if described.workflow_execution_info.status != WORKFLOW_EXECUTION_STATUS_RUNNING:
+        if not running:
             raise CaseRefused("status: the case is closed; nothing more can be done") from None
+
+    async def is_running(self, case_id: str) -> bool:
+        """Whether the case's workflow still runs: open, or closed but still reopenable. The raw call,
+        because the SDK's describe() cannot decode an unset Datetime search attribute on every server."""
+        request = DescribeWorkflowExecutionRequest(
+            namespace=self.client.namespace, execution=WorkflowExecution(workflow_id=workflow_id(case_id))
+        )
+        described = await self.client.workflow_service.describe_workflow_execution(request)
+        return described.workflow_execution_info.status == WORKFLOW_EXECUTION_STATUS_RUNNING
 
     async def show(self, case_id: str) -> CaseView:
         return await self.client.get_workflow_handle(workflow_id(case_id)).query(RefundCaseWorkflow.case_view)

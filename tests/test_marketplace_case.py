@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from cases.engine import Refusal, allowed_actions, apply, check, check_open, next_alarm, open_case
-from cases.messages import Escalation, RefundSettled, SellerResponse, SupportDecision, Withdrawal
+from cases.messages import Escalation, RefundSettled, Reopening, SellerResponse, SupportDecision, Withdrawal
+from cases.view import view
 from cases.model import Outcome, Party, Reason, Resolution, Status
 from tests.factories import BUYER, PAYMENT, SELLER, SUPPORT, T0, eur, request
 
@@ -106,3 +107,47 @@ def test_after_365_days_support_may_only_refund_in_full_and_there_is_no_appeal()
     decided = apply(case, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"), late).case
     settled = apply(decided, RefundSettled(by=PAYMENT, refund_number=1), late).case
     assert settled.outcome is Outcome.REFUNDED_FULL  # closed: this policy has no appeal
+
+
+# ---------------------------------------------------------------------------------- reopening
+
+
+def withdrawn():
+    return apply(opened(), Withdrawal(by=BUYER), T0).case
+
+
+def test_a_closed_case_may_be_reopened_by_support_for_30_days_for_a_new_decision():
+    case = withdrawn()
+    assert (case.status, case.reopenable_until) == (Status.CLOSED, T0 + timedelta(days=30))
+    assert allowed_actions(case) == {Party.SUPPORT: ["reopening"]}
+    assert "Support may reopen it until" in view(case).waiting_for
+    with pytest.raises(Refusal, match="by.party: only the support may send reopening now"):
+        check(case, Reopening(by=BUYER), T0)
+    reopened = apply(case, Reopening(by=SUPPORT, note="buyer sent new evidence"), T0 + timedelta(days=29)).case
+    assert (reopened.status, reopened.outcome, reopened.closed_at, reopened.reopened) == (Status.AWAITING_SUPPORT, None, None, 1)
+    refunded = apply(reopened, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"), T0 + timedelta(days=29)).case
+    assert refunded.refunds[0].amount == eur(4500)
+
+
+def test_once_the_time_to_reopen_has_passed_the_case_is_final():
+    case = withdrawn()
+    with pytest.raises(Refusal, match="kind: support may reopen this case only until"):
+        check(case, Reopening(by=SUPPORT), T0 + timedelta(days=30, seconds=1))
+    at, alarm = next_alarm(case)
+    assert (at, alarm.kind) == (T0 + timedelta(days=30), "reopening_lapsed")
+    final = apply(case, alarm, at).case
+    assert final.is_final and next_alarm(final) is None and allowed_actions(final) == {}
+    with pytest.raises(Refusal, match="status: the case is closed .withdrawn.; support may reopen a case only within 720 h"):
+        check(final, Reopening(by=SUPPORT), at)
+
+
+def test_a_closed_case_takes_nothing_but_a_reopening():
+    with pytest.raises(Refusal, match="status: the case is closed .withdrawn.; only support may reopen it, until"):
+        check(withdrawn(), Escalation(by=BUYER), T0)
+
+
+def test_processes_without_reopening_close_for_good():
+    case = apply(open_case(request(), T0).case, Withdrawal(by=BUYER), T0).case
+    assert case.is_final and next_alarm(case) is None
+    with pytest.raises(Refusal, match="nothing more can be done"):
+        check(case, Reopening(by=SUPPORT), T0)

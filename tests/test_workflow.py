@@ -21,15 +21,17 @@ from cases.messages import (
     PartyMessage,
     ProtectionFeedback,
     RefundSettled,
+    Reopening,
     ResolutionConfirmed,
     ReturnDelivered,
     ReturnInspection,
     ReturnShipped,
     SellerResponse,
     SupportDecision,
+    Withdrawal,
 )
 from cases.model import CaseKind, ItemCategory, Outcome, Party, Reason, Resolution, Status
-from cases.view import static_summary
+from cases.view import CaseView, static_summary
 from starter.client import CaseClient, CaseRefused, NewCase, case_id_for
 from tests.conftest import worker_for
 from store.schema import CaseRow, LedgerRow, NotificationRow, RefundRow, SupportTicketRow, TimelineRow
@@ -524,6 +526,31 @@ async def test_marketplace_case_tracking_showing_delivery_closes_it(cases):
         case_id, SellerResponse(by=SELLER, resolution=Resolution.PROOF_OF_DELIVERY, tracking_number="TRK-20202")
     )
     assert shown.outcome is Outcome.DELIVERED and money_rows(cases, case_id) == ([], [])
+
+
+async def test_marketplace_case_support_reopens_a_closed_case_until_its_time_lapses(cases):
+    case_id = await open_case(cases, reason=Reason.NOT_RECEIVED, policy="marketplace_case")
+    shown = await cases.client.send(case_id, Withdrawal(by=BUYER))
+    assert shown.outcome is Outcome.WITHDRAWN and shown.reopenable_until == shown.closed_at + timedelta(days=30)
+    with pytest.raises(CaseRefused) as refused:
+        await cases.client.send(case_id, Escalation(by=BUYER))
+    assert refused.value.field == "status" and "only support may reopen it" in refused.value.rule
+    shown = await cases.client.send(case_id, Reopening(by=SUPPORT, note="new evidence"))
+    assert (shown.status, shown.reopened) == (Status.AWAITING_SUPPORT, 1)
+    shown = await cases.client.send(case_id, SupportDecision(by=SUPPORT, decision="deny"))
+    assert shown.outcome is Outcome.DENIED
+    await across_closing(cases, case_id, shown.reopenable_until)
+    with pytest.raises(CaseRefused, match="status: the case is closed"):
+        await cases.client.send(case_id, Reopening(by=SUPPORT))
+
+
+async def across_closing(h, case_id, reopenable_until):
+    """The workflow still runs one second before the time to reopen ends, and has finished after it."""
+    handle = h.env.client.get_workflow_handle(workflow_id(case_id), result_type=CaseView)
+    await h.env.sleep(reopenable_until - await h.env.get_current_time() - SECOND)
+    assert await h.client.is_running(case_id)
+    final = await handle.result()
+    assert final.reopenable_until is None and final.timeline[-1].kind == "reopening_lapsed"
 
 
 async def test_marketplace_case_refuses_to_open_before_the_estimated_delivery(cases):

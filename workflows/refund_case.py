@@ -8,7 +8,7 @@ message at a time and the rules in `cases.engine` are the only place that decide
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         RefundFailed,
         RefundSettled,
         ReminderDue,
+        Reopening,
         ResolutionConfirmed,
         ReturnDelivered,
         ReturnInspection,
@@ -57,6 +58,7 @@ def workflow_id(case_id: str) -> str:
 # Patch ids: each names a change to what running cases record in history (see README, "Changing
 # workflow code"). Remove a patch only once no case started before it is still running.
 REMINDERS = "reminders-before-deadlines"
+REOPENING = "closed-cases-wait-for-reopening"
 
 GATEWAY = Actor(party=Party.PAYMENT, id="gateway")
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -84,21 +86,17 @@ class RefundCaseWorkflow:
             async with self._lock:
                 await self._carry_out(self._opening)
             self._opening = None
-        while not self.case.is_closed:
+        while not self._finished():
             if self._history_is_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(request.model_copy(update={"continued": self.case}))
-            deadline = self.case.deadline
-            assert deadline is not None, "every open status has a window (checked when the policy loads)"
-            if workflow.patched(REMINDERS):
-                at, alarm = engine.next_alarm(self.case)
-            else:  # cases started before reminders existed wait for the deadline alone
-                at, alarm = deadline.due_at, DeadlinePassed(by=CLOCK, status=deadline.status, due_at=deadline.due_at)
+            waiting = (self.case.status, self.case.deadline)
+            at, alarm = self._next_alarm()
             remaining = at - workflow.now()
             if remaining > timedelta(0):
                 try:
                     await workflow.wait_condition(
-                        lambda: self.case.deadline != deadline or self._history_is_long(),
+                        lambda: (self.case.status, self.case.deadline) != waiting or self._history_is_long(),
                         timeout=remaining,
                         timeout_summary=_timer_summary(self.case, alarm),
                     )
@@ -225,6 +223,18 @@ class RefundCaseWorkflow:
     async def appeal_signal(self, appeal: Appeal) -> None:
         await self._deliver(appeal, via="signal")
 
+    @workflow.update(name="reopening", description="Support reopens a closed case, where the policy allows it, for a new decision.")
+    async def reopen(self, reopening: Reopening) -> CaseView:
+        return await self._deliver(reopening, via="update")
+
+    @reopen.validator
+    def _check_reopen(self, reopening: Reopening) -> None:
+        self._check(reopening)
+
+    @workflow.signal(name="reopening", description="Fire-and-forget form of the reopening update.")
+    async def reopen_signal(self, reopening: Reopening) -> None:
+        await self._deliver(reopening, via="signal")
+
     @workflow.update(name="message", description="A message to the other parties; changes no state.")
     async def message(self, message: PartyMessage) -> CaseView:
         return await self._deliver(message, via="update")
@@ -326,14 +336,30 @@ class RefundCaseWorkflow:
         )
         self._recorded = len(self.case.timeline)
 
+    def _finished(self) -> bool:
+        """Final, or closed where support may reopen it but the case started before that existed."""
+        if not self.case.is_closed:
+            return False
+        return self.case.is_final or not workflow.patched(REOPENING)
+
+    def _next_alarm(self) -> tuple[datetime, CaseMessage]:
+        alarm = engine.next_alarm(self.case)
+        assert alarm is not None, "every open status has a window (checked when the policy loads)"
+        deadline = self.case.deadline
+        if deadline is None or workflow.patched(REMINDERS):
+            return alarm
+        # cases started before reminders existed wait for the deadline alone
+        return deadline.due_at, DeadlinePassed(by=CLOCK, status=deadline.status, due_at=deadline.due_at)
+
     def _history_is_long(self) -> bool:
         info = workflow.info()
         return info.is_continue_as_new_suggested() or info.get_current_history_length() > self._history_limit
 
 
 def _timer_summary(case: Case, alarm: CaseMessage) -> str:
-    """How the timer reads in the UI: the window it ends, or the reminder it sends."""
-    assert case.deadline is not None
+    """How the timer reads in the UI: the window it ends, the reminder it sends, or the time to reopen."""
+    if case.deadline is None:
+        return f"support may reopen until {case.reopenable_until:%Y-%m-%d %H:%M} UTC"
     window = case.policy.windows[case.deadline.status]
     length = f"{window.hours} {'business ' if window.time == 'business' else ''}h"
     if isinstance(alarm, ReminderDue):

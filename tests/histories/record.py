@@ -21,7 +21,18 @@ from tempfile import TemporaryDirectory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from cases.messages import Appeal, BuyerAnswer, Escalation, ReturnDelivered, ReturnInspection, ReturnShipped, SellerResponse, SupportDecision
+from cases.messages import (
+    Appeal,
+    BuyerAnswer,
+    Escalation,
+    Reopening,
+    ReturnDelivered,
+    ReturnInspection,
+    ReturnShipped,
+    SellerResponse,
+    SupportDecision,
+    Withdrawal,
+)
 from cases.model import Resolution
 from starter.client import CaseClient, NewCase
 from starter.settings import Settings
@@ -34,9 +45,10 @@ from workflows.refund_case import workflow_id
 HERE = Path(__file__).parent
 
 
-async def _open(client: CaseClient, env: WorkflowEnvironment) -> str:
+async def _open(client: CaseClient, env: WorkflowEnvironment, policy: str = "direct_service", reason: str = "defective") -> str:
     now = await env.get_current_time()
-    new = NewCase(request_id=f"rec-{uuid.uuid4()}", reason="defective", order=order(purchased_at=now - timedelta(days=2)))
+    bought = order(purchased_at=now - timedelta(days=2), estimated_delivery_at=now - timedelta(days=1))
+    new = NewCase(request_id=f"rec-{uuid.uuid4()}", reason=reason, order=bought, policy=policy)
     return (await client.open(new)).case_id
 
 
@@ -78,6 +90,24 @@ async def dispute_after_return(client, env, case_id):
     await client.send(case_id, SupportDecision(by=SUPPORT, decision="refund_at_platform_cost"))
 
 
+async def marketplace_withdrawn(client, env, case_id):
+    await client.send(case_id, Withdrawal(by=BUYER))
+    await env.sleep(timedelta(days=31))  # where support may reopen it, the case runs 30 more days
+
+
+async def reopened_by_support_then_final(client, env, case_id):
+    await client.send(case_id, Withdrawal(by=BUYER))
+    await client.send(case_id, Reopening(by=SUPPORT))
+    await client.send(case_id, SupportDecision(by=SUPPORT, decision="deny"))
+    await env.sleep(timedelta(days=31))
+
+
+# Scenarios that open under another policy than direct service.
+OPENINGS = {
+    scenario: dict(policy="marketplace_case", reason="not_received")
+    for scenario in (marketplace_withdrawn, reopened_by_support_then_final)
+}
+
 SCENARIOS = [
     full_refund,
     return_confirmed,
@@ -85,10 +115,12 @@ SCENARIOS = [
     decline_appeal_overturned,
     silent_seller_escalated_then_reminded_then_denied,
     dispute_after_return,
+    marketplace_withdrawn,
+    reopened_by_support_then_final,
 ]
 
 
-async def record(tag: str) -> None:
+async def record(tag: str, only: list[str]) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
     )
@@ -99,8 +131,8 @@ async def record(tag: str) -> None:
         store.create_schema()
         async with build_worker(env.client, settings, store, pool):
             client = CaseClient(env.client, "record", clock=env.get_current_time)
-            for scenario in SCENARIOS:
-                case_id = await _open(client, env)
+            for scenario in [s for s in SCENARIOS if not only or s.__name__ in only]:
+                case_id = await _open(client, env, **OPENINGS.get(scenario, {}))
                 await scenario(client, env, case_id)
                 handle = env.client.get_workflow_handle(workflow_id(case_id))
                 await handle.result()
@@ -114,4 +146,6 @@ async def record(tag: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tag", default="v1", help="prefix of the files: the workflow version they record")
-    asyncio.run(record(parser.parse_args().tag))
+    parser.add_argument("--only", nargs="*", default=[], help="record only these scenarios")
+    arguments = parser.parse_args()
+    asyncio.run(record(arguments.tag, arguments.only))
