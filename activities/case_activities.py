@@ -146,6 +146,8 @@ class CaseActivities:
                 )
                 for e in record.new_entries
             ],
+            seller_flagged=view.seller_flagged,
+            at=view.timeline[-1].at if view.timeline else view.opened_at,
         )
 
     def all(self) -> list:

@@ -58,6 +58,8 @@ class Case(BaseModel):
     version: int = 0
     closed_at: datetime | None = None
     reopenable_until: datetime | None = None
+    flag_seller_at: datetime | None = None
+    seller_flagged: bool = False
     reopened: int = 0
 
     @property

@@ -30,6 +30,7 @@ from cases.messages import (
     ReturnDelivered,
     ReturnInspection,
     ReturnShipped,
+    SellerFlagDue,
     SellerResponse,
     SupportDecision,
     Withdrawal,
@@ -112,6 +113,7 @@ WHO_MAY: dict[str, dict[Status, set[Party]]] = {
     "refund_failed": {s: {P.PAYMENT} for s in OPEN_STATUSES},
     "deadline_passed": {s: {P.CLOCK} for s in OPEN_STATUSES},
     "reminder_due": {s: {P.CLOCK} for s in OPEN_STATUSES},
+    "seller_flag_due": {s: {P.CLOCK} for s in OPEN_STATUSES},
     "escalation_opens": {S.AWAITING_SELLER_RESPONSE: {P.CLOCK}},
     # A closed case takes only these, and only while its policy lets support reopen it.
     "reopening": {S.CLOSED: {P.SUPPORT}},
@@ -187,6 +189,7 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
         routing_note=why,
     )
     step = _Step(case, now, Actor(party=P.BUYER, id=request.order.buyer_id))
+    step.arm_seller_flag()
     try:
         check_open(request, now)
     except Refusal as refusal:
@@ -333,6 +336,11 @@ def _check_reopening(case: Case, msg: Reopening, now: datetime) -> None:
         raise Refusal("kind", f"support may reopen this case only until {case.reopenable_until:%Y-%m-%d %H:%M} UTC")
 
 
+def _check_seller_flag_due(case: Case, msg: SellerFlagDue, now: datetime) -> None:
+    if msg.at != case.flag_seller_at:
+        raise Refusal("at", "the case's seller is not due to be flagged at this time")
+
+
 def _check_reopening_lapsed(case: Case, msg: ReopeningLapsed, now: datetime) -> None:
     if msg.at != case.reopenable_until:
         raise Refusal("at", "the time to reopen this case does not end at this time")
@@ -353,6 +361,7 @@ _CHECKS = {
     Escalation: _check_escalation,
     EscalationOpens: _check_escalation_opens,
     Reopening: _check_reopening,
+    SellerFlagDue: _check_seller_flag_due,
     ReopeningLapsed: _check_reopening_lapsed,
     ReminderDue: _check_reminder,
     SellerResponse: _check_seller_response,
@@ -452,7 +461,16 @@ class _Step:
             due = policy.due(status, self.now, self.case.protected_until)
             self.case.deadline = Deadline(status=status, due_at=due, reminders=policy.reminders(status, self.now, due))
 
+    def arm_seller_flag(self) -> None:
+        """Policies that flag sellers with unresolved cases: from now, the case may stay unresolved this long."""
+        hours = self.case.policy.flag_seller_after_hours
+        self.case.flag_seller_at = None if hours is None else self.now + timedelta(hours=hours)
+
     def close(self, outcome: Outcome, tell: tuple[Party, ...] = (P.BUYER, P.SELLER)) -> None:
+        self.case.flag_seller_at = None
+        if self.case.seller_flagged:
+            self.case.seller_flagged = False
+            self.log("seller_flag_lifted", "the case is resolved: its flag on the seller is lifted")
         self.move(S.CLOSED)
         self.case.outcome = outcome
         self.case.closed_at = self.now
@@ -725,7 +743,16 @@ def _reopening(step: _Step, msg: Reopening) -> None:
     step.log("reopening", f"support reopened the case (closed {case.outcome.value if case.outcome else ''})")
     case.outcome, case.closed_at, case.reopenable_until, case.appealed = None, None, None, False
     case.reopened += 1
+    step.arm_seller_flag()
     step.escalate("support reopened the case")
+
+
+def _seller_flag_due(step: _Step, msg: SellerFlagDue) -> None:
+    case = step.case
+    case.flag_seller_at, case.seller_flagged = None, True
+    hours = case.policy.flag_seller_after_hours
+    step.log("seller_flagged", f"unresolved for {hours} h: the seller is flagged until the case is resolved")
+    step.tell((P.SELLER,), "seller_flagged", "A case unresolved for too long flags your account: it may be restricted until the case is resolved.")
 
 
 def _reopening_lapsed(step: _Step, msg: ReopeningLapsed) -> None:
@@ -805,9 +832,10 @@ def _hours(span: timedelta) -> str:
     return f"{span.total_seconds() / 3600:.0f} h"
 
 
-def next_alarm(case: Case) -> tuple[datetime, CaseMessage] | None:
-    """What the clock must deliver next, and when: the earliest of the buyer's escalation opening, a
-    reminder, and the deadline itself; for a closed case, the end of the time to reopen it."""
+def next_alarm(case: Case, seller_flags: bool = True) -> tuple[datetime, CaseMessage] | None:
+    """What the clock must deliver next, and when: the earliest of the buyer's escalation opening, the
+    seller's flag, a reminder, and the deadline itself; for a closed case, the end of the time to reopen
+    it. `seller_flags=False` leaves the flag out, for cases started before flags existed."""
     if case.is_closed:
         at = case.reopenable_until
         return None if at is None else (at, ReopeningLapsed(by=CLOCK, at=at))
@@ -821,6 +849,8 @@ def next_alarm(case: Case) -> tuple[datetime, CaseMessage] | None:
     opens = escalation_opens_at(case)
     if opens is not None and case.status is S.AWAITING_SELLER_RESPONSE and not case.buyer_may_escalate:
         alarms.append((opens, EscalationOpens(by=CLOCK, at=opens)))
+    if seller_flags and case.flag_seller_at is not None:
+        alarms.append((case.flag_seller_at, SellerFlagDue(by=CLOCK, at=case.flag_seller_at)))
     return min(alarms, key=lambda alarm: alarm[0])
 
 
@@ -863,5 +893,6 @@ _HANDLERS = {
     ReminderDue: _reminder_due,
     EscalationOpens: _escalation_opens,
     Reopening: _reopening,
+    SellerFlagDue: _seller_flag_due,
     ReopeningLapsed: _reopening_lapsed,
 }

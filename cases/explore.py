@@ -10,7 +10,7 @@ whatever depth. `max_depth` only guards against a policy whose state space would
 Checked in every state:
 - an open case has a deadline, and the clock's alarm is accepted: no case waits forever;
 - refunded never exceeds what was paid, and the seller's net charge never exceeds it plus one label;
-- a closed case refuses every message but support's reopening, and only while its policy allows it;
+- a closed case flags no seller, and refuses every message but support's reopening, and only while its policy allows it;
   once that time has passed (or where it never opened) the case is final and refuses everything;
 - the awaited party has at least one action the rules accept.
 """
@@ -187,6 +187,7 @@ def fingerprint(case: Case) -> tuple:
         case.escalated_at is not None,
         case.buyer_may_escalate,
         case.reopenable_until is not None,
+        (case.flag_seller_at is not None, case.seller_flagged),
         (deadline.status, min(deadline.reminded, 2), len(deadline.reminders)) if deadline else None,
     )
 
@@ -260,6 +261,8 @@ def _check(
     if case.is_closed:
         if case.deadline is not None:
             fail("a closed case still has a deadline")
+        if case.seller_flagged or case.flag_seller_at is not None:
+            fail("a closed case still flags its seller")
         clock = alarm[1] if alarm else None
         accepted = [m for m, _, after in results if after is not None and m != clock]
         if case.is_final and (accepted or alarm):

@@ -194,6 +194,14 @@ class ReopeningLapsed(BaseModel):
     at: datetime
 
 
+class SellerFlagDue(BaseModel):
+    """Made by the workflow when a case has been unresolved long enough to flag its seller."""
+
+    kind: Literal["seller_flag_due"] = "seller_flag_due"
+    by: Actor
+    at: datetime
+
+
 class EscalationOpens(BaseModel):
     """Made by the workflow when the case is old enough for the buyer to escalate (policies with that rule)."""
 
@@ -215,6 +223,6 @@ Decision = (
     | Reopening
 )
 Fact = ReturnShipped | ReturnDelivered | RefundSettled | RefundFailed
-Clock = DeadlinePassed | ReminderDue | EscalationOpens | ReopeningLapsed
+Clock = DeadlinePassed | ReminderDue | EscalationOpens | SellerFlagDue | ReopeningLapsed
 CaseMessage = Annotated[Decision | PartyMessage | Fact | Clock, Field(discriminator="kind")]
 FACT_KINDS = frozenset(model.model_fields["kind"].default for model in get_args(Fact))

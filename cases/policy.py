@@ -144,6 +144,9 @@ class Policy(BaseModel):
     full_refund_only_after_hours: int | None = Field(
         default=None, gt=0, description="A case unresolved this long counts as late delivery: only a full refund is acceptable."
     )
+    flag_seller_after_hours: int | None = Field(
+        default=None, gt=0, description="A case unresolved this long flags its seller (account may be restricted) until it closes."
+    )
     reopen_within_hours: int | None = Field(
         default=None, gt=0, description="Support may reopen a closed case for this long after it closed."
     )

@@ -42,6 +42,7 @@ class CaseView(BaseModel):
     protected_until: datetime | None = None
     reopenable_until: datetime | None = None
     reopened: int = 0
+    seller_flagged: bool = False
     version: int
 
 
@@ -115,6 +116,7 @@ def view(case: Case) -> CaseView:
         protected_until=case.protected_until,
         reopenable_until=case.reopenable_until,
         reopened=case.reopened,
+        seller_flagged=case.seller_flagged,
         version=case.version,
     )
 

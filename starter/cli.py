@@ -43,6 +43,7 @@ from cases.view import CaseView
 from starter import render
 from starter.client import CaseClient, CaseRefused, NewCase
 from starter.settings import Settings
+from store.database import Store
 
 app = typer.Typer(help="Marketplace refund cases on Temporal.", no_args_is_help=True, pretty_exceptions_enable=False)
 seller = typer.Typer(help="Act as the seller.", no_args_is_help=True)
@@ -431,6 +432,21 @@ def list_cases(
             render.case_list(out, rows)
 
     _run(work)
+
+
+@app.command("flagged-sellers")
+def flagged_sellers(as_json: JsonOpt = False) -> None:
+    """Sellers flagged by cases unresolved too long (from the case store): the marketplace may restrict them."""
+    store = Store(Settings().database_url)
+    store.create_schema()
+    rows = [{"seller_id": seller, "unresolved_cases": count, "since": since} for seller, count, since in store.flagged_sellers()]
+    if as_json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    table = Table("seller", "unresolved cases", "flagged since")
+    for row in rows:
+        table.add_row(row["seller_id"], str(row["unresolved_cases"]), f"{row['since']:%Y-%m-%d %H:%M}")
+    out.print(table if rows else "No seller is flagged.")
 
 
 @policy_app.command("list")

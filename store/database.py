@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.schema import Base, CaseRow, TimelineRow
+from store.schema import Base, CaseRow, SellerFlagRow, TimelineRow
 
 Row = TypeVar("Row", bound=Base)
 
@@ -56,16 +57,34 @@ class Store:
                 return session.get(model, key), False
             return row, True
 
-    def record_case(self, case: CaseRow, timeline: list[TimelineRow]) -> bool:
-        """Writes the case view unless a newer one is stored, and any timeline rows not yet stored."""
+    def record_case(self, case: CaseRow, timeline: list[TimelineRow], seller_flagged: bool, at: datetime) -> bool:
+        """Writes the case view unless a newer one is stored, its flag on the seller, and any timeline
+        rows not yet stored."""
         with self.sessions() as session, session.begin():
             stored = session.get(CaseRow, case.case_id, with_for_update=True)
             newer = stored is None or stored.version < case.version
             if newer:
                 session.merge(case)
+                flag = session.get(SellerFlagRow, case.case_id)
+                if seller_flagged and (flag is None or flag.lifted_at is not None):
+                    session.merge(SellerFlagRow(case_id=case.case_id, seller_id=case.seller_id, raised_at=at, lifted_at=None))
+                elif not seller_flagged and flag is not None and flag.lifted_at is None:
+                    flag.lifted_at = at
             seen = set(session.scalars(select(TimelineRow.seq).where(TimelineRow.case_id == case.case_id)))
             session.add_all(row for row in timeline if row.seq not in seen)
         return newer
+
+    def flagged_sellers(self) -> list[tuple[str, int, datetime]]:
+        """Sellers with unresolved cases that flag them: how many, and since when."""
+        query = (
+            select(SellerFlagRow.seller_id, func.count(), func.min(SellerFlagRow.raised_at))
+            .where(SellerFlagRow.lifted_at.is_(None))
+            .group_by(SellerFlagRow.seller_id)
+            .order_by(SellerFlagRow.seller_id)
+        )
+        with self.sessions() as session:
+            # SQLite keeps no time zone; every time stored is UTC.
+            return [(seller, count, since if since.tzinfo else since.replace(tzinfo=UTC)) for seller, count, since in session.execute(query)]
 
     def get(self, model: type[Row], key) -> Row | None:
         with self.sessions() as session:

@@ -76,6 +76,17 @@ class LedgerRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class SellerFlagRow(Base):
+    """A seller flagged by one unresolved case, until it closes: sellers with a flag not lifted may be
+    restricted by the marketplace."""
+
+    __tablename__ = "seller_flags"
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(String(64), index=True)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class NotificationRow(Base):
     """The outbox: a delivery service reads it; the embedded one also logs each line."""
 

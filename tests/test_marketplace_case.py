@@ -151,3 +151,27 @@ def test_processes_without_reopening_close_for_good():
     assert case.is_final and next_alarm(case) is None
     with pytest.raises(Refusal, match="nothing more can be done"):
         check(case, Reopening(by=SUPPORT), T0)
+
+
+# ------------------------------------------------------------------------------ flagged sellers
+
+
+def test_a_case_unresolved_for_30_days_flags_its_seller_until_it_closes():
+    case = opened()
+    at, alarm = next_alarm(case)
+    while alarm.kind != "seller_flag_due":
+        case = apply(case, alarm, at).case
+        at, alarm = next_alarm(case)
+    assert at == T0 + timedelta(days=30)
+    step = apply(case, alarm, at)
+    assert step.case.seller_flagged and view(step.case).seller_flagged
+    assert [(n.to, n.event) for n in step.commands if n.kind == "notify"] == [(Party.SELLER, "seller_flagged")]
+    closed = apply(step.case, Withdrawal(by=BUYER), at).case
+    assert not closed.seller_flagged and closed.timeline[-1].kind == "seller_flag_lifted"
+
+
+def test_a_case_resolved_in_time_never_flags_its_seller_and_a_reopened_one_may():
+    case = withdrawn()
+    assert case.flag_seller_at is None and next_alarm(case)[1].kind == "reopening_lapsed"
+    reopened = apply(case, Reopening(by=SUPPORT), T0 + timedelta(days=2)).case
+    assert reopened.flag_seller_at == T0 + timedelta(days=32)

@@ -544,6 +544,19 @@ async def test_marketplace_case_support_reopens_a_closed_case_until_its_time_lap
         await cases.client.send(case_id, Reopening(by=SUPPORT))
 
 
+async def test_marketplace_case_unresolved_for_30_days_flags_its_seller_until_it_closes(cases):
+    now = await cases.env.get_current_time()
+    case_id = await open_case(cases, reason=Reason.NOT_RECEIVED, policy="marketplace_case", seller_id="seller-slow")
+    await cases.env.sleep(timedelta(days=30) - SECOND)
+    assert not (await cases.client.show(case_id)).seller_flagged
+    await cases.env.sleep(2 * SECOND)
+    assert (await cases.client.show(case_id)).seller_flagged
+    flagged = await eventually(lambda: [row for row in cases.store.flagged_sellers() if row[0] == "seller-slow"])
+    assert flagged[0][1] == 1 and flagged[0][2] >= now + timedelta(days=30)
+    await cases.client.send(case_id, Withdrawal(by=BUYER))
+    await eventually(lambda: not [row for row in cases.store.flagged_sellers() if row[0] == "seller-slow"])
+
+
 async def across_closing(h, case_id, reopenable_until):
     """The workflow still runs one second before the time to reopen ends, and has finished after it."""
     handle = h.env.client.get_workflow_handle(workflow_id(case_id), result_type=CaseView)

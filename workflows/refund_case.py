@@ -59,6 +59,7 @@ def workflow_id(case_id: str) -> str:
 # workflow code"). Remove a patch only once no case started before it is still running.
 REMINDERS = "reminders-before-deadlines"
 REOPENING = "closed-cases-wait-for-reopening"
+SELLER_FLAGS = "flag-sellers-of-unresolved-cases"
 
 GATEWAY = Actor(party=Party.PAYMENT, id="gateway")
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -343,7 +344,8 @@ class RefundCaseWorkflow:
         return self.case.is_final or not workflow.patched(REOPENING)
 
     def _next_alarm(self) -> tuple[datetime, CaseMessage]:
-        alarm = engine.next_alarm(self.case)
+        flags = self.case.flag_seller_at is not None and workflow.patched(SELLER_FLAGS)
+        alarm = engine.next_alarm(self.case, seller_flags=flags)
         assert alarm is not None, "every open status has a window (checked when the policy loads)"
         deadline = self.case.deadline
         if deadline is None or workflow.patched(REMINDERS):

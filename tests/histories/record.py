@@ -95,6 +95,12 @@ async def marketplace_withdrawn(client, env, case_id):
     await env.sleep(timedelta(days=31))  # where support may reopen it, the case runs 30 more days
 
 
+async def marketplace_seller_flagged_then_refunded(client, env, case_id):
+    await env.sleep(timedelta(days=31))  # unresolved for 30 days: the seller is flagged
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+    await env.sleep(timedelta(days=31))
+
+
 async def reopened_by_support_then_final(client, env, case_id):
     await client.send(case_id, Withdrawal(by=BUYER))
     await client.send(case_id, Reopening(by=SUPPORT))
@@ -105,7 +111,7 @@ async def reopened_by_support_then_final(client, env, case_id):
 # Scenarios that open under another policy than direct service.
 OPENINGS = {
     scenario: dict(policy="marketplace_case", reason="not_received")
-    for scenario in (marketplace_withdrawn, reopened_by_support_then_final)
+    for scenario in (marketplace_withdrawn, marketplace_seller_flagged_then_refunded, reopened_by_support_then_final)
 }
 
 SCENARIOS = [
@@ -116,6 +122,7 @@ SCENARIOS = [
     silent_seller_escalated_then_reminded_then_denied,
     dispute_after_return,
     marketplace_withdrawn,
+    marketplace_seller_flagged_then_refunded,
     reopened_by_support_then_final,
 ]
 
