@@ -12,6 +12,7 @@ from temporalio import activity
 from activities.payments import GatewayReceipt, PaymentGateway
 from cases.commands import IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
 from cases.model import TimelineEntry
+from cases.money import Money
 from cases.view import CaseView
 from store.database import Store
 from store.schema import CaseRow, LedgerRow, NotificationRow, SupportTicketRow, TimelineRow
@@ -22,6 +23,9 @@ log = logging.getLogger("refund_cases.activities")
 class RefundOrder(BaseModel):
     case_id: str
     refund: IssueRefund
+    # Absent only in orders scheduled by workflow code older than the order budget.
+    order_id: str | None = None
+    order_paid: Money | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -51,6 +55,7 @@ class TicketRequest(BaseModel):
 class CaseRecord(BaseModel):
     view: CaseView
     new_entries: list[TimelineEntry]
+    failed_refunds: list[int] = []
 
 
 class CaseActivities:
@@ -60,8 +65,15 @@ class CaseActivities:
 
     @activity.defn
     def issue_refund(self, order: RefundOrder) -> GatewayReceipt:
-        receipt = self.gateway.refund(order.idempotency_key, order.case_id, order.refund.number, order.refund.amount)
-        log.info("refund %s %s %s first_call=%s", order.idempotency_key, order.refund.amount, receipt.status, receipt.first_call)
+        """Reserves the refund's share of the order, then refunds; both are idempotent on the key."""
+        refund = order.refund
+        if order.order_id is not None and order.order_paid is not None:
+            others = self.store.reserve_refund(order.idempotency_key, order.case_id, order.order_id, order.order_paid, refund.amount)
+            if others is not None:
+                log.info("refund %s %s refused: other cases on the order took %s", order.idempotency_key, refund.amount, others)
+                return GatewayReceipt(status="refused", other_cases_refunded=others)
+        receipt = self.gateway.refund(order.idempotency_key, order.case_id, refund.number, refund.amount)
+        log.info("refund %s %s %s first_call=%s", order.idempotency_key, refund.amount, receipt.status, receipt.first_call)
         return receipt
 
     @activity.defn
@@ -112,6 +124,7 @@ class CaseActivities:
     @activity.defn
     def record_case(self, record: CaseRecord) -> None:
         view = record.view
+        self.store.release_refunds([f"{view.case_id}:refund:{number}" for number in record.failed_refunds])
         self.store.record_case(
             CaseRow(
                 case_id=view.case_id,

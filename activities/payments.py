@@ -14,9 +14,13 @@ from store.schema import RefundRow
 
 
 class GatewayReceipt(BaseModel):
-    status: Literal["settled", "pending"]
-    gateway_ref: str
-    first_call: bool
+    """What became of a refund: settled or pending at the gateway, or refused before reaching it
+    because the order's other cases have already taken what it needs."""
+
+    status: Literal["settled", "pending", "refused"]
+    gateway_ref: str | None = None
+    first_call: bool = False
+    other_cases_refunded: Money | None = None
 
 
 class PaymentGateway(Protocol):

@@ -58,6 +58,7 @@ class Case(BaseModel):
     version: int = 0
     closed_at: datetime | None = None
     reopenable_until: datetime | None = None
+    other_cases_refunded: int = 0  # minor units of the order currency, as the order budget last said
     flag_seller_at: datetime | None = None
     seller_flagged: bool = False
     reopened: int = 0
@@ -76,7 +77,8 @@ class Case(BaseModel):
 
     @property
     def refundable(self) -> Money:
-        return self.order.total_paid - self.refunded
+        """What is left to refund: what was paid, less this case's refunds and other cases' on the order."""
+        return self.order.total_paid - self.refunded - Money(amount=self.other_cases_refunded, currency=self.currency)
 
     @property
     def charged_to_seller(self) -> Money:

@@ -300,6 +300,11 @@ def _check_refund_fact(case: Case, msg: RefundSettled | RefundFailed, now: datet
         raise Refusal("refund_number", f"this case has no refund number {msg.refund_number}")
     if refund.status != "requested":
         raise Refusal("refund_number", f"refund {msg.refund_number} is already {refund.status}")
+    others = getattr(msg, "other_cases_refunded", None)
+    if others is not None:
+        left = case.order.total_paid - case.refunded + refund.amount  # this refund no longer counts
+        if others.currency != case.currency or not 0 <= others.amount <= left.amount:
+            raise Refusal("other_cases_refunded", f"must be in {case.currency} and between 0 and {left}")
 
 
 def _check_deadline(case: Case, msg: DeadlinePassed, now: datetime) -> None:
@@ -777,11 +782,13 @@ def _refund_settled(step: _Step, msg: RefundSettled) -> None:
 def _refund_failed(step: _Step, msg: RefundFailed) -> None:
     refund = next(r for r in step.case.refunds if r.number == msg.refund_number)
     refund.status, refund.failure = "failed", msg.failure
+    if msg.other_cases_refunded is not None:
+        step.case.other_cases_refunded = msg.other_cases_refunded.amount
     step.log("refund_failed", f"refund {refund.number} of {refund.amount} failed: {msg.failure}")
     charge = next((line for line in step.case.ledger if line.number == refund.charge_number), None)
     if charge:
         step.ledger(LedgerKind.CHARGE_REVERSAL, charge.amount, refund.number)
-    step.escalate(f"refund {refund.number} failed at the payment provider")
+    step.escalate(f"refund {refund.number} failed: {msg.failure}")
 
 
 def _deadline_passed(step: _Step, msg: DeadlinePassed) -> None:

@@ -9,7 +9,8 @@ whatever depth. `max_depth` only guards against a policy whose state space would
 
 Checked in every state:
 - an open case has a deadline, and the clock's alarm is accepted: no case waits forever;
-- refunded never exceeds what was paid, and the seller's net charge never exceeds it plus one label;
+- refunded never exceeds what was paid, nor with the order's other cases (as the order budget reports
+  them) more than was paid, and the seller's net charge never exceeds it plus one label;
 - a closed case flags no seller, and refuses every message but support's reopening, and only while its policy allows it;
   once that time has passed (or where it never opened) the case is final and refuses everything;
 - the awaited party has at least one action the rules accept.
@@ -149,9 +150,15 @@ def candidates(case: Case) -> list[CaseMessage]:
             messages.append(SupportDecision(by=SUPPORT, decision=verdict, amount=eur(paid // 2)))
     messages += [ReturnShipped(by=CARRIER, tracking_number="RET-0001"), ReturnDelivered(by=CARRIER)]
     for refund in case.refunds:
+        # Refused by the order's budget: the other cases on the order took half, or all that is left.
+        left = paid - case.refunded.amount + (refund.amount.amount if refund.status == "requested" else 0)
         messages += [
             RefundSettled(by=PAYMENT, refund_number=refund.number),
             RefundFailed(by=PAYMENT, refund_number=refund.number, failure="declined"),
+            *(
+                RefundFailed(by=PAYMENT, refund_number=refund.number, failure="budget", other_cases_refunded=eur(taken))
+                for taken in sorted({min(paid // 2, left), left})
+            ),
         ]
     messages.append(SellerResponse(by=BUYER, resolution=Resolution.FULL_REFUND))  # the wrong party, always refused
     return messages
@@ -178,6 +185,7 @@ def fingerprint(case: Case) -> tuple:
             if r.status != "failed"
         ),
         min(failed, 2),
+        case.other_cases_refunded,
         case.charged_to_seller.amount,
         (leg.shipped_at is not None, leg.delivered_at is not None) if leg else None,
         case.return_disputed,
@@ -256,6 +264,8 @@ def _check(
     paid = case.order.total_paid.amount
     if not 0 <= case.refunded.amount <= paid:
         fail(f"refunded {case.refunded} outside 0..{case.order.total_paid}")
+    if case.refundable.amount < 0:
+        fail(f"this case and the order's other cases refunded more than was paid: {case.refundable} left")
     if not 0 <= case.charged_to_seller.amount <= paid + policy.label_fee(case.currency).amount:
         fail(f"seller charged {case.charged_to_seller} beyond what was paid plus one label")
     if case.is_closed:

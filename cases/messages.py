@@ -167,6 +167,9 @@ class RefundFailed(BaseModel):
     by: Actor
     refund_number: int = Field(ge=1)
     failure: str = Field(min_length=1, max_length=500)
+    other_cases_refunded: Money | None = Field(
+        default=None, description="Set when the order's other cases have already taken this much of what was paid."
+    )
 
 
 class DeadlinePassed(BaseModel):

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.schema import Base, CaseRow, SellerFlagRow, TimelineRow
+from cases.money import Money
+from store.schema import Base, CaseRow, OrderBudgetRow, RefundReservationRow, SellerFlagRow, TimelineRow
 
 Row = TypeVar("Row", bound=Base)
 
@@ -73,6 +74,46 @@ class Store:
             seen = set(session.scalars(select(TimelineRow.seq).where(TimelineRow.case_id == case.case_id)))
             session.add_all(row for row in timeline if row.seq not in seen)
         return newer
+
+    def reserve_refund(self, key: str, case_id: str, order_id: str, paid: Money, amount: Money) -> Money | None:
+        """Takes `amount` from the order's budget for refund `key`, once. Returns None when it is
+        reserved (now or by an earlier call with the key), else what the order's other cases have
+        already taken. One conditional UPDATE decides, so two cases racing for the last euro cannot
+        both win, on SQLite and on PostgreSQL alike."""
+        self.insert_once(OrderBudgetRow(order_id=order_id, currency=paid.currency, paid=paid.amount, reserved=0))
+        with self.sessions() as session, session.begin():
+            if session.get(RefundReservationRow, key) is not None:
+                return None
+            taken = session.execute(
+                update(OrderBudgetRow)
+                .where(OrderBudgetRow.order_id == order_id, OrderBudgetRow.reserved + amount.amount <= OrderBudgetRow.paid)
+                .values(reserved=OrderBudgetRow.reserved + amount.amount)
+            )
+            if taken.rowcount == 1:
+                session.add(RefundReservationRow(key=key, order_id=order_id, case_id=case_id, amount=amount.amount))
+                return None
+            others = select(func.coalesce(func.sum(RefundReservationRow.amount), 0)).where(
+                RefundReservationRow.order_id == order_id,
+                RefundReservationRow.case_id != case_id,
+                RefundReservationRow.released.is_(False),
+            )
+            return Money(amount=session.scalar(others), currency=paid.currency)
+
+    def release_refunds(self, keys: list[str]) -> None:
+        """Gives failed refunds' shares back to their orders; a key already released is left alone."""
+        with self.sessions() as session, session.begin():
+            for key in keys:
+                released = session.execute(
+                    update(RefundReservationRow)
+                    .where(RefundReservationRow.key == key, RefundReservationRow.released.is_(False))
+                    .values(released=True)
+                    .returning(RefundReservationRow.order_id, RefundReservationRow.amount)
+                ).first()
+                if released is not None:
+                    order_id, amount = released
+                    session.execute(
+                        update(OrderBudgetRow).where(OrderBudgetRow.order_id == order_id).values(reserved=OrderBudgetRow.reserved - amount)
+                    )
 
     def flagged_sellers(self) -> list[tuple[str, int, datetime]]:
         """Sellers with unresolved cases that flag them: how many, and since when."""

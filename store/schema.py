@@ -64,6 +64,28 @@ class RefundRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class OrderBudgetRow(Base):
+    """What all cases on one order have taken from it: a refund reserves its amount here before it
+    reaches the gateway, so several cases on one order never refund more than was paid."""
+
+    __tablename__ = "order_budgets"
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    paid: Mapped[int] = mapped_column(BigInteger)
+    reserved: Mapped[int] = mapped_column(BigInteger)
+
+
+class RefundReservationRow(Base):
+    """One refund's share of its order; released (given back) when the refund fails."""
+
+    __tablename__ = "refund_reservations"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    released: Mapped[bool] = mapped_column(default=False)
+
+
 class LedgerRow(Base):
     __tablename__ = "ledger_entries"
     key: Mapped[str] = mapped_column(String(128), primary_key=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from cases import policies
@@ -22,9 +23,10 @@ def eur(amount: int) -> Money:
 
 
 def order(category: ItemCategory = ItemCategory.GENERAL, **changes) -> Order:
-    """A 40.00 EUR item plus 5.00 EUR shipping: 45.00 EUR paid."""
+    """A 40.00 EUR item plus 5.00 EUR shipping: 45.00 EUR paid, on an order of its own (cases that
+    share an order share its budget)."""
     fields = dict(
-        order_id="ord-1001",
+        order_id=f"ord-{uuid.uuid4().hex[:12]}",
         seller_id=SELLER.id,
         buyer_id=BUYER.id,
         currency="EUR",

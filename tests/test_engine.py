@@ -347,10 +347,11 @@ def test_cancellation_cannot_be_answered_with_a_return():
 )
 def test_refused_messages_name_the_field_and_the_rule(message, error):
     case = opened()
+    before = case.model_copy(deep=True)
     with pytest.raises(Refusal) as refused:
         apply(case, message, T0)
     assert str(refused.value).startswith(error)
-    assert case == opened()
+    assert case == before
 
 
 def test_unknown_reason_is_rejected_by_the_model():

@@ -20,6 +20,7 @@ from cases.messages import (
     OpenCase,
     PartyMessage,
     ProtectionFeedback,
+    RefundFailed,
     RefundSettled,
     Reopening,
     ResolutionConfirmed,
@@ -34,7 +35,7 @@ from cases.model import CaseKind, ItemCategory, Outcome, Party, Reason, Resoluti
 from cases.view import CaseView, static_summary
 from starter.client import CaseClient, CaseRefused, NewCase, case_id_for
 from tests.conftest import worker_for
-from store.schema import CaseRow, LedgerRow, NotificationRow, RefundRow, SupportTicketRow, TimelineRow
+from store.schema import CaseRow, LedgerRow, NotificationRow, RefundReservationRow, RefundRow, SupportTicketRow, TimelineRow
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, eur, order
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
@@ -105,6 +106,22 @@ async def test_full_refund_without_return(cases):
     assert money_rows(cases, case_id) == ([4500], [("seller_charge", 4500)])
     result = await cases.env.client.get_workflow_handle(workflow_id(case_id)).result()
     assert result["outcome"] == "refunded_full"
+
+
+async def test_two_cases_on_one_order_share_what_was_paid(cases):
+    first = await open_case(cases, order_id="ord-shared", reason=Reason.DEFECTIVE)
+    second = await open_case(cases, order_id="ord-shared", reason=Reason.MISSING_ITEM)
+    shown = await cases.client.send(first, SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(3000)))
+    shown = await cases.client.send(first, BuyerAnswer(by=BUYER, accept=True))
+    assert shown.refunded == eur(3000)
+    shown = await cases.client.send(second, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+    assert (shown.status, shown.refunded, shown.refundable, shown.charged_to_seller) == (
+        Status.AWAITING_SUPPORT, eur(0), eur(1500), eur(0)
+    )
+    assert "the order's other cases have already refunded 30.00 EUR" in shown.timeline[-1].summary
+    shown = await cases.client.send(second, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"))
+    assert (shown.status, shown.refunded, shown.refundable) == (Status.APPEAL_OPEN, eur(1500), eur(0))
+    assert money_rows(cases, first)[0] + money_rows(cases, second)[0] == [3000, 1500]
 
 
 async def test_refund_after_return_with_carrier_signals_and_confirmation(cases):
@@ -356,6 +373,17 @@ async def test_refund_never_settled_goes_to_support_after_its_window(pending_cas
     assert await status(h, case_id) is Status.REFUND_PENDING
     await h.env.sleep(2 * SECOND)
     assert await status(h, case_id) is Status.AWAITING_SUPPORT
+
+
+async def test_a_refund_that_fails_gives_its_share_of_the_order_back(pending_cases):
+    h = pending_cases
+    first = await open_case(h, order_id="ord-fails-once")
+    await h.client.send(first, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+    await signal(h, first, RefundFailed(by=PAYMENT, refund_number=1, failure="card closed"))
+    await eventually(lambda: all(r.released for r in h.store.rows(RefundReservationRow, case_id=first)))
+    second = await open_case(h, order_id="ord-fails-once")
+    shown = await h.client.send(second, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+    assert (shown.status, [r for r in money_rows(h, second)[0]]) == (Status.REFUND_PENDING, [4500])
 
 
 # ---------------------------------------------------------------------------------------- refusals

@@ -288,21 +288,31 @@ class RefundCaseWorkflow:
             return view(self.case)
 
     async def _carry_out(self, transition: engine.Transition) -> None:
-        """Adopts the new state, then runs its commands; a settled refund feeds straight back in."""
+        """Adopts the new state, then runs its commands; the gateway's answer to a refund (settled at once,
+        or refused by the order's budget) feeds straight back in."""
         self.case = transition.case
         workflow.upsert_search_attributes(search_attributes.updates_for(self.case))
         workflow.set_current_details(details_markdown(self.case))
         case_id, version = self.case.case_id, self.case.version
         notices: list[Notify] = []
-        settled: list[RefundSettled] = []
+        answers: list[RefundSettled | RefundFailed] = []
         for command in transition.commands:
             match command:
                 case IssueRefund():
+                    order = self.case.order
                     receipt = await _side_effect(
-                        CaseActivities.issue_refund, RefundOrder(case_id=case_id, refund=command), f"refund {command.amount}"
+                        CaseActivities.issue_refund,
+                        RefundOrder(case_id=case_id, refund=command, order_id=order.order_id, order_paid=order.total_paid),
+                        f"refund {command.amount}",
                     )
                     if receipt.status == "settled":
-                        settled.append(RefundSettled(by=GATEWAY, refund_number=command.number, gateway_ref=receipt.gateway_ref))
+                        answers.append(RefundSettled(by=GATEWAY, refund_number=command.number, gateway_ref=receipt.gateway_ref))
+                    elif receipt.status == "refused":
+                        others = receipt.other_cases_refunded
+                        failure = f"the order's other cases have already refunded {others}"
+                        answers.append(
+                            RefundFailed(by=GATEWAY, refund_number=command.number, failure=failure, other_cases_refunded=others)
+                        )
                 case PostLedgerEntry():
                     await _side_effect(
                         CaseActivities.post_ledger_entry,
@@ -324,7 +334,7 @@ class RefundCaseWorkflow:
                 f"notify {', '.join(sorted({n.to.value for n in notices}))}",
             )
         await self._record()
-        for fact in settled:
+        for fact in answers:
             await self._carry_out(engine.apply(self.case, fact, workflow.now()))
 
     async def _record(self) -> None:
@@ -332,7 +342,11 @@ class RefundCaseWorkflow:
         new_entries = self.case.timeline[self._recorded :]
         await _side_effect(
             CaseActivities.record_case,
-            CaseRecord(view=view(self.case), new_entries=new_entries),
+            CaseRecord(
+                view=view(self.case),
+                new_entries=new_entries,
+                failed_refunds=[r.number for r in self.case.refunds if r.status == "failed"],
+            ),
             f"record {self.case.status.value}",
         )
         self._recorded = len(self.case.timeline)
