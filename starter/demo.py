@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from cases.messages import BuyerAnswer, Escalation, ProtectionFeedback, ReturnShipped, SellerResponse
+from cases.messages import BuyerAnswer, Escalation, ProtectionFeedback, Reopening, ReturnShipped, SellerResponse, Withdrawal
 from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution
 from cases.money import Money
 from starter.client import CaseClient, NewCase
@@ -66,12 +66,22 @@ async def _proof_of_delivery(client: CaseClient, case_id: str, order: Order) -> 
     await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.PROOF_OF_DELIVERY, tracking_number="TRK-DEMO-11"))
 
 
-async def _replacement(client: CaseClient, case_id: str, order: Order) -> None:
-    await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.REPLACEMENT, tracking_number="RPL-DEMO-12"))
+async def _replacement_original_back(client: CaseClient, case_id: str, order: Order) -> None:
+    response = SellerResponse(by=_seller(order), resolution=Resolution.REPLACEMENT, tracking_number="RPL-DEMO-12", return_original=True)
+    await client.send(case_id, response)
+
+
+async def _protection_claim(client: CaseClient, case_id: str, order: Order) -> None:
+    await client.send(case_id, ProtectionFeedback(by=_buyer(order), option="not_received"))
+
+
+async def _withdrawn_then_reopened(client: CaseClient, case_id: str, order: Order) -> None:
+    await client.send(case_id, Withdrawal(by=_buyer(order)))
+    await client.send(case_id, Reopening(by=Actor(party=Party.SUPPORT, id="agent-demo"), note="The buyer sent new photos."))
 
 
 async def _protection_claim_refunded(client: CaseClient, case_id: str, order: Order) -> None:
-    await client.send(case_id, ProtectionFeedback(by=_buyer(order), option="not_received"))
+    await _protection_claim(client, case_id, order)
     await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.FULL_REFUND, note="Refunded to your card."))
 
 
@@ -103,10 +113,12 @@ SCENARIOS = [Scenario(*fields) for fields in [
     ("demo-9", "business-hours variant: 48 business hours for the seller", Reason.DEFECTIVE, CaseKind.REFUND_REQUEST, _order(9), _nothing, "direct_service_business_hours"),
     ("demo-10", "marketplace case: not received, seller and buyer working on it", Reason.NOT_RECEIVED, CaseKind.REFUND_REQUEST, _order(10), _nothing, "marketplace_case"),
     ("demo-11", "marketplace case: tracking shows delivery", Reason.NOT_RECEIVED, CaseKind.REFUND_REQUEST, _order(11), _proof_of_delivery, "marketplace_case"),
-    ("demo-12", "reported issue: damaged, brand sends a replacement (In progress)", Reason.DAMAGED_IN_TRANSIT, CaseKind.REFUND_REQUEST, _order(12), _replacement, "reported_issue"),
+    ("demo-12", "reported issue: damaged, brand sends a replacement and asks the original back", Reason.DAMAGED_IN_TRANSIT, CaseKind.REFUND_REQUEST, _order(12), _replacement_original_back, "reported_issue"),
     ("demo-13", "reported issue: incorrect invoice, platform review", Reason.INVOICE_INCORRECT, CaseKind.REFUND_REQUEST, _order(13), _nothing, "reported_issue"),
     ("demo-14", "buyer protection: 30 days from checkout", Reason.OTHER, CaseKind.PROTECTION, _order(14, shipped=False), _nothing, "buyer_protection"),
     ("demo-15", "buyer protection: not received, the shop refunds, buyer to confirm", Reason.OTHER, CaseKind.PROTECTION, _order(15, shipped=False), _protection_claim_refunded, "buyer_protection"),
+    ("demo-16", "buyer protection, extension variant: not received, protection extended 30 days", Reason.OTHER, CaseKind.PROTECTION, _order(16, shipped=False), _protection_claim, "buyer_protection_extended"),
+    ("demo-17", "marketplace case: closed by the buyer, reopened by support", Reason.NOT_AS_DESCRIBED, CaseKind.REFUND_REQUEST, _order(17), _withdrawn_then_reopened, "marketplace_case"),
 ]]
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,11 @@ import pytest_asyncio
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from cases.policies import names as policy_names
+from starter.demo import SCENARIOS
 from starter.settings import Settings
 from store.database import Store
-from store.schema import LedgerRow, RefundRow
+from store.schema import LedgerRow, RefundRow, SellerFlagRow
 from worker import build_worker
 from workflows import search_attributes
 
@@ -119,6 +122,15 @@ async def test_demo_opens_its_cases_once(dev_server):
     assert "awaiting_support" in first and "refunded_full" in first
     await ok(env, "demo")
     listed = json.loads(await ok(env, "list", "--json", "--limit", "100", "--query", "OrderId STARTS_WITH 'ord-demo-'"))
-    assert len(listed) == 15
-    policies = {row['CasePolicy'] for row in listed}
-    assert policies == {'direct_service', 'direct_service_business_hours', 'marketplace_case', 'reported_issue', 'buyer_protection'}
+    assert len(listed) == len(SCENARIOS)
+    assert {row["CasePolicy"] for row in listed} == set(policy_names())
+
+
+async def test_flagged_sellers_lists_sellers_with_a_flag_not_lifted(dev_server):
+    env, store = dev_server
+    since = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    store.insert_once(SellerFlagRow(case_id="flag-1", seller_id="seller-flagged", raised_at=since, lifted_at=None))
+    store.insert_once(SellerFlagRow(case_id="flag-2", seller_id="seller-cleared", raised_at=since, lifted_at=since))
+    rows = json.loads(await ok(env, "flagged-sellers", "--json"))
+    assert [(r["seller_id"], r["unresolved_cases"]) for r in rows] == [("seller-flagged", 1)]
+    assert "seller-flagged" in await ok(env, "flagged-sellers")
