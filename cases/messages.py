@@ -181,36 +181,35 @@ class DeadlinePassed(BaseModel):
     due_at: datetime
 
 
-class ReminderDue(BaseModel):
-    """Made by the workflow when a reminder before the deadline falls due."""
+class _Alarm(BaseModel):
+    """A moment the case armed for itself; the workflow delivers it when the time comes."""
+
+    by: Actor
+    at: datetime
+
+
+class ReminderDue(_Alarm):
+    """A reminder before the deadline falls due."""
 
     kind: Literal["reminder_due"] = "reminder_due"
-    by: Actor
-    at: datetime
 
 
-class ReopeningLapsed(BaseModel):
-    """Made by the workflow when the time to reopen a closed case has passed: the case is final."""
+class ReopeningLapsed(_Alarm):
+    """The time to reopen a closed case has passed: the case is final."""
 
     kind: Literal["reopening_lapsed"] = "reopening_lapsed"
-    by: Actor
-    at: datetime
 
 
-class SellerFlagDue(BaseModel):
-    """Made by the workflow when a case has been unresolved long enough to flag its seller."""
+class SellerFlagDue(_Alarm):
+    """The case has been unresolved long enough to flag its seller."""
 
     kind: Literal["seller_flag_due"] = "seller_flag_due"
-    by: Actor
-    at: datetime
 
 
-class EscalationOpens(BaseModel):
-    """Made by the workflow when the case is old enough for the buyer to escalate (policies with that rule)."""
+class EscalationOpens(_Alarm):
+    """The case is old enough for the buyer to escalate (policies with that rule)."""
 
     kind: Literal["escalation_opens"] = "escalation_opens"
-    by: Actor
-    at: datetime
 
 
 Decision = (

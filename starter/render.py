@@ -19,6 +19,9 @@ def case(out: Console, view: CaseView) -> None:
         + f"order {view.order_id} · seller {view.seller_id} · buyer {view.buyer_id} · {view.routing_note}\n"
         + f"paid {view.total_paid} · refunded {view.refunded} · refundable {view.refundable}"
         + f" · charged to seller {view.charged_to_seller}"
+        + (f"\nprotected until {view.protected_until:%Y-%m-%d %H:%M} UTC" if view.protected_until else "")
+        + ("\n[red]this case flags its seller[/red]" if view.seller_flagged else "")
+        + (f"\nreopened {view.reopened} time(s)" if view.reopened else "")
     )
     out.print(Panel(head, title=f"case {view.case_id}", subtitle=f"version {view.version}", expand=False))
     if view.may:

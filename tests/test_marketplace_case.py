@@ -23,6 +23,15 @@ def opened(**kw):
     return open_case(marketplace(**kw), T0).case
 
 
+def until_alarm(case, kind):
+    """Lets the clock deliver every earlier alarm; returns the case and the first alarm of `kind`."""
+    at, alarm = next_alarm(case)
+    while alarm.kind != kind:
+        case = apply(case, alarm, at).case
+        at, alarm = next_alarm(case)
+    return case, at, alarm
+
+
 @pytest.mark.parametrize(
     ("changes", "error"),
     [
@@ -48,10 +57,7 @@ def test_the_buyer_may_escalate_from_day_3_and_not_before():
     case = opened()
     with pytest.raises(Refusal, match="kind: the buyer may escalate once the case is 72 h old"):
         check(case, Escalation(by=BUYER), T0 + timedelta(hours=72) - timedelta(seconds=1))
-    at, alarm = next_alarm(case)
-    while alarm.kind != "escalation_opens":  # the seller's day-3 reminder falls at the same moment
-        case = apply(case, alarm, at).case
-        at, alarm = next_alarm(case)
+    case, at, alarm = until_alarm(case, "escalation_opens")  # the seller's day-3 reminder falls at the same moment
     assert at == T0 + timedelta(hours=72)
     case = apply(case, alarm, at).case
     assert "escalation" in allowed_actions(case)[Party.BUYER]
@@ -86,11 +92,7 @@ def test_the_seller_cannot_decline_or_offer_a_return_here():
 
 
 def test_unresolved_for_365_days_it_refunds_in_full_charged_to_the_seller():
-    case = opened()
-    at, alarm = next_alarm(case)
-    while alarm.kind != "deadline_passed":
-        case = apply(case, alarm, at).case
-        at, alarm = next_alarm(case)
+    case, at, alarm = until_alarm(opened(), "deadline_passed")
     assert at == T0 + timedelta(days=365)
     step = apply(case, alarm, at)
     assert step.case.refunds[0].amount == eur(4500) and step.case.charged_to_seller == eur(4500)
@@ -157,11 +159,7 @@ def test_processes_without_reopening_close_for_good():
 
 
 def test_a_case_unresolved_for_30_days_flags_its_seller_until_it_closes():
-    case = opened()
-    at, alarm = next_alarm(case)
-    while alarm.kind != "seller_flag_due":
-        case = apply(case, alarm, at).case
-        at, alarm = next_alarm(case)
+    case, at, alarm = until_alarm(opened(), "seller_flag_due")
     assert at == T0 + timedelta(days=30)
     step = apply(case, alarm, at)
     assert step.case.seller_flagged and view(step.case).seller_flagged
