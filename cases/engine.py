@@ -294,13 +294,19 @@ def _check_amount(case: Case, amount: Money) -> None:
         raise Refusal("amount", f"must not exceed what is refundable, {case.refundable}")
 
 
-def _check_refund_fact(case: Case, msg: RefundSettled | RefundFailed, now: datetime) -> None:
+def _check_refund_fact(case: Case, msg: RefundSettled | RefundFailed, now: datetime) -> Refund:
     refund = next((r for r in case.refunds if r.number == msg.refund_number), None)
     if refund is None:
         raise Refusal("refund_number", f"this case has no refund number {msg.refund_number}")
     if refund.status != "requested":
         raise Refusal("refund_number", f"refund {msg.refund_number} is already {refund.status}")
-    others = getattr(msg, "other_cases_refunded", None)
+    return refund
+
+
+def _check_refund_failed(case: Case, msg: RefundFailed, now: datetime) -> None:
+    """A refusal by the order's budget says what the other cases took: never more than this case left."""
+    refund = _check_refund_fact(case, msg, now)
+    others = msg.other_cases_refunded
     if others is not None:
         left = case.order.total_paid - case.refunded + refund.amount  # this refund no longer counts
         if others.currency != case.currency or not 0 <= others.amount <= left.amount:
@@ -372,7 +378,7 @@ _CHECKS = {
     SellerResponse: _check_seller_response,
     SupportDecision: _check_support_decision,
     RefundSettled: _check_refund_fact,
-    RefundFailed: _check_refund_fact,
+    RefundFailed: _check_refund_failed,
     DeadlinePassed: _check_deadline,
 }
 
