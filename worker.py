@@ -37,7 +37,7 @@ def build_worker(
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     store = Store(settings.database_url)
-    store.create_schema()
+    store.migrate()
     client = await connect(settings)
     with ThreadPoolExecutor(max_workers=settings.activity_threads) as pool:
         worker = build_worker(client, settings, store, pool)

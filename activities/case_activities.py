@@ -15,7 +15,7 @@ from cases.model import TimelineEntry
 from cases.money import Money
 from cases.view import CaseView
 from store.database import Store
-from store.schema import CaseRow, LedgerRow, NotificationRow, SupportTicketRow, TimelineRow
+from store.schema import LedgerRow, NotificationRow, SupportTicketRow
 
 log = logging.getLogger("refund_cases.activities")
 
@@ -36,6 +36,7 @@ class LedgerPosting(BaseModel):
     case_id: str
     seller_id: str
     posting: PostLedgerEntry
+    order_id: str | None = None  # absent only in postings scheduled by workflow code older than payouts
 
 
 class Notifications(BaseModel):
@@ -79,7 +80,7 @@ class CaseActivities:
     @activity.defn
     def post_ledger_entry(self, entry: LedgerPosting) -> None:
         posting = entry.posting
-        self.store.insert_once(
+        self.store.post_ledger_entry(
             LedgerRow(
                 key=f"{entry.case_id}:ledger:{posting.number}",
                 case_id=entry.case_id,
@@ -89,6 +90,7 @@ class CaseActivities:
                 currency=posting.amount.currency,
                 refund_number=posting.refund_number,
                 created_at=datetime.now(UTC),
+                order_id=entry.order_id,
             )
         )
 
@@ -125,43 +127,7 @@ class CaseActivities:
     def record_case(self, record: CaseRecord) -> None:
         view = record.view
         self.store.release_refunds([f"{view.case_id}:refund:{number}" for number in record.failed_refunds])
-        self.store.record_case(
-            CaseRow(
-                case_id=view.case_id,
-                version=view.version,
-                kind=view.kind.value,
-                policy=view.policy,
-                policy_version=view.policy_version,
-                reason=view.reason.value,
-                status=view.status.value,
-                outcome=view.outcome.value if view.outcome else None,
-                awaiting=view.awaiting.value if view.awaiting else "none",
-                due_at=view.due_at,
-                order_id=view.order_id,
-                seller_id=view.seller_id,
-                buyer_id=view.buyer_id,
-                currency=view.total_paid.currency,
-                total_paid=view.total_paid.amount,
-                refunded=view.refunded.amount,
-                charged_to_seller=view.charged_to_seller.amount,
-                opened_at=view.opened_at,
-                closed_at=view.closed_at,
-            ),
-            [
-                TimelineRow(
-                    case_id=view.case_id,
-                    seq=e.seq,
-                    at=e.at,
-                    actor=str(e.actor),
-                    kind=e.kind,
-                    summary=e.summary,
-                    refused=e.refused,
-                )
-                for e in record.new_entries
-            ],
-            seller_flagged=view.seller_flagged,
-            at=view.timeline[-1].at if view.timeline else view.opened_at,
-        )
+        self.store.record_case(view, record.new_entries)
 
     def all(self) -> list:
         return [self.issue_refund, self.post_ledger_entry, self.send_notifications, self.open_support_ticket, self.record_case]

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from cases.money import Money
 from store.database import Store
-from store.schema import RefundRow
+from store.schema import GatewayRefundRow
 
 
 class GatewayReceipt(BaseModel):
@@ -38,7 +38,7 @@ class EmbeddedGateway:
 
     def refund(self, idempotency_key: str, case_id: str, number: int, amount: Money) -> GatewayReceipt:
         row, first = self.store.insert_once(
-            RefundRow(
+            GatewayRefundRow(
                 idempotency_key=idempotency_key,
                 case_id=case_id,
                 number=number,

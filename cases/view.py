@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from cases.case import Case
 from cases.engine import allowed_actions
 from cases.messages import OpenCase
-from cases.model import CaseKind, Offer, Outcome, Party, Reason, Status, TimelineEntry
+from cases.model import CaseKind, Offer, Outcome, Party, Reason, Refund, Status, TimelineEntry
 from cases.money import Money
 
 
@@ -36,6 +36,7 @@ class CaseView(BaseModel):
     refundable: Money
     charged_to_seller: Money
     offers: list[Offer]
+    refunds: list[Refund] = []
     timeline: list[TimelineEntry]
     opened_at: datetime
     closed_at: datetime | None
@@ -110,6 +111,7 @@ def view(case: Case) -> CaseView:
         refundable=case.refundable,
         charged_to_seller=case.charged_to_seller,
         offers=case.offers,
+        refunds=case.refunds,
         timeline=case.timeline,
         opened_at=case.opened_at,
         closed_at=case.closed_at,

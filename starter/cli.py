@@ -438,7 +438,7 @@ def list_cases(
 def flagged_sellers(as_json: JsonOpt = False) -> None:
     """Sellers flagged by cases unresolved too long (from the case store): the marketplace may restrict them."""
     store = Store(Settings().database_url)
-    store.create_schema()
+    store.migrate()
     rows = [{"seller_id": seller, "unresolved_cases": count, "since": since} for seller, count, since in store.flagged_sellers()]
     if as_json:
         out.print_json(json.dumps(rows, default=str))

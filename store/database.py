@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event, func, select, update
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from cases.model import Refund, TimelineEntry
 from cases.money import Money
-from store.schema import Base, CaseRow, OrderBudgetRow, RefundReservationRow, SellerFlagRow, TimelineRow
+from cases.view import CaseView
+from store.schema import (
+    Base,
+    CaseRow,
+    LedgerRow,
+    OrderBudgetRow,
+    OrderVolumeRow,
+    PayoutHoldRow,
+    PayoutRow,
+    RefundReservationRow,
+    RefundRow,
+    SellerFlagRow,
+    TimelineRow,
+)
 
 Row = TypeVar("Row", bound=Base)
 
@@ -39,8 +55,17 @@ class Store:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+    def migrate(self) -> None:
+        """Brings the schema to the newest migration (store/migrations). A store that `create_all`
+        made before there were migrations is adopted as the baseline first."""
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            tables = set(inspect(connection).get_table_names())
+            if "cases" in tables and "alembic_version" not in tables:
+                command.stamp(config, "0001")
+            command.upgrade(config, "head")
 
     def insert_once(self, row: Row) -> tuple[Row, bool]:
         """Inserts `row` unless its key exists; returns the stored row and whether this call made it."""
@@ -58,22 +83,56 @@ class Store:
                 return session.get(model, key), False
             return row, True
 
-    def record_case(self, case: CaseRow, timeline: list[TimelineRow], seller_flagged: bool, at: datetime) -> bool:
-        """Writes the case view unless a newer one is stored, its flag on the seller, and any timeline
-        rows not yet stored."""
+    def record_case(self, view: CaseView, new_entries: list[TimelineEntry]) -> bool:
+        """Writes what one transition of a case changed, unless a newer view is stored: the case row,
+        its refunds, its flag on the seller and its order's payout hold; and any timeline rows not yet
+        stored. Safe to repeat and to receive out of order."""
+        at = view.timeline[-1].at if view.timeline else view.opened_at
+        # The hold row exists before the transaction, so the transaction can lock it: two cases on one
+        # order closing at once then count each other's final status.
+        self.insert_once(PayoutHoldRow(order_id=view.order_id, seller_id=view.seller_id, held_at=at, released_at=None))
         with self.sessions() as session, session.begin():
-            stored = session.get(CaseRow, case.case_id, with_for_update=True)
-            newer = stored is None or stored.version < case.version
+            hold = session.get(PayoutHoldRow, view.order_id, with_for_update=True)
+            stored = session.get(CaseRow, view.case_id, with_for_update=True)
+            newer = stored is None or stored.version < view.version
             if newer:
-                session.merge(case)
-                flag = session.get(SellerFlagRow, case.case_id)
-                if seller_flagged and (flag is None or flag.lifted_at is not None):
-                    session.merge(SellerFlagRow(case_id=case.case_id, seller_id=case.seller_id, raised_at=at, lifted_at=None))
-                elif not seller_flagged and flag is not None and flag.lifted_at is None:
-                    flag.lifted_at = at
-            seen = set(session.scalars(select(TimelineRow.seq).where(TimelineRow.case_id == case.case_id)))
-            session.add_all(row for row in timeline if row.seq not in seen)
+                session.merge(_case_row(view))
+                for refund in view.refunds:
+                    session.merge(_refund_row(view, refund, at))
+                _flag(session, view, at)
+                session.flush()
+                _hold(session, hold, at)
+            seen = set(session.scalars(select(TimelineRow.seq).where(TimelineRow.case_id == view.case_id)))
+            session.add_all(_timeline_row(view.case_id, e) for e in new_entries if e.seq not in seen)
         return newer
+
+    def pay_out(self, order_id: str, seller_id: str, amount: Money, at: datetime) -> PayoutRow:
+        """Records an order's payout to its seller, once; refused while a case on the order is open."""
+        with self.sessions() as session, session.begin():
+            hold = session.get(PayoutHoldRow, order_id, with_for_update=True)
+            if hold is not None and hold.released_at is None:
+                open_ids = session.scalars(
+                    select(CaseRow.case_id).where(CaseRow.order_id == order_id, CaseRow.status != "closed").order_by(CaseRow.case_id)
+                )
+                raise PayoutHeld(order_id, list(open_ids))
+            paid = session.get(PayoutRow, order_id)
+            if paid is None:
+                paid = PayoutRow(order_id=order_id, seller_id=seller_id, amount=amount.amount, currency=amount.currency, paid_out_at=at)
+                session.add(paid)
+            return paid
+
+    def post_ledger_entry(self, row: LedgerRow) -> None:
+        """A seller charge on an order already paid out is recovered from the seller's next payout."""
+        if row.kind == "seller_charge" and row.order_id is not None and self.get(PayoutRow, row.order_id) is not None:
+            row.settled_by = "next_payout"
+        self.insert_once(row)
+
+    def record_order_volume(self, seller_id: str, day: date, orders: int) -> None:
+        """The backends' feed: a seller's orders on a day. Sending a day again replaces its figure."""
+        if orders < 0:
+            raise ValueError("orders: must not be negative")
+        with self.sessions() as session, session.begin():
+            session.merge(OrderVolumeRow(seller_id=seller_id, day=day, orders=orders))
 
     def reserve_refund(self, key: str, case_id: str, order_id: str, paid: Money, amount: Money) -> Money | None:
         """Takes `amount` from the order's budget for refund `key`, once. Returns None when it is
@@ -135,3 +194,75 @@ class Store:
         with self.sessions() as session:
             query = select(model).filter_by(**where)
             return list(session.scalars(query))
+
+
+class PayoutHeld(ValueError):
+    """A payout asked for while cases on the order are open."""
+
+    def __init__(self, order_id: str, open_cases: list[str]):
+        self.order_id, self.open_cases = order_id, open_cases
+        super().__init__(f"order_id: the payout of order {order_id} is held while case(s) {', '.join(open_cases)} are open")
+
+
+def _case_row(view: CaseView) -> CaseRow:
+    return CaseRow(
+        case_id=view.case_id,
+        version=view.version,
+        kind=view.kind.value,
+        policy=view.policy,
+        policy_version=view.policy_version,
+        reason=view.reason.value,
+        status=view.status.value,
+        outcome=view.outcome.value if view.outcome else None,
+        awaiting=view.awaiting.value if view.awaiting else "none",
+        due_at=view.due_at,
+        order_id=view.order_id,
+        seller_id=view.seller_id,
+        buyer_id=view.buyer_id,
+        currency=view.total_paid.currency,
+        total_paid=view.total_paid.amount,
+        refunded=view.refunded.amount,
+        charged_to_seller=view.charged_to_seller.amount,
+        opened_at=view.opened_at,
+        closed_at=view.closed_at,
+    )
+
+
+_REFUND_STATUS = {"requested": "requested", "settled": "succeeded", "failed": "failed"}
+
+
+def _refund_row(view: CaseView, refund: Refund, at: datetime) -> RefundRow:
+    return RefundRow(
+        idempotency_key=f"{view.case_id}:refund:{refund.number}",
+        case_id=view.case_id,
+        order_id=view.order_id,
+        seller_id=view.seller_id,
+        number=refund.number,
+        amount=refund.amount.amount,
+        currency=refund.amount.currency,
+        status=_REFUND_STATUS[refund.status],
+        updated_at=at,
+    )
+
+
+def _timeline_row(case_id: str, entry: TimelineEntry) -> TimelineRow:
+    return TimelineRow(
+        case_id=case_id, seq=entry.seq, at=entry.at, actor=str(entry.actor), kind=entry.kind, summary=entry.summary, refused=entry.refused
+    )
+
+
+def _flag(session: Session, view: CaseView, at: datetime) -> None:
+    flag = session.get(SellerFlagRow, view.case_id)
+    if view.seller_flagged and (flag is None or flag.lifted_at is not None):
+        session.merge(SellerFlagRow(case_id=view.case_id, seller_id=view.seller_id, raised_at=at, lifted_at=None))
+    elif not view.seller_flagged and flag is not None and flag.lifted_at is None:
+        flag.lifted_at = at
+
+
+def _hold(session: Session, hold: PayoutHoldRow, at: datetime) -> None:
+    """Held while any case on the order is open; released when the last one closes."""
+    open_cases = session.scalar(select(func.count()).where(CaseRow.order_id == hold.order_id, CaseRow.status != "closed"))
+    if open_cases and hold.released_at is not None:
+        hold.held_at, hold.released_at = at, None
+    elif not open_cases and hold.released_at is None:
+        hold.released_at = at

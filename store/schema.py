@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -16,6 +16,12 @@ class CaseRow(Base):
     """The current view of a case. `version` only moves forward, so an older write never wins."""
 
     __tablename__ = "cases"
+    __table_args__ = (
+        # A seller's portal: the cases waiting on them, soonest due first, paged by (due_at, case_id).
+        Index("ix_cases_seller_queue", "seller_id", "awaiting", "due_at", "case_id"),
+        Index("ix_cases_buyer_opened", "buyer_id", "opened_at"),
+        Index("ix_cases_opened", "opened_at"),
+    )
     case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(32))
@@ -51,9 +57,24 @@ class TimelineRow(Base):
 
 
 class RefundRow(Base):
-    """One refund at the embedded gateway; the idempotency key is the whole guarantee."""
+    """One refund of a case as finance reads it: requested, then succeeded or failed."""
 
     __tablename__ = "refunds"
+    idempotency_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    seller_id: Mapped[str] = mapped_column(String(64), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GatewayRefundRow(Base):
+    """One refund at the embedded gateway; the idempotency key is the whole guarantee."""
+
+    __tablename__ = "gateway_refunds"
     idempotency_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     case_id: Mapped[str] = mapped_column(String(64), index=True)
     number: Mapped[int] = mapped_column(Integer)
@@ -96,6 +117,40 @@ class LedgerRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     refund_number: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    order_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Where a seller charge is taken from: the seller's balance, or, when the order was already paid
+    # out, a recovery from the seller's next payout.
+    settled_by: Mapped[str] = mapped_column(String(16), default="seller_balance", server_default="seller_balance")
+
+
+class PayoutHoldRow(Base):
+    """An order's payout is held while any case on it is open, and released when the last one closes."""
+
+    __tablename__ = "payout_holds"
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(String(64), index=True)
+    held_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PayoutRow(Base):
+    """An order paid out to its seller; later seller charges on it are recovered from the next payout."""
+
+    __tablename__ = "payouts"
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(String(64), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_out_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OrderVolumeRow(Base):
+    """Orders per seller per day, pushed by backends: the denominator of issue rates."""
+
+    __tablename__ = "order_volumes"
+    seller_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    orders: Mapped[int] = mapped_column(Integer)
 
 
 class SellerFlagRow(Base):

@@ -59,7 +59,7 @@ class Harness:
 @pytest_asyncio.fixture(scope="session")
 async def store(tmp_path_factory):
     db = Store(f"sqlite:///{tmp_path_factory.mktemp('store')}/cases.db")
-    db.create_schema()
+    db.migrate()
     return db
 
 

@@ -20,7 +20,7 @@ from cases.policies import names as policy_names
 from starter.demo import SCENARIOS
 from starter.settings import Settings
 from store.database import Store
-from store.schema import LedgerRow, RefundRow, SellerFlagRow
+from store.schema import LedgerRow, GatewayRefundRow, SellerFlagRow
 from worker import build_worker
 from workflows import search_attributes
 
@@ -40,7 +40,7 @@ async def dev_server(tmp_path_factory):
     )
     settings = Settings(database_url=f"sqlite:///{data}/cases.db", temporal_task_queue="refund-cases")
     store = Store(settings.database_url)
-    store.create_schema()
+    store.migrate()
     with ThreadPoolExecutor(max_workers=8) as pool:
         async with build_worker(env.client, settings, store, pool):
             target = env.client.service_client.config.target_host
@@ -96,7 +96,7 @@ async def test_the_tour_open_answer_ship_confirm_refund_and_charge(dev_server):
     assert (shown["status"], shown["outcome"]) == ("closed", "refunded_full")
     assert shown["refunded"] == {"amount": 4500, "currency": "EUR"}
     assert shown["charged_to_seller"] == {"amount": 5150, "currency": "EUR"}
-    assert [r.amount for r in store.rows(RefundRow, case_id=case_id)] == [4500]
+    assert [r.amount for r in store.rows(GatewayRefundRow, case_id=case_id)] == [4500]
     assert [r.amount for r in store.rows(LedgerRow, case_id=case_id)] == [5150]
 
     listed = json.loads(await ok(env, "list", "--status", "closed", "--seller", "seller-e2e", "--json"))

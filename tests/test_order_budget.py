@@ -18,7 +18,7 @@ PAID = eur(4500)
 @pytest.fixture
 def store(tmp_path):
     db = Store(f"sqlite:///{tmp_path}/cases.db")
-    db.create_schema()
+    db.migrate()
     return db
 
 

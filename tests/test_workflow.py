@@ -35,7 +35,7 @@ from cases.model import CaseKind, ItemCategory, Outcome, Party, Reason, Resoluti
 from cases.view import CaseView, static_summary
 from starter.client import CaseClient, CaseRefused, NewCase, case_id_for
 from tests.conftest import worker_for
-from store.schema import CaseRow, LedgerRow, NotificationRow, RefundReservationRow, RefundRow, SupportTicketRow, TimelineRow
+from store.schema import CaseRow, LedgerRow, NotificationRow, RefundReservationRow, GatewayRefundRow, SupportTicketRow, TimelineRow
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, eur, order
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
@@ -91,7 +91,7 @@ async def outcome_of(h, case_id):
 
 
 def money_rows(h, case_id):
-    refunds = [r.amount for r in h.store.rows(RefundRow, case_id=case_id)]
+    refunds = [r.amount for r in h.store.rows(GatewayRefundRow, case_id=case_id)]
     ledger = sorted((r.kind, r.amount) for r in h.store.rows(LedgerRow, case_id=case_id))
     return refunds, ledger
 

@@ -316,7 +316,9 @@ class RefundCaseWorkflow:
                 case PostLedgerEntry():
                     await _side_effect(
                         CaseActivities.post_ledger_entry,
-                        LedgerPosting(case_id=case_id, seller_id=self.case.order.seller_id, posting=command),
+                        LedgerPosting(
+                            case_id=case_id, seller_id=self.case.order.seller_id, posting=command, order_id=self.case.order.order_id
+                        ),
                         f"ledger {command.entry.value} {command.amount}",
                     )
                 case OpenSupportTicket():

@@ -135,7 +135,7 @@ async def record(tag: str, only: list[str]) -> None:
     with TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=8) as pool:
         settings = Settings(database_url=f"sqlite:///{tmp}/cases.db", temporal_task_queue="record")
         store = Store(settings.database_url)
-        store.create_schema()
+        store.migrate()
         async with build_worker(env.client, settings, store, pool):
             client = CaseClient(env.client, "record", clock=env.get_current_time)
             for scenario in [s for s in SCENARIOS if not only or s.__name__ in only]:
