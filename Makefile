@@ -21,7 +21,7 @@ test: $(STAMP)
 
 ## test-fast: the pure rules only (no servers, no exhaustive exploration)
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -m "not workflow and not e2e and not proof"
+	$(VENV)/bin/pytest -m "not workflow and not e2e and not proof and not postgres"
 
 worker: $(STAMP)
 	$(VENV)/bin/python -m worker

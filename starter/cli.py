@@ -43,7 +43,7 @@ from cases.view import CaseView
 from starter import render
 from starter.client import CaseClient, CaseRefused, NewCase
 from starter.settings import Settings
-from store.database import Store
+from starter import reconcile, store_cli
 
 app = typer.Typer(help="Marketplace refund cases on Temporal.", no_args_is_help=True, pretty_exceptions_enable=False)
 seller = typer.Typer(help="Act as the seller.", no_args_is_help=True)
@@ -54,6 +54,7 @@ payment = typer.Typer(help="Report payment-provider facts about a refund.", no_a
 policy_app = typer.Typer(help="Inspect policies.", no_args_is_help=True)
 for sub, name in [(seller, "seller"), (buyer, "buyer"), (support, "support"), (carrier, "carrier"), (payment, "payment"), (policy_app, "policy")]:
     app.add_typer(sub, name=name)
+store_cli.register(app)
 
 out = Console()
 err = Console(stderr=True)
@@ -434,19 +435,27 @@ def list_cases(
     _run(work)
 
 
-@app.command("flagged-sellers")
-def flagged_sellers(as_json: JsonOpt = False) -> None:
-    """Sellers flagged by cases unresolved too long (from the case store): the marketplace may restrict them."""
-    store = Store(Settings().database_url)
-    store.migrate()
-    rows = [{"seller_id": seller, "unresolved_cases": count, "since": since} for seller, count, since in store.flagged_sellers()]
-    if as_json:
-        out.print_json(json.dumps(rows, default=str))
-        return
-    table = Table("seller", "unresolved cases", "flagged since")
-    for row in rows:
-        table.add_row(row["seller_id"], str(row["unresolved_cases"]), f"{row['since']:%Y-%m-%d %H:%M}")
-    out.print(table if rows else "No seller is flagged.")
+@store_cli.store_app.command("check")
+def store_check(
+    repair: Annotated[bool, typer.Option("--repair", help="Rewrite drifted rows from the workflows.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare every open case's store row with its workflow's own view; report drift (exit 1), or
+    repair it."""
+
+    async def work(client: CaseClient) -> int:
+        compared, drifts = await reconcile.check(client, store_cli.open_store(), repair=repair)
+        if as_json:
+            out.print_json(json.dumps({"compared": compared, "drifts": [vars(d) for d in drifts]}))
+        else:
+            for drift in drifts:
+                out.print(f"{'repaired' if drift.repaired else '[red]drift[/red]'} {drift.case_id}: {drift.what}")
+            out.print(f"{compared} case(s) compared, {len(drifts)} drifted" + (", all repaired" if repair and drifts else ""))
+        return 1 if drifts and not repair else 0
+
+    code = _run(work)
+    if code:
+        raise typer.Exit(code)
 
 
 @policy_app.command("list")
@@ -502,12 +511,13 @@ def policy_explore(
 @app.command("demo")
 def demo() -> None:
     """Open a handful of cases that take different paths (idempotent: run it again, nothing doubles)."""
-    from starter.demo import play
+    from starter.demo import feed_order_volumes, play
 
     async def work(client: CaseClient) -> None:
         render.demo(out, await play(client))
 
     _run(work)
+    feed_order_volumes(store_cli.open_store(), datetime.now(UTC).date())
 
 
 def main() -> None:
@@ -515,8 +525,11 @@ def main() -> None:
     cannot crash interpreter teardown: temporalio/sdk-python#300 ("PyGILState_Release … finalizing"),
     which here turned about one successful command in four into an abort with a non-zero exit code."""
     try:
-        app()
+        with _plain_errors():  # also for the store commands, which need no Temporal connection
+            app()
         code = 0
+    except typer.Exit as exit_:
+        code = exit_.exit_code
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     sys.stdout.flush()

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from cases.messages import BuyerAnswer, Escalation, ProtectionFeedback, Reopening, ReturnShipped, SellerResponse, Withdrawal
 from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution
 from cases.money import Money
 from starter.client import CaseClient, NewCase
+from store.database import Store
 
 Play = Callable[[CaseClient, str, Order], Awaitable[None]]
 
@@ -134,3 +135,12 @@ async def play(client: CaseClient) -> list[tuple[str, str, str]]:
         shown = await client.show(opened.case_id)
         played.append((opened.case_id, scenario.path, shown.status.value + (f" ({shown.outcome.value})" if shown.outcome else "")))
     return played
+
+
+def feed_order_volumes(store: Store, today: date) -> None:
+    """What a backend would push: the demo sellers' orders for the last 30 days, so issue rates have a
+    denominator (seller-demo-1 about 4 %, seller-demo-2 about 45 %: flagged)."""
+    for back in range(30):
+        day = today - timedelta(days=back)
+        store.record_order_volume("seller-demo-1", day, 7)
+        store.record_order_volume("seller-demo-2", day, 1 if back % 3 else 0)

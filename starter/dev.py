@@ -8,10 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from starter.client import CaseClient
-from starter.demo import play
+from starter.demo import feed_order_volumes, play
+from starter.store_cli import open_store
 from starter.settings import Settings
 from workflows import search_attributes
 
@@ -61,6 +63,7 @@ async def main() -> None:
         from starter import render
 
         render.demo(Console(), await play(client))
+        feed_order_volumes(open_store(), datetime.now(UTC).date())
         print(f"\nTemporal UI: {UI}   (cases are workflows with ids case-…; filter e.g. CaseStatus=\"awaiting_support\")")
         print("Try: .venv/bin/refund-cases list    — Ctrl-C stops the server and the worker.", flush=True)
         stop = asyncio.Event()

@@ -83,10 +83,11 @@ class Store:
                 return session.get(model, key), False
             return row, True
 
-    def record_case(self, view: CaseView, new_entries: list[TimelineEntry]) -> bool:
+    def record_case(self, view: CaseView, new_entries: list[TimelineEntry], force: bool = False) -> bool:
         """Writes what one transition of a case changed, unless a newer view is stored: the case row,
         its refunds, its flag on the seller and its order's payout hold; and any timeline rows not yet
-        stored. Safe to repeat and to receive out of order."""
+        stored. Safe to repeat and to receive out of order. `force` (reconciliation only) writes the
+        view whatever is stored."""
         at = view.timeline[-1].at if view.timeline else view.opened_at
         # The hold row exists before the transaction, so the transaction can lock it: two cases on one
         # order closing at once then count each other's final status.
@@ -94,9 +95,9 @@ class Store:
         with self.sessions() as session, session.begin():
             hold = session.get(PayoutHoldRow, view.order_id, with_for_update=True)
             stored = session.get(CaseRow, view.case_id, with_for_update=True)
-            newer = stored is None or stored.version < view.version
+            newer = force or stored is None or stored.version < view.version
             if newer:
-                session.merge(_case_row(view))
+                session.merge(case_row(view))
                 for refund in view.refunds:
                     session.merge(_refund_row(view, refund, at))
                 _flag(session, view, at)
@@ -107,14 +108,17 @@ class Store:
         return newer
 
     def pay_out(self, order_id: str, seller_id: str, amount: Money, at: datetime) -> PayoutRow:
-        """Records an order's payout to its seller, once; refused while a case on the order is open."""
+        """Records an order's payout to its seller, once; refused while a case on the order is open
+        (the cases decide; the hold row, locked here like in `record_case`, keeps the history)."""
         with self.sessions() as session, session.begin():
-            hold = session.get(PayoutHoldRow, order_id, with_for_update=True)
-            if hold is not None and hold.released_at is None:
-                open_ids = session.scalars(
+            session.get(PayoutHoldRow, order_id, with_for_update=True)
+            open_ids = list(
+                session.scalars(
                     select(CaseRow.case_id).where(CaseRow.order_id == order_id, CaseRow.status != "closed").order_by(CaseRow.case_id)
                 )
-                raise PayoutHeld(order_id, list(open_ids))
+            )
+            if open_ids:
+                raise PayoutHeld(order_id, open_ids)
             paid = session.get(PayoutRow, order_id)
             if paid is None:
                 paid = PayoutRow(order_id=order_id, seller_id=seller_id, amount=amount.amount, currency=amount.currency, paid_out_at=at)
@@ -204,7 +208,7 @@ class PayoutHeld(ValueError):
         super().__init__(f"order_id: the payout of order {order_id} is held while case(s) {', '.join(open_cases)} are open")
 
 
-def _case_row(view: CaseView) -> CaseRow:
+def case_row(view: CaseView) -> CaseRow:
     return CaseRow(
         case_id=view.case_id,
         version=view.version,

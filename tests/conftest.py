@@ -9,7 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
+from sqlalchemy import create_engine, text
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -20,6 +22,7 @@ from activities.payments import EmbeddedGateway
 from starter.client import CaseClient
 from starter.settings import Settings
 from store.database import Store
+from store.throwaway_postgres import ThrowawayPostgres
 from worker import build_worker
 from workflows import search_attributes
 
@@ -61,6 +64,31 @@ async def store(tmp_path_factory):
     db = Store(f"sqlite:///{tmp_path_factory.mktemp('store')}/cases.db")
     db.migrate()
     return db
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One throwaway PostgreSQL cluster on loopback for the session (installed from Debian if missing)."""
+    with ThrowawayPostgres() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request, tmp_path):
+    """An empty, migrated store on each database: the store suite runs on both."""
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{tmp_path}/cases.db")
+    else:
+        cluster = request.getfixturevalue("postgres")
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(cluster.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        store = Store(cluster.url.rsplit("/", 1)[0] + f"/{name}")
+    store.migrate()
+    yield store
+    store.engine.dispose()
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import delete, update
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -20,7 +21,7 @@ from cases.policies import names as policy_names
 from starter.demo import SCENARIOS
 from starter.settings import Settings
 from store.database import Store
-from store.schema import LedgerRow, GatewayRefundRow, SellerFlagRow
+from store.schema import CaseRow, GatewayRefundRow, LedgerRow, SellerFlagRow
 from worker import build_worker
 from workflows import search_attributes
 
@@ -134,3 +135,43 @@ async def test_flagged_sellers_lists_sellers_with_a_flag_not_lifted(dev_server):
     rows = json.loads(await ok(env, "flagged-sellers", "--json"))
     assert [(r["seller_id"], r["unresolved_cases"]) for r in rows] == [("seller-flagged", 1)]
     assert "seller-flagged" in await ok(env, "flagged-sellers")
+
+
+async def test_store_check_finds_drift_and_repair_rewrites_it_from_the_workflows(dev_server):
+    env, store = dev_server
+    tampered = json.loads(await ok(env, "open", *ORDER, "--reason", "defective", "--request-id", "drift-1", "--json"))["case_id"]
+    lost = json.loads(await ok(env, "open", *ORDER, "--reason", "wrong_item", "--request-id", "drift-2", "--json"))["case_id"]
+    await asyncio.sleep(1)  # the worker records each opening
+    with store.sessions() as session, session.begin():
+        session.execute(update(CaseRow).where(CaseRow.case_id == tampered).values(status="closed", refunded=100))
+        session.execute(delete(CaseRow).where(CaseRow.case_id == lost))
+
+    found = await cli(env, "store", "check", "--json")
+    assert found.returncode == 1, found.stderr
+    drifts = {d["case_id"]: d["what"] for d in json.loads(found.stdout)["drifts"]}
+    assert drifts[tampered] == "status: store closed, workflow awaiting_seller_response; refunded: store 100, workflow 0"
+    assert drifts[lost] == "missing from the store"
+
+    assert "all repaired" in await ok(env, "store", "check", "--repair")
+    assert json.loads(await ok(env, "store", "check", "--json"))["drifts"] == []
+    assert store.get(CaseRow, lost).status == "awaiting_seller_response"
+
+
+async def test_payouts_are_held_while_a_case_is_open_and_the_report_counts_the_cases(dev_server):
+    env, _ = dev_server
+    order = ["--order", "ord-e2e-pay", *ORDER[2:]]
+    case_id = json.loads(await ok(env, "open", *order, "--reason", "defective", "--request-id", "pay-1", "--json"))["case_id"]
+    await asyncio.sleep(1)
+    held = json.loads(await ok(env, "payouts", "--json"))
+    assert "ord-e2e-pay" in [h["order_id"] for h in held]
+    refused = await cli(env, "pay-out", "ord-e2e-pay", "--seller", "seller-e2e", "--amount", "45.00")
+    assert refused.returncode == 2 and f"held while case(s) {case_id} are open" in refused.stderr
+    await ok(env, "buyer", "withdraw", case_id)
+    await asyncio.sleep(1)
+    assert "paid out: 45.00 EUR" in await ok(env, "pay-out", "ord-e2e-pay", "--seller", "seller-e2e", "--amount", "45.00")
+    await ok(env, "order-volume", "--seller", "seller-e2e", "--day", datetime.now(UTC).strftime("%Y-%m-%d"), "--orders", "10")
+    report = json.loads(await ok(env, "report", "--json"))
+    assert report["opened"] >= 1 and report["reasons"]["defective"] >= 1
+    rate = next(r for r in report["issue_rates"] if r["seller_id"] == "seller-e2e")
+    assert rate["orders"] == 10 and rate["rate"] == rate["cases"] / 10
+    assert "issue rate per seller" in await ok(env, "report")

@@ -9,16 +9,13 @@ import pytest
 from cases.engine import Refusal, apply, check, open_case
 from cases.messages import RefundFailed, SellerResponse
 from cases.model import Resolution, Status
-from store.database import Store
 from tests.factories import PAYMENT, SELLER, T0, eur, request
 
 PAID = eur(4500)
 
 
 @pytest.fixture
-def store(tmp_path):
-    db = Store(f"sqlite:///{tmp_path}/cases.db")
-    db.migrate()
+def store(db):
     return db
 
 

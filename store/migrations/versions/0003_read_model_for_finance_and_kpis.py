@@ -47,6 +47,11 @@ def upgrade() -> None:
         sa.Column("held_at", TZ, nullable=False),
         sa.Column("released_at", TZ),
     )
+    # Orders with open cases in a store that had no holds yet are held from their first open case.
+    op.execute(
+        "INSERT INTO payout_holds (order_id, seller_id, held_at, released_at)"
+        " SELECT order_id, MIN(seller_id), MIN(opened_at), NULL FROM cases WHERE status <> 'closed' GROUP BY order_id"
+    )
     op.create_table(
         "payouts",
         sa.Column("order_id", sa.String(64), primary_key=True),

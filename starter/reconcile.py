@@ -1,0 +1,81 @@
+"""Reconciliation: the workflows are the truth, the store a copy. Finds where the copy drifted (a lost
+write, a hand edit, a restore from backup) and, asked to, rewrites it from the workflows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from temporalio.client import WorkflowFailureError
+
+from cases.view import CaseView
+from starter.client import CaseClient
+from store.database import Store, case_row
+from store.schema import CaseRow
+from workflows.refund_case import workflow_id
+
+# What the store must agree on with the workflow's own view.
+COMPARED = ("version", "status", "outcome", "awaiting", "due_at", "refunded", "charged_to_seller", "closed_at")
+
+
+@dataclass
+class Drift:
+    case_id: str
+    what: str
+    repaired: bool = False
+
+
+async def check(client: CaseClient, store: Store, repair: bool = False) -> tuple[int, list[Drift]]:
+    """Compares every running case and every case the store holds open with its workflow. Returns how
+    many cases were compared and the drifts found (repaired when `repair`)."""
+    running = {row["case_id"] for row in await client.list("ExecutionStatus = 'Running'", limit=1_000_000)}
+    with store.sessions() as session:
+        open_in_store = set(session.scalars(select(CaseRow.case_id).where(CaseRow.status != "closed")))
+    drifts = []
+    for case_id in sorted(running | open_in_store):
+        shown = await _truth(client, case_id, running=case_id in running)
+        if shown is None:
+            drifts.append(Drift(case_id, "the store holds it open but there is no workflow for it"))
+            continue
+        what = _differences(store.get(CaseRow, case_id), shown)
+        if what:
+            drift = Drift(case_id, what)
+            if repair:
+                store.record_case(shown, shown.timeline, force=True)
+                drift.repaired = True
+            drifts.append(drift)
+    return len(running | open_in_store), drifts
+
+
+async def _truth(client: CaseClient, case_id: str, running: bool) -> CaseView | None:
+    if running:
+        return await client.show(case_id)
+    handle = client.client.get_workflow_handle(workflow_id(case_id), result_type=CaseView)
+    try:
+        return await handle.result()
+    except (WorkflowFailureError, RuntimeError):
+        return None
+    except Exception as error:  # not found: the RPC error type depends on the server
+        if "not found" in str(error).lower():
+            return None
+        raise
+
+
+def _differences(row: CaseRow | None, shown: CaseView) -> str:
+    if row is None:
+        return "missing from the store"
+    expected = case_row(shown)
+    differ = []
+    for name in COMPARED:
+        stored, actual = getattr(row, name), getattr(expected, name)
+        if _normal(stored) != _normal(actual):
+            differ.append(f"{name}: store {stored}, workflow {actual}")
+    return "; ".join(differ)
+
+
+def _normal(value):
+    """Times compare in UTC without a zone: SQLite gives them back without one."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value

@@ -1,0 +1,170 @@
+"""The case store on SQLite and on PostgreSQL: migrations, retry-safe writes, payout holds, queries, KPIs."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import select, text
+
+from cases.engine import apply, open_case
+from cases.messages import RefundSettled, SellerResponse, Withdrawal
+from cases.model import Reason, Resolution
+from cases.view import view
+from store import queries
+from store.database import PayoutHeld
+from store.schema import Base, CaseRow, GatewayRefundRow, LedgerRow, PayoutHoldRow, RefundRow, TimelineRow
+from tests.factories import BUYER, PAYMENT, SELLER, T0, eur, request
+
+HOUR = timedelta(hours=1)
+
+
+def opened(case_id="c-1", at=T0, **changes):
+    return open_case(request(case_id=case_id, **changes), at).case
+
+
+def record(db, case):
+    return db.record_case(view(case), case.timeline)
+
+
+def withdrawn(case, at):
+    return apply(case, Withdrawal(by=BUYER), at).case
+
+
+def test_migrations_build_exactly_the_schema_the_models_declare(db):
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_a_store_made_before_migrations_is_adopted_and_keeps_its_rows(db):
+    config = Config()
+    config.set_main_option("script_location", "store/migrations")
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")  # the tables as `create_all` made them, without alembic_version
+        connection.execute(text("DROP TABLE alembic_version"))
+        connection.execute(
+            text(
+                "INSERT INTO refunds (idempotency_key, case_id, number, amount, currency, status, gateway_ref, created_at)"
+                " VALUES ('old:refund:1', 'old', 1, 4500, 'EUR', 'settled', 're_old', :at)"
+            ),
+            {"at": T0},
+        )
+    db.migrate()
+    assert db.get(GatewayRefundRow, "old:refund:1").amount == 4500
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+
+
+def test_an_older_transition_never_overwrites_a_newer_view_and_a_retry_adds_nothing(db):
+    first = opened()
+    closed = withdrawn(first, T0 + HOUR)
+    assert record(db, closed) is True
+    assert record(db, first) is False  # arrives late: ignored
+    assert record(db, closed) is False  # retried: nothing new
+    assert db.get(CaseRow, "c-1").status == "closed"
+    with db.sessions() as session:
+        assert len(list(session.scalars(select(TimelineRow).where(TimelineRow.case_id == "c-1")))) == len(closed.timeline)
+
+
+def test_refunds_are_recorded_as_requested_then_succeeded(db):
+    case = apply(opened(), SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND), T0)
+    record(db, case.case)
+    assert db.get(RefundRow, "c-1:refund:1").status == "requested"
+    settled = apply(case.case, RefundSettled(by=PAYMENT, refund_number=1), T0 + HOUR).case
+    record(db, settled)
+    row = db.get(RefundRow, "c-1:refund:1")
+    assert (row.status, row.amount, row.order_id) == ("succeeded", 4500, settled.order.order_id)
+
+
+def test_an_order_is_held_while_any_case_on_it_is_open_and_paid_out_once_the_last_closes(db):
+    first, second = opened("c-1"), opened("c-2")
+    second = second.model_copy(update={"order": first.order})
+    record(db, first)
+    record(db, second)
+    order_id = first.order.order_id
+    assert queries.order_state(db, order_id).payout_state == "held"
+    record(db, withdrawn(first, T0 + HOUR))
+    with pytest.raises(PayoutHeld, match=f"order_id: the payout of order {order_id} is held while case.s. c-2 are open"):
+        db.pay_out(order_id, first.order.seller_id, eur(4500), T0 + HOUR)
+    record(db, withdrawn(second, T0 + 2 * HOUR))
+    state = queries.order_state(db, order_id)
+    assert (state.payout_state, state.hold.released_at is not None, [c.case_id for c in state.cases]) == ("payable", True, ["c-1", "c-2"])
+    db.pay_out(order_id, first.order.seller_id, eur(4500), T0 + 3 * HOUR)
+    db.pay_out(order_id, first.order.seller_id, eur(4500), T0 + 4 * HOUR)  # repeated: still one payout
+    assert queries.order_state(db, order_id).payout.paid_out_at.replace(tzinfo=None) == (T0 + 3 * HOUR).replace(tzinfo=None)
+
+
+def test_a_seller_charge_after_the_payout_is_recovered_from_the_next_payout(db):
+    case = opened()
+    record(db, withdrawn(case, T0))
+    db.pay_out(case.order.order_id, case.order.seller_id, eur(4500), T0 + HOUR)
+    charge = dict(case_id="c-1", seller_id=SELLER.id, kind="seller_charge", amount=4500, currency="EUR", created_at=T0)
+    db.post_ledger_entry(LedgerRow(key="c-1:ledger:1", order_id=case.order.order_id, **charge))
+    db.post_ledger_entry(LedgerRow(key="c-9:ledger:1", order_id="ord-not-paid", **charge))
+    assert db.get(LedgerRow, "c-1:ledger:1").settled_by == "next_payout"
+    assert db.get(LedgerRow, "c-9:ledger:1").settled_by == "seller_balance"
+
+
+def test_two_cases_closing_at_once_release_their_order(db):
+    cases = [opened(f"c-{n}") for n in range(6)]
+    cases = [c.model_copy(update={"order": cases[0].order}) for c in cases]
+    for case in cases:
+        record(db, case)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda c: record(db, withdrawn(c, T0 + HOUR)), cases))
+    assert db.get(PayoutHoldRow, cases[0].order.order_id).released_at is not None
+
+
+def test_a_sellers_queue_is_ordered_by_due_time_filtered_and_paged_by_key(db):
+    for n in range(7):
+        record(db, opened(f"q-{n}", at=T0 + n * HOUR, order_id=f"ord-q-{n}", seller_id="seller-q"))
+    record(db, opened("q-other", reason=Reason.MISSING_ITEM, order_id="ord-q-x", seller_id="seller-q"))
+    record(db, withdrawn(opened("q-closed", order_id="ord-q-y", seller_id="seller-q"), T0))
+    pages, after = [], None
+    while True:
+        page = queries.seller_queue(db, "seller-q", reason="defective", after=after, limit=3)
+        pages.append([row.case_id for row in page.cases])
+        if page.next_after is None:
+            break
+        after = page.next_after
+    assert pages == [["q-0", "q-1", "q-2"], ["q-3", "q-4", "q-5"], ["q-6"]]
+    assert [r.case_id for r in queries.seller_queue(db, "seller-q", reason="missing_item").cases] == ["q-other"]
+
+
+def test_a_buyers_cases_newest_first(db):
+    for n in range(3):
+        record(db, opened(f"b-{n}", at=T0 + n * HOUR, buyer_id="buyer-b"))
+    assert [row.case_id for row in queries.buyer_cases(db, "buyer-b")] == ["b-2", "b-1", "b-0"]
+
+
+def test_the_kpi_report(db):
+    # Ten cases of seller-a over ten days, resolved after 1..9 hours (one still open and overdue);
+    # one case of seller-b. Order volumes: seller-a 100 orders (10 %), seller-b 50 (2 %).
+    for n in range(10):
+        case = opened(f"k-{n}", at=T0 + n * 24 * HOUR, seller_id="seller-a", reason=Reason.DEFECTIVE if n % 2 else Reason.WRONG_ITEM)
+        record(db, withdrawn(case, T0 + n * 24 * HOUR + (n + 1) * HOUR) if n < 9 else case)
+    record(db, opened("k-b", at=T0, seller_id="seller-b"))
+    for day in range(10):
+        db.record_order_volume("seller-a", (T0 + timedelta(days=day)).date(), 10)
+        db.record_order_volume("seller-b", (T0 + timedelta(days=day)).date(), 5)
+    db.record_order_volume("seller-b", T0.date(), 5)  # sent again: replaces, never adds
+    shown = queries.report(db, T0, T0 + timedelta(days=10), now=T0 + timedelta(days=30))
+    assert (shown.opened, shown.resolved) == (11, 9)
+    assert shown.resolution_rate == pytest.approx(9 / 11)
+    assert shown.average_hours == pytest.approx(5.0)  # 1..9 hours
+    assert shown.p90_hours == pytest.approx(9.0)  # nearest rank: ceil(0.9 * 9) = 9th of 1..9
+    assert shown.reasons == {"defective": 5 + 1, "wrong_item": 5}
+    assert [(r.seller_id, r.cases, r.orders) for r in shown.issue_rates] == [("seller-a", 10, 100), ("seller-b", 1, 50)]
+    assert [r.seller_id for r in shown.sellers_over_limit] == ["seller-a"]
+    assert shown.overdue == {"seller-a": 1, "seller-b": 1}
+
+
+def test_order_volumes_refuse_a_negative_count(db):
+    with pytest.raises(ValueError, match="orders: must not be negative"):
+        db.record_order_volume("seller-a", date(2026, 11, 2), -1)
