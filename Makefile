@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast worker demo clean
+.PHONY: run test test-fast bench-store worker demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 ## test-fast: the pure rules only (no servers, no exhaustive exploration)
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -m "not workflow and not e2e and not proof and not postgres"
+
+## bench-store: the case store with 1,000,000 cases on SQLite and PostgreSQL; writes bench/results/store.json
+bench-store: $(STAMP)
+	$(VENV)/bin/python -m bench.store_bench
 
 worker: $(STAMP)
 	$(VENV)/bin/python -m worker

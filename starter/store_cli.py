@@ -118,7 +118,7 @@ def order_volume(
 
 def flagged_sellers(as_json: JsonOpt = False) -> None:
     """Sellers flagged by cases unresolved too long: the marketplace may restrict them."""
-    rows = [{"seller_id": seller, "unresolved_cases": count, "since": since} for seller, count, since in open_store().flagged_sellers()]
+    rows = [{"seller_id": seller, "unresolved_cases": count, "since": since} for seller, count, since in queries.flagged_sellers(open_store())]
     table = Table("seller", "unresolved cases", "flagged since")
     for row in rows:
         table.add_row(row["seller_id"], str(row["unresolved_cases"]), f"{row['since']:%Y-%m-%d %H:%M}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -177,18 +177,6 @@ class Store:
                     session.execute(
                         update(OrderBudgetRow).where(OrderBudgetRow.order_id == order_id).values(reserved=OrderBudgetRow.reserved - amount)
                     )
-
-    def flagged_sellers(self) -> list[tuple[str, int, datetime]]:
-        """Sellers with unresolved cases that flag them: how many, and since when."""
-        query = (
-            select(SellerFlagRow.seller_id, func.count(), func.min(SellerFlagRow.raised_at))
-            .where(SellerFlagRow.lifted_at.is_(None))
-            .group_by(SellerFlagRow.seller_id)
-            .order_by(SellerFlagRow.seller_id)
-        )
-        with self.sessions() as session:
-            # SQLite keeps no time zone; every time stored is UTC.
-            return [(seller, count, since if since.tzinfo else since.replace(tzinfo=UTC)) for seller, count, since in session.execute(query)]
 
     def get(self, model: type[Row], key) -> Row | None:
         with self.sessions() as session:

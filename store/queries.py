@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Float, and_, case, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from store.database import Store
-from store.schema import CaseRow, OrderVolumeRow, PayoutHoldRow, PayoutRow
+from store.schema import CaseRow, OrderVolumeRow, PayoutHoldRow, PayoutRow, SellerFlagRow
 
 ISSUE_RATE_LIMIT = 0.05  # seed 002: a brand above 5 % loses ranking and visibility
 
@@ -77,6 +77,19 @@ def payout_holds(store: Store, seller_id: str | None = None, limit: int = 100) -
         query = query.where(PayoutHoldRow.seller_id == seller_id)
     with store.sessions() as session:
         return list(session.scalars(query.order_by(PayoutHoldRow.held_at, PayoutHoldRow.order_id).limit(limit)))
+
+
+def flagged_sellers(store: Store) -> list[tuple[str, int, datetime]]:
+    """Sellers with unresolved cases that flag them: how many, and since when."""
+    query = (
+        select(SellerFlagRow.seller_id, func.count(), func.min(SellerFlagRow.raised_at))
+        .where(SellerFlagRow.lifted_at.is_(None))
+        .group_by(SellerFlagRow.seller_id)
+        .order_by(SellerFlagRow.seller_id)
+    )
+    with store.sessions() as session:
+        # SQLite keeps no time zone; every time stored is UTC.
+        return [(seller, count, since if since.tzinfo else since.replace(tzinfo=UTC)) for seller, count, since in session.execute(query)]
 
 
 def buyer_cases(store: Store, buyer_id: str, limit: int = 50) -> list[CaseRow]:

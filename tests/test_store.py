@@ -10,6 +10,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
 from cases.engine import apply, open_case
@@ -58,7 +59,8 @@ def test_a_store_made_before_migrations_is_adopted_and_keeps_its_rows(db):
     db.migrate()
     assert db.get(GatewayRefundRow, "old:refund:1").amount == 4500
     with db.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        head = ScriptDirectory.from_config(config).get_current_head()
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
 
 
 def test_an_older_transition_never_overwrites_a_newer_view_and_a_retry_adds_nothing(db):

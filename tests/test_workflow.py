@@ -35,6 +35,7 @@ from cases.model import CaseKind, ItemCategory, Outcome, Party, Reason, Resoluti
 from cases.view import CaseView, static_summary
 from starter.client import CaseClient, CaseRefused, NewCase, case_id_for
 from tests.conftest import worker_for
+from store import queries
 from store.schema import CaseRow, LedgerRow, NotificationRow, RefundReservationRow, GatewayRefundRow, SupportTicketRow, TimelineRow
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, eur, order
 from workflows import search_attributes
@@ -579,10 +580,10 @@ async def test_marketplace_case_unresolved_for_30_days_flags_its_seller_until_it
     assert not (await cases.client.show(case_id)).seller_flagged
     await cases.env.sleep(2 * SECOND)
     assert (await cases.client.show(case_id)).seller_flagged
-    flagged = await eventually(lambda: [row for row in cases.store.flagged_sellers() if row[0] == "seller-slow"])
+    flagged = await eventually(lambda: [row for row in queries.flagged_sellers(cases.store) if row[0] == "seller-slow"])
     assert flagged[0][1] == 1 and flagged[0][2] >= now + timedelta(days=30)
     await cases.client.send(case_id, Withdrawal(by=BUYER))
-    await eventually(lambda: not [row for row in cases.store.flagged_sellers() if row[0] == "seller-slow"])
+    await eventually(lambda: not [row for row in queries.flagged_sellers(cases.store) if row[0] == "seller-slow"])
 
 
 async def across_closing(h, case_id, reopenable_until):
