@@ -21,7 +21,8 @@ class CaseRow(Base):
         Index("ix_cases_seller_queue", "seller_id", "awaiting", "due_at", "case_id"),
         Index("ix_cases_buyer_opened", "buyer_id", "opened_at"),
         # The KPI report reads only these columns of a period's cases, and only these of the overdue:
-        # both are answered from the index alone (bench/store_bench.py: 0.78 s -> see README).
+        # both are answered from the index alone (bench/store_bench.py, a million cases on PostgreSQL:
+        # the report's median from 0.78 s to 0.28 s).
         Index("ix_cases_kpi", "opened_at", "closed_at", "reason", "seller_id"),
         Index("ix_cases_overdue", "awaiting", "due_at", "seller_id"),
     )
