@@ -261,12 +261,6 @@ def seller_inspect(
     _act(case_id, Party.SELLER, as_id, lambda by, v: ReturnInspection(by=by, confirm=confirm, note=note), signal)
 
 
-@seller.command("appeal")
-def seller_appeal(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
-    """Appeal a support decision that charged you."""
-    _act(case_id, Party.SELLER, as_id, lambda by, v: Appeal(by=by, note=note), signal)
-
-
 @buyer.command("accept-offer")
 def buyer_accept(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
     """Accept the seller's partial refund offer."""
@@ -302,24 +296,6 @@ def buyer_refund_arrived(
     _act(case_id, Party.BUYER, as_id, lambda by, v: BuyerAnswer(by=by, accept=arrived), signal)
 
 
-@buyer.command("confirm-resolved")
-def buyer_confirm_resolved(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
-    """Mark the issue resolved (after a replacement or talking with the seller)."""
-    _act(case_id, Party.BUYER, as_id, lambda by, v: ResolutionConfirmed(by=by, note=note), signal)
-
-
-@buyer.command("escalate")
-def buyer_escalate(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
-    """Ask support to decide after the seller declined."""
-    _act(case_id, Party.BUYER, as_id, lambda by, v: Escalation(by=by, note=note), signal)
-
-
-@buyer.command("withdraw")
-def buyer_withdraw(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
-    """Withdraw the request."""
-    _act(case_id, Party.BUYER, as_id, lambda by, v: Withdrawal(by=by, note=note), signal)
-
-
 @support.command("decide")
 def support_decide(
     case_id: CaseArg,
@@ -339,16 +315,25 @@ def support_decide(
     )
 
 
-@support.command("escalate")
-def support_escalate(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
-    """Take a case to support early."""
-    _act(case_id, Party.SUPPORT, as_id, lambda by, v: Escalation(by=by, note=note), signal)
+def _note_only(group: typer.Typer, name: str, party: Party, model: type, doc: str) -> None:
+    """A party's decision that carries nothing but an optional note."""
+
+    def command(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
+        _act(case_id, party, as_id, lambda by, v: model(by=by, note=note), signal)
+
+    command.__doc__ = doc
+    group.command(name)(command)
 
 
-@support.command("reopen")
-def support_reopen(case_id: CaseArg, as_id: AsOpt = None, note: NoteOpt = None, signal: SignalOpt = False) -> None:
-    """Reopen a closed case for a new decision (where the policy allows it)."""
-    _act(case_id, Party.SUPPORT, as_id, lambda by, v: Reopening(by=by, note=note), signal)
+for _group, _name, _party, _model, _doc in [
+    (seller, "appeal", Party.SELLER, Appeal, "Appeal a support decision that charged you."),
+    (buyer, "confirm-resolved", Party.BUYER, ResolutionConfirmed, "Mark the issue resolved (after a replacement or talking with the seller)."),
+    (buyer, "escalate", Party.BUYER, Escalation, "Ask support to decide after the seller declined (or once the case is old enough)."),
+    (buyer, "withdraw", Party.BUYER, Withdrawal, "Withdraw the request, or close the case."),
+    (support, "escalate", Party.SUPPORT, Escalation, "Take a case to support early."),
+    (support, "reopen", Party.SUPPORT, Reopening, "Reopen a closed case for a new decision (where the policy allows it)."),
+]:
+    _note_only(_group, _name, _party, _model, _doc)
 
 
 @app.command("message")
