@@ -13,11 +13,11 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from cases import engine, policies
+from codec.encryption import data_converter
 from cases.messages import FACT_KINDS, Decision, Fact, OpenCase, PartyMessage
 from cases.model import CaseKind, Order, Reason
 from cases.view import CaseView, static_details, static_summary
@@ -75,7 +75,7 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
         tls=tls,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings.keyring()),
     )
 
 WORKFLOW_EXECUTION_STATUS_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING

@@ -1,16 +1,20 @@
-"""`make run`: the Temporal dev server (SQLite file under .data/), the worker, and the demo cases.
-Ctrl-C stops it all; the next run finds every earlier case in .data/."""
+"""`make run`: the Temporal dev server (SQLite file under .data/), the worker, the codec server and the
+demo cases. Payloads are encrypted with the key in .data/codec-keys.json (made on the first run); the
+UI reads them through the codec server, which this run starts with a fresh token. Ctrl-C stops it all;
+the next run finds every earlier case in .data/."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from codec.encryption import Keyring
 from starter.client import CaseClient
 from starter.demo import feed_order_volumes, play
 from starter.store_cli import open_store
@@ -22,7 +26,7 @@ BIN = Path(sys.executable).parent
 UI = "http://localhost:8233"
 
 
-def start_server() -> subprocess.Popen:
+def start_server(codec_endpoint: str | None) -> subprocess.Popen:
     DATA.mkdir(exist_ok=True)
     log = open(DATA / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server
     command = [
@@ -30,6 +34,7 @@ def start_server() -> subprocess.Popen:
         "--db-filename", str(DATA / "temporal.db"),
         "--ip", "127.0.0.1", "--port", "7233", "--ui-port", "8233",
         "--log-level", "warn",
+        *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
         *search_attributes.cli_flags(),
     ]  # fmt: skip
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -37,6 +42,11 @@ def start_server() -> subprocess.Popen:
 
 def start_worker() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "worker"], start_new_session=True, env=os.environ.copy())
+
+
+def start_codec_server(token: str) -> subprocess.Popen:
+    env = {**os.environ, "CODEC_SERVER_TOKEN": token}
+    return subprocess.Popen([sys.executable, "-m", "codec.server"], start_new_session=True, env=env)
 
 
 async def connect_when_ready(settings: Settings, server: subprocess.Popen, seconds: int = 60) -> CaseClient:
@@ -52,7 +62,12 @@ async def connect_when_ready(settings: Settings, server: subprocess.Popen, secon
 
 async def main() -> None:
     settings = Settings()
-    server = start_server()
+    if settings.codec != "off" and settings.codec_keys is None and not settings.codec_key_file.exists():
+        print(f"encryption: new key in {Keyring.create(settings.codec_key_file)}", flush=True)
+    token = secrets.token_urlsafe(24)
+    codec_server = start_codec_server(token) if settings.keyring() else None
+    endpoint = f"http://{settings.codec_server_host}:{settings.codec_server_port}/{token}"
+    server = start_server(endpoint if codec_server else None)
     worker = None
     try:
         client = await connect_when_ready(settings, server)
@@ -65,21 +80,23 @@ async def main() -> None:
         render.demo(Console(), await play(client))
         feed_order_volumes(open_store(), datetime.now(UTC).date())
         print(f"\nTemporal UI: {UI}   (cases are workflows with ids case-…; filter e.g. CaseStatus=\"awaiting_support\")")
+        if codec_server:
+            print(f"Payloads are encrypted; the UI decrypts them through the codec server at {endpoint.rsplit('/', 1)[0]} (token for this run only).")
         print("Try: .venv/bin/refund-cases list    — Ctrl-C stops the server and the worker.", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        while not stop.is_set() and server.poll() is None and worker.poll() is None:
+        while not stop.is_set() and server.poll() is None and worker.poll() is None and (codec_server is None or codec_server.poll() is None):
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1)
             except TimeoutError:
                 pass
     finally:
-        for process in (worker, server):
+        for process in (worker, codec_server, server):
             if process and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in (worker, server):
+        for process in (worker, codec_server, server):
             if process:
                 try:
                     process.wait(timeout=20)

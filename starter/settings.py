@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from codec.encryption import Keyring, KeyringError
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
@@ -24,3 +26,24 @@ class Settings(BaseSettings):
         "embedded", description="embedded settles refunds at once; embedded-pending waits for refund_settled."
     )
     activity_threads: int = Field(16, ge=1, description="Threads for the worker's blocking activities.")
+    codec: Literal["auto", "on", "off"] = Field(
+        "auto", description="Payload encryption. auto: on when CODEC_KEYS is set or the key file exists."
+    )
+    codec_keys: SecretStr | None = Field(None, description="id=base64key[,id=base64key…] (AES-256); the first encrypts.")
+    codec_key_file: Path = Field(Path(".data/codec-keys.json"), description='Key file {"current": id, "keys": {id: base64key}}.')
+    codec_server_host: str = Field("127.0.0.1", description="Where the codec server listens (loopback by default).")
+    codec_server_port: int = Field(8081, description="The codec server's port.")
+    codec_server_token: SecretStr | None = Field(None, description="Callers of the codec server must present it.")
+    codec_ui_origin: str = Field("http://localhost:8233", description="The Temporal UI's origin, the only one CORS admits.")
+
+    def keyring(self) -> Keyring | None:
+        """The encryption keys, or None when encryption is off."""
+        if self.codec == "off":
+            return None
+        if self.codec_keys is not None:
+            return Keyring.parse(self.codec_keys.get_secret_value())
+        if self.codec_key_file.exists():
+            return Keyring.load(self.codec_key_file)
+        if self.codec == "on":
+            raise KeyringError(f"codec: on, but CODEC_KEYS is unset and {self.codec_key_file} does not exist")
+        return None

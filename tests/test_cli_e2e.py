@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -14,10 +16,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from sqlalchemy import delete, update
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from cases.policies import names as policy_names
+from codec.encryption import Keyring, data_converter
 from starter.demo import SCENARIOS
 from starter.settings import Settings
 from store.database import Store
@@ -28,6 +32,8 @@ from workflows import search_attributes
 pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
+KEYS = f"e2e={base64.b64encode(bytes(range(32))).decode()}"
+TOKEN = "e2e-codec-token"
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -39,14 +45,49 @@ async def dev_server(tmp_path_factory):
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,
     )
-    settings = Settings(database_url=f"sqlite:///{data}/cases.db", temporal_task_queue="refund-cases")
+    settings = Settings(database_url=f"sqlite:///{data}/cases.db", temporal_task_queue="refund-cases", codec="off")
     store = Store(settings.database_url)
     store.migrate()
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        async with build_worker(env.client, settings, store, pool):
-            target = env.client.service_client.config.target_host
-            yield {"TEMPORAL_ADDRESS": target, "DATABASE_URL": settings.database_url}, store
-    await env.shutdown()
+    target = env.client.service_client.config.target_host
+    # Everything runs encrypted, as under `make run`: the worker and the CLI hold the key.
+    sealed = await Client.connect(target, data_converter=data_converter(Keyring.parse(KEYS)))
+    port = _free_port()
+    codec_server = subprocess.Popen(
+        [sys.executable, "-m", "codec.server"],
+        env={**os.environ, "CODEC_KEYS": KEYS, "CODEC_SERVER_TOKEN": TOKEN, "CODEC_SERVER_PORT": str(port)},
+    )
+    await _listening(port)
+    cli_env = {
+        "TEMPORAL_ADDRESS": target,
+        "DATABASE_URL": settings.database_url,
+        "CODEC_KEYS": KEYS,
+        "CODEC": "on",
+        "TEMPORAL_CODEC_ENDPOINT": f"http://127.0.0.1:{port}",
+        "TEMPORAL_CODEC_AUTH": f"Bearer {TOKEN}",
+    }
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            async with build_worker(sealed, settings, store, pool):
+                yield cli_env, store, env.client
+    finally:
+        codec_server.terminate()
+        codec_server.wait(timeout=10)
+        await env.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def _listening(port: int) -> None:
+    for _ in range(200):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"codec server did not listen on {port}")
 
 
 async def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -71,7 +112,7 @@ ORDER = ["--order", "ord-e2e-1", "--seller", "seller-e2e", "--buyer", "buyer-e2e
 
 
 async def test_the_tour_open_answer_ship_confirm_refund_and_charge(dev_server):
-    env, store = dev_server
+    env, store, _ = dev_server
     opened = json.loads(await ok(env, "open", *ORDER, "--reason", "not_as_described", "--request-id", "tour-1", "--json"))
     case_id = opened["case_id"]
     assert opened["created"] is True
@@ -84,6 +125,7 @@ async def test_the_tour_open_answer_ship_confirm_refund_and_charge(dev_server):
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, **env},  # the codec server decrypts the UI's summary and details for it
     )
     assert "Waiting for the seller's response until" in metadata.stdout  # the UI's current details
     assert "The seller's resolution" in metadata.stdout  # update descriptions
@@ -105,7 +147,7 @@ async def test_the_tour_open_answer_ship_confirm_refund_and_charge(dev_server):
 
 
 async def test_bad_input_gets_a_clear_error_and_exit_code_2(dev_server):
-    env, _ = dev_server
+    env, _, _ = dev_server
     case_id = json.loads(await ok(env, "open", *ORDER, "--reason", "defective", "--request-id", "bad-1", "--json"))["case_id"]
     too_much = await cli(env, "seller", "respond", case_id, "--resolution", "partial_refund", "--amount", "100.00")
     assert too_much.returncode == 2
@@ -118,7 +160,7 @@ async def test_bad_input_gets_a_clear_error_and_exit_code_2(dev_server):
 
 
 async def test_demo_opens_its_cases_once(dev_server):
-    env, _ = dev_server
+    env, _, _ = dev_server
     first = await ok(env, "demo")
     assert "awaiting_support" in first and "refunded_full" in first
     await ok(env, "demo")
@@ -128,7 +170,7 @@ async def test_demo_opens_its_cases_once(dev_server):
 
 
 async def test_flagged_sellers_lists_sellers_with_a_flag_not_lifted(dev_server):
-    env, store = dev_server
+    env, store, _ = dev_server
     since = datetime(2026, 11, 1, 9, tzinfo=UTC)
     store.insert_once(SellerFlagRow(case_id="flag-1", seller_id="seller-flagged", raised_at=since, lifted_at=None))
     store.insert_once(SellerFlagRow(case_id="flag-2", seller_id="seller-cleared", raised_at=since, lifted_at=since))
@@ -138,7 +180,7 @@ async def test_flagged_sellers_lists_sellers_with_a_flag_not_lifted(dev_server):
 
 
 async def test_store_check_finds_drift_and_repair_rewrites_it_from_the_workflows(dev_server):
-    env, store = dev_server
+    env, store, _ = dev_server
     tampered = json.loads(await ok(env, "open", *ORDER, "--reason", "defective", "--request-id", "drift-1", "--json"))["case_id"]
     lost = json.loads(await ok(env, "open", *ORDER, "--reason", "wrong_item", "--request-id", "drift-2", "--json"))["case_id"]
     await asyncio.sleep(1)  # the worker records each opening
@@ -158,7 +200,7 @@ async def test_store_check_finds_drift_and_repair_rewrites_it_from_the_workflows
 
 
 async def test_payouts_are_held_while_a_case_is_open_and_the_report_counts_the_cases(dev_server):
-    env, _ = dev_server
+    env, _, _ = dev_server
     order = ["--order", "ord-e2e-pay", *ORDER[2:]]
     case_id = json.loads(await ok(env, "open", *order, "--reason", "defective", "--request-id", "pay-1", "--json"))["case_id"]
     await asyncio.sleep(1)
@@ -175,3 +217,18 @@ async def test_payouts_are_held_while_a_case_is_open_and_the_report_counts_the_c
     rate = next(r for r in report["issue_rates"] if r["seller_id"] == "seller-e2e")
     assert rate["orders"] == 10 and rate["rate"] == rate["cases"] / 10
     assert "issue rate per seller" in await ok(env, "report")
+
+
+async def test_the_history_on_the_server_holds_no_plaintext(dev_server):
+    env, _, plain_client = dev_server
+    canary = "Canary-note-4711 the buyer lives at 1 Example Street"
+    case_id = json.loads(await ok(env, "open", *ORDER, "--reason", "defective", "--request-id", "canary-1", "--json"))["case_id"]
+    await ok(env, "message", case_id, "--party", "buyer", "--text", canary)
+    shown = json.loads(await ok(env, "show", case_id, "--json"))
+    assert shown["timeline"][-1]["summary"] == canary  # the key holder reads it
+    history = await plain_client.get_workflow_handle(f"case-{case_id}").fetch_history()
+    raw = history.to_json()
+    assert "binary/encrypted" in raw or "YmluYXJ5L2VuY3J5cHRlZA" in raw  # base64 of the encoding
+    assert "Canary-note-4711" not in raw and base64.b64encode(b"Canary-note-4711").decode()[:16] not in raw
+    without_key = await cli({**env, "CODEC": "off", "CODEC_KEYS": ""}, "show", case_id, "--json")
+    assert without_key.returncode != 0 and "Canary-note-4711" not in without_key.stdout + without_key.stderr

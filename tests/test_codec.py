@@ -1,0 +1,122 @@
+"""Payload encryption and the codec server the UI calls."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.failure.v1 import Failure
+
+from codec.encryption import ENCODING, EncryptionCodec, Keyring, KeyringError, data_converter
+from codec.server import build_app
+from starter.settings import Settings
+from tests.factories import request
+
+KEY_1, KEY_2 = base64.b64encode(b"1" * 32).decode(), base64.b64encode(b"2" * 32).decode()
+CANARY = "buyer-canary-4711"
+UI = "http://localhost:8233"
+
+
+def plain(text: str) -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(text).encode())
+
+
+async def test_every_payload_is_sealed_and_opens_again():
+    converter = data_converter(Keyring.parse(f"k1={KEY_1}"))
+    opening = request(buyer_id=CANARY)
+    [sealed] = await converter.encode([opening])
+    assert sealed.metadata["encoding"] == ENCODING and sealed.metadata["encryption-key-id"] == b"k1"
+    assert CANARY.encode() not in sealed.SerializeToString()
+    [again] = await converter.decode([sealed], [type(opening)])
+    assert again == opening
+
+
+async def test_failures_are_sealed_too():
+    converter = data_converter(Keyring.parse(f"k1={KEY_1}"))
+    failure = Failure()
+    await converter.encode_failure(ValueError(f"refused for {CANARY}"), failure)
+    assert CANARY.encode() not in failure.SerializeToString()
+    assert CANARY in str(await converter.decode_failure(failure))
+
+
+async def test_keys_rotate_old_ones_still_open_and_unknown_ones_are_named():
+    old = EncryptionCodec(Keyring.parse(f"k1={KEY_1}"))
+    rotated = EncryptionCodec(Keyring.parse(f"k2={KEY_2},k1={KEY_1}"))
+    [sealed_with_k1] = await old.encode([plain("x")])
+    assert await rotated.decode([sealed_with_k1]) == [plain("x")]
+    [sealed_with_k2] = await rotated.encode([plain("x")])
+    assert sealed_with_k2.metadata["encryption-key-id"] == b"k2"
+    with pytest.raises(KeyringError, match="payload sealed with key 'k2', which this keyring does not hold"):
+        await old.decode([sealed_with_k2])
+
+
+async def test_unencrypted_payloads_pass_through_so_older_histories_stay_readable():
+    codec = EncryptionCodec(Keyring.parse(f"k1={KEY_1}"))
+    assert await codec.decode([plain("old")]) == [plain("old")]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("k1", "expected id=base64key"),
+        ("k1=not base64!", "key 'k1' is not valid base64"),
+        (f"k1={base64.b64encode(b'short').decode()}", "key 'k1' must be 32 bytes"),
+    ],
+)
+def test_a_bad_keyring_is_refused_with_the_rule(text, error):
+    with pytest.raises(KeyringError, match=error):
+        Keyring.parse(text)
+
+
+def test_encryption_is_on_with_keys_or_a_key_file_and_off_when_told(tmp_path, monkeypatch):
+    key_file = Keyring.create(tmp_path / "keys.json")
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert Settings(codec_key_file=key_file).keyring().current == "k1"
+    assert Settings(codec_key_file=tmp_path / "none.json").keyring() is None
+    assert Settings(codec="off", codec_key_file=key_file).keyring() is None
+    with pytest.raises(KeyringError, match="codec: on, but CODEC_KEYS is unset"):
+        Settings(codec="on", codec_key_file=tmp_path / "none.json").keyring()
+
+
+@pytest.fixture
+def server():
+    codec = EncryptionCodec(Keyring.parse(f"k1={KEY_1}"))
+    return TestClient(build_app(codec, token="s3cret", ui_origin=UI)), codec
+
+
+def body(*payloads: Payload) -> str:
+    return json_format.MessageToJson(Payloads(payloads=list(payloads)))
+
+
+async def test_the_codec_server_decodes_for_the_token_holder_only(server):
+    http, codec = server
+    [sealed] = await codec.encode([plain(CANARY)])
+    for path, headers in [("/s3cret/decode", {}), ("/decode", {"Authorization": "Bearer s3cret"})]:
+        answer = http.post(path, content=body(sealed), headers={"content-type": "application/json", **headers})
+        assert answer.status_code == 200
+        assert json_format.Parse(answer.text, Payloads()).payloads[0] == plain(CANARY)
+    for path, headers in [("/wrong/decode", {}), ("/decode", {}), ("/decode", {"Authorization": "Bearer wrong"})]:
+        refused = http.post(path, content=body(sealed), headers={"content-type": "application/json", **headers})
+        assert (refused.status_code, refused.json()["detail"]) == (401, "token: missing or wrong")
+        assert CANARY not in refused.text
+
+
+def test_the_codec_server_encodes_and_names_bad_input(server):
+    http, _ = server
+    sealed = http.post("/s3cret/encode", content=body(plain("x")), headers={"content-type": "application/json"})
+    assert json_format.Parse(sealed.text, Payloads()).payloads[0].metadata["encoding"] == ENCODING
+    bad = http.post("/s3cret/decode", content="{not json", headers={"content-type": "application/json"})
+    assert bad.status_code == 400 and bad.json()["detail"].startswith("payloads: not a JSON Payloads message")
+
+
+def test_cors_admits_only_the_ui_origin(server):
+    http, _ = server
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-namespace"}
+    ui = http.options("/s3cret/decode", headers={"Origin": UI, **preflight})
+    assert ui.status_code == 200 and ui.headers["access-control-allow-origin"] == UI
+    other = http.options("/s3cret/decode", headers={"Origin": "http://evil.example", **preflight})
+    assert "access-control-allow-origin" not in other.headers
