@@ -48,6 +48,7 @@ class Case(BaseModel):
     escalated_at: datetime | None = None
     buyer_may_escalate: bool = False
     protected_until: datetime | None = None
+    waiting_since: datetime | None = None  # when the case entered its current status
     return_disputed: bool = False
     rulings: list[SupportRuling] = []
     appealed: bool = False

@@ -465,6 +465,8 @@ class _Step:
             self.notify(party, self.case.party_id(party) or "support", event, text)
 
     def move(self, status: Status) -> None:
+        if status is not self.case.status or self.case.waiting_since is None:
+            self.case.waiting_since = self.now
         self.case.status = status
         self.case.deadline = None
         if status is not S.CLOSED:

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -397,6 +397,9 @@ def list_cases(
     seller_id: Annotated[str | None, typer.Option("--seller", help="Only this seller's cases.")] = None,
     reason: Annotated[Reason | None, typer.Option(help="Only this reason.")] = None,
     policy: Annotated[str | None, typer.Option(help="Only this policy.")] = None,
+    waiting_days: Annotated[
+        float | None, typer.Option("--waiting-longer-than", help="Only cases waiting on the same party for more than this many days.")
+    ] = None,
     query: Annotated[str | None, typer.Option(help="Extra visibility filter, e.g. \"ResponseDueAt < '2026-12-01T00:00:00Z'\".")] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
     as_json: JsonOpt = False,
@@ -407,6 +410,9 @@ def list_cases(
         for name, value in [("CaseStatus", status), ("AwaitingParty", awaiting), ("SellerId", seller_id), ("CaseReason", reason), ("CasePolicy", policy)]
         if value
     ]
+    if waiting_days is not None:
+        since = datetime.now(UTC) - timedelta(days=waiting_days)
+        filters.append(f"AwaitingSince < '{since:%Y-%m-%dT%H:%M:%SZ}'")
     if query:
         filters.append(f"({query})")
 

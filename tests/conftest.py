@@ -33,7 +33,7 @@ async def register_search_attributes(client: Client, namespace: str = "default")
     """The time-skipping server knows no custom search attributes until told."""
     kinds = {
         key.name: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME
-        if key is search_attributes.RESPONSE_DUE_AT
+        if key.name in search_attributes.DATETIMES
         else IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
         for key in search_attributes.ALL
     }

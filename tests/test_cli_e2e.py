@@ -144,6 +144,12 @@ async def test_the_tour_open_answer_ship_confirm_refund_and_charge(dev_server):
 
     listed = json.loads(await ok(env, "list", "--status", "closed", "--seller", "seller-e2e", "--json"))
     assert [row["case_id"] for row in listed] == [case_id]
+    waiting = json.loads(await ok(env, "list", "--awaiting", "seller", "--waiting-longer-than", "0", "--seller", "seller-e2e", "--json"))
+    assert case_id not in [row["case_id"] for row in waiting]  # closed: waiting on nobody
+    fresh = json.loads(await ok(env, "open", *ORDER, "--reason", "shipped_late", "--request-id", "tour-wait", "--json"))["case_id"]
+    await asyncio.sleep(1)
+    assert fresh in [r["case_id"] for r in json.loads(await ok(env, "list", "--awaiting", "seller", "--waiting-longer-than", "0", "--json"))]
+    assert fresh not in [r["case_id"] for r in json.loads(await ok(env, "list", "--awaiting", "seller", "--waiting-longer-than", "1", "--json"))]
 
 
 async def test_bad_input_gets_a_clear_error_and_exit_code_2(dev_server):

@@ -238,9 +238,13 @@ async def test_search_attributes_and_details_follow_the_case(cases):
     assert attrs.get(search_attributes.SELLER_ID) == SELLER.id
     assert attrs.get(search_attributes.RESPONSE_DUE_AT) is not None
     assert "defective" in (await described.static_summary())
+    opened_since = attrs.get(search_attributes.AWAITING_SINCE)
+    assert opened_since is not None
+    await cases.env.sleep(timedelta(hours=1))
     await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.DECLINE))
-    described = await handle.describe()
-    assert described.typed_search_attributes.get(search_attributes.AWAITING_PARTY) == "buyer"
+    attrs = (await handle.describe()).typed_search_attributes
+    assert attrs.get(search_attributes.AWAITING_PARTY) == "buyer"
+    assert attrs.get(search_attributes.AWAITING_SINCE) >= opened_since + timedelta(hours=1)  # waiting anew, on the buyer
 
 
 # ------------------------------------------------------------------------------------ the deadlines

@@ -60,6 +60,7 @@ def workflow_id(case_id: str) -> str:
 REMINDERS = "reminders-before-deadlines"
 REOPENING = "closed-cases-wait-for-reopening"
 SELLER_FLAGS = "flag-sellers-of-unresolved-cases"
+AWAITING_SINCE = "awaiting-since-search-attribute"
 
 GATEWAY = Actor(party=Party.PAYMENT, id="gateway")
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -291,7 +292,7 @@ class RefundCaseWorkflow:
         """Adopts the new state, then runs its commands; the gateway's answer to a refund (settled at once,
         or refused by the order's budget) feeds straight back in."""
         self.case = transition.case
-        workflow.upsert_search_attributes(search_attributes.updates_for(self.case))
+        workflow.upsert_search_attributes(search_attributes.updates_for(self.case, workflow.patched(AWAITING_SINCE)))
         workflow.set_current_details(details_markdown(self.case))
         case_id, version = self.case.case_id, self.case.version
         notices: list[Notify] = []

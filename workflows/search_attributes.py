@@ -14,21 +14,26 @@ RESPONSE_DUE_AT = SearchAttributeKey.for_datetime("ResponseDueAt")
 ORDER_ID = SearchAttributeKey.for_keyword("OrderId")
 SELLER_ID = SearchAttributeKey.for_keyword("SellerId")
 BUYER_ID = SearchAttributeKey.for_keyword("BuyerId")
+AWAITING_SINCE = SearchAttributeKey.for_datetime("AwaitingSince")  # beyond the contract: since when the awaited party is
 
-ALL = [CASE_STATUS, CASE_POLICY, CASE_REASON, AWAITING_PARTY, RESPONSE_DUE_AT, ORDER_ID, SELLER_ID, BUYER_ID]
+ALL = [CASE_STATUS, CASE_POLICY, CASE_REASON, AWAITING_PARTY, RESPONSE_DUE_AT, ORDER_ID, SELLER_ID, BUYER_ID, AWAITING_SINCE]
+DATETIMES = {RESPONSE_DUE_AT.name, AWAITING_SINCE.name}
 
 
 def cli_flags() -> list[str]:
     """`--search-attribute Name=Type` pairs for `temporal server start-dev`."""
     flags = []
     for key in ALL:
-        flags += ["--search-attribute", f"{key.name}={'Datetime' if key is RESPONSE_DUE_AT else 'Keyword'}"]
+        flags += ["--search-attribute", f"{key.name}={'Datetime' if key.name in DATETIMES else 'Keyword'}"]
     return flags
 
 
-def updates_for(case: Case) -> list[SearchAttributeUpdate]:
+def updates_for(case: Case, awaiting_since: bool = True) -> list[SearchAttributeUpdate]:
+    """The attributes after a transition; `awaiting_since=False` for cases started before it existed."""
     due = case.deadline.due_at if case.deadline else None
-    return [
+    since = case.waiting_since if case.awaiting is not None else None
+    extra = [AWAITING_SINCE.value_set(since) if since else AWAITING_SINCE.value_unset()] if awaiting_since else []
+    return extra + [
         CASE_STATUS.value_set(case.status.value),
         CASE_POLICY.value_set(case.policy.name),
         CASE_REASON.value_set(case.reason.value),
