@@ -71,6 +71,9 @@ async def main() -> None:
     worker = None
     try:
         client = await connect_when_ready(settings, server)
+        added = await search_attributes.register(client.client, settings.temporal_namespace)
+        if added:
+            print(f"registered search attributes {', '.join(added)} (new since this dev server's data was made)", flush=True)
         worker = start_worker()
         print("opening demo cases…", flush=True)
         from rich.console import Console

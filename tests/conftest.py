@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from sqlalchemy import create_engine, text
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -31,15 +29,7 @@ BIN = Path(sys.executable).parent
 
 async def register_search_attributes(client: Client, namespace: str = "default") -> None:
     """The time-skipping server knows no custom search attributes until told."""
-    kinds = {
-        key.name: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME
-        if key.name in search_attributes.DATETIMES
-        else IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-        for key in search_attributes.ALL
-    }
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(namespace=namespace, search_attributes=kinds)
-    )
+    await search_attributes.register(client, namespace)
 
 
 @pytest_asyncio.fixture(scope="session")

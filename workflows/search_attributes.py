@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 
 from cases.case import Case
@@ -49,3 +53,23 @@ def initial(case: Case) -> TypedSearchAttributes:
     """The same attributes, set at start, so a case is findable from its first event."""
     pairs = [SearchAttributePair(u.key, u.value) for u in updates_for(case) if u.value is not None]
     return TypedSearchAttributes(pairs)
+
+
+async def register(client: Client, namespace: str = "default") -> list[str]:
+    """Registers the attributes the namespace lacks (a dev server started before one was added, the
+    time-skipping server); returns their names."""
+    try:
+        listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+        existing = set(listed.custom_attributes)
+    except RPCError as error:
+        if error.status is not RPCStatusCode.UNIMPLEMENTED:  # the time-skipping server cannot list them
+            raise
+        existing = set()
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME if key.name in DATETIMES else IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in ALL
+        if key.name not in existing
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(AddSearchAttributesRequest(namespace=namespace, search_attributes=missing))
+    return sorted(missing)
