@@ -21,7 +21,7 @@ test: $(STAMP)
 
 ## test-fast: the pure rules only (no servers, no exhaustive exploration)
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -m "not workflow and not e2e and not proof and not postgres"
+	$(VENV)/bin/pytest -m "not workflow and not e2e and not proof and not postgres and not browser"
 
 ## bench-store: the case store with 1,000,000 cases on SQLite and PostgreSQL; writes bench/results/store.json
 bench-store: $(STAMP)

@@ -22,14 +22,15 @@ def bindir() -> Path:
     """The newest installed server's binaries, installing the package first if there is none."""
     found = sorted(PG_ROOT.glob("*/bin/initdb"))
     if not found:
-        _apt_install("postgresql")
+        apt_install("postgresql")
         found = sorted(PG_ROOT.glob("*/bin/initdb"))
     if not found:
         raise RuntimeError("PostgreSQL: `apt-get install postgresql` did not provide initdb under /usr/lib/postgresql")
     return found[-1].parent
 
 
-def _apt_install(package: str) -> None:
+def apt_install(package: str) -> None:
+    """Installs a Debian package, as root or with password-less sudo; updates the lists only if needed."""
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = [*sudo, "apt-get", "install", "-y", "--no-install-recommends", package]
