@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Float, and_, case, cast, func, select, tuple_
 from sqlalchemy.orm import Session
@@ -88,8 +88,7 @@ def flagged_sellers(store: Store) -> list[tuple[str, int, datetime]]:
         .order_by(SellerFlagRow.seller_id)
     )
     with store.sessions() as session:
-        # SQLite keeps no time zone; every time stored is UTC.
-        return [(seller, count, since if since.tzinfo else since.replace(tzinfo=UTC)) for seller, count, since in session.execute(query)]
+        return [(seller, count, since) for seller, count, since in session.execute(query)]
 
 
 def buyer_cases(store: Store, buyer_id: str, limit: int = 50) -> list[CaseRow]:

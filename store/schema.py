@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, DateTime, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class UTCDateTime(TypeDecorator):
+    """A moment, stored and read back in UTC on every database: SQLite keeps no time zone, so without
+    this its values would come back naive."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class CaseRow(Base):
@@ -35,7 +51,7 @@ class CaseRow(Base):
     status: Mapped[str] = mapped_column(String(40), index=True)
     outcome: Mapped[str | None] = mapped_column(String(40))
     awaiting: Mapped[str] = mapped_column(String(16))
-    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     order_id: Mapped[str] = mapped_column(String(64), index=True)
     seller_id: Mapped[str] = mapped_column(String(64), index=True)
     buyer_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -43,8 +59,8 @@ class CaseRow(Base):
     total_paid: Mapped[int] = mapped_column(BigInteger)
     refunded: Mapped[int] = mapped_column(BigInteger)
     charged_to_seller: Mapped[int] = mapped_column(BigInteger)
-    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TimelineRow(Base):
@@ -53,7 +69,7 @@ class TimelineRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(String(64), index=True)
     seq: Mapped[int] = mapped_column(Integer)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(80))
     kind: Mapped[str] = mapped_column(String(40))
     summary: Mapped[str] = mapped_column(Text)
@@ -72,7 +88,7 @@ class RefundRow(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class GatewayRefundRow(Base):
@@ -86,7 +102,7 @@ class GatewayRefundRow(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
     gateway_ref: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class OrderBudgetRow(Base):
@@ -120,7 +136,7 @@ class LedgerRow(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     refund_number: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     order_id: Mapped[str | None] = mapped_column(String(64), index=True)
     # Where a seller charge is taken from: the seller's balance, or, when the order was already paid
     # out, a recovery from the seller's next payout.
@@ -133,8 +149,8 @@ class PayoutHoldRow(Base):
     __tablename__ = "payout_holds"
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    held_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PayoutRow(Base):
@@ -145,7 +161,7 @@ class PayoutRow(Base):
     seller_id: Mapped[str] = mapped_column(String(64), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    paid_out_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    paid_out_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class OrderVolumeRow(Base):
@@ -165,8 +181,8 @@ class SellerFlagRow(Base):
     __tablename__ = "seller_flags"
     case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seller_id: Mapped[str] = mapped_column(String(64), index=True)
-    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class NotificationRow(Base):
@@ -179,7 +195,7 @@ class NotificationRow(Base):
     recipient_id: Mapped[str] = mapped_column(String(64))
     event: Mapped[str] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SupportTicketRow(Base):
@@ -188,4 +204,4 @@ class SupportTicketRow(Base):
     case_id: Mapped[str] = mapped_column(String(64), index=True)
     reason: Mapped[str] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
