@@ -4,10 +4,10 @@ write, a hand edit, a restore from backup) and, asked to, rewrites it from the w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from temporalio.client import WorkflowFailureError
+from temporalio.service import RPCError, RPCStatusCode
 
 from cases.view import CaseView
 from starter.client import CaseClient
@@ -54,10 +54,10 @@ async def _truth(client: CaseClient, case_id: str, running: bool) -> CaseView | 
     handle = client.client.get_workflow_handle(workflow_id(case_id), result_type=CaseView)
     try:
         return await handle.result()
-    except (WorkflowFailureError, RuntimeError):
+    except (WorkflowFailureError, RuntimeError):  # failed, terminated, or no completion to read: no view
         return None
-    except Exception as error:  # not found: the RPC error type depends on the server
-        if "not found" in str(error).lower():
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
             return None
         raise
 
@@ -69,13 +69,7 @@ def _differences(row: CaseRow | None, shown: CaseView) -> str:
     differ = []
     for name in COMPARED:
         stored, actual = getattr(row, name), getattr(expected, name)
-        if _normal(stored) != _normal(actual):
+        if stored != actual:
             differ.append(f"{name}: store {stored}, workflow {actual}")
     return "; ".join(differ)
 
-
-def _normal(value):
-    """Times compare in UTC without a zone: SQLite gives them back without one."""
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
