@@ -97,8 +97,7 @@ def _run(work: Callable[[CaseClient], Awaitable[Any]]) -> Any:
             raise typer.Exit(1) from None
         return await work(client)
 
-    with _plain_errors():
-        return asyncio.run(main())
+    return asyncio.run(main())
 
 
 def _act(case_id: str, party: Party, as_id: str | None, build: Callable[[Actor, CaseView], Any], signal: bool = False) -> None:
@@ -185,8 +184,7 @@ def open_case(
             buyer_flagged_for_fraud=fraud_flag,
         )
 
-    with _plain_errors():
-        new = new_case()
+    new = new_case()
 
     async def work(client: CaseClient) -> None:
         opened = await client.open(new)
@@ -516,7 +514,7 @@ def main() -> None:
     cannot crash interpreter teardown: temporalio/sdk-python#300 ("PyGILState_Release … finalizing"),
     which here turned about one successful command in four into an abort with a non-zero exit code."""
     try:
-        with _plain_errors():  # also for the store commands, which need no Temporal connection
+        with _plain_errors():  # refusals and bad input from every command, as one line and exit code 2
             app()
         code = 0
     except typer.Exit as exit_:
