@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from activities.case_activities import CaseActivities
 from activities.payments import EmbeddedGateway, PaymentGateway
+from activities.provider_double import Faults, ProviderDouble
 from starter.client import connect
 from starter.settings import Settings
 from store.database import Store
@@ -24,7 +25,7 @@ log = logging.getLogger("refund_cases.worker")
 def build_worker(
     client: Client, settings: Settings, store: Store, pool: ThreadPoolExecutor, gateway: PaymentGateway | None = None
 ) -> Worker:
-    gateway = gateway or EmbeddedGateway(store, settle_later=settings.refund_gateway == "embedded-pending")
+    gateway = gateway or gateway_for(settings, store)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -33,6 +34,13 @@ def build_worker(
         activity_executor=pool,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
+
+
+def gateway_for(settings: Settings, store: Store) -> PaymentGateway:
+    if settings.refund_gateway == "provider-double":
+        faults = Faults(settings.provider_unavailable_rate, settings.provider_timeout_rate, settings.provider_reject_amount)
+        return ProviderDouble(settings.provider_double_url, faults, timedelta(hours=settings.provider_key_retention_hours))
+    return EmbeddedGateway(store, settle_later=settings.refund_gateway == "embedded-pending")
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.payments import GatewayReceipt, PaymentGateway
+from activities.payments import GatewayReceipt, GatewayRejection, PaymentGateway
 from cases.commands import IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
 from cases.model import TimelineEntry
 from cases.money import Money
@@ -18,6 +19,9 @@ from store.database import Store
 from store.schema import LedgerRow, NotificationRow, SupportTicketRow
 
 log = logging.getLogger("refund_cases.activities")
+
+# The error type of a refund the provider rejected for good; the workflow hands the case to support.
+REFUND_REJECTED = "RefundRejected"
 
 
 class RefundOrder(BaseModel):
@@ -66,14 +70,19 @@ class CaseActivities:
 
     @activity.defn
     def issue_refund(self, order: RefundOrder) -> GatewayReceipt:
-        """Reserves the refund's share of the order, then refunds; both are idempotent on the key."""
+        """Reserves the refund's share of the order, then refunds; both are idempotent on the key. A
+        transient gateway error propagates, so Temporal retries it with the same key."""
         refund = order.refund
         if order.order_id is not None and order.order_paid is not None:
             others = self.store.reserve_refund(order.idempotency_key, order.case_id, order.order_id, order.order_paid, refund.amount)
             if others is not None:
                 log.info("refund %s %s refused: other cases on the order took %s", order.idempotency_key, refund.amount, others)
                 return GatewayReceipt(status="refused", other_cases_refunded=others)
-        receipt = self.gateway.refund(order.idempotency_key, order.case_id, refund.number, refund.amount)
+        try:
+            receipt = self.gateway.refund(order.idempotency_key, order.case_id, refund.number, refund.amount)
+        except GatewayRejection as rejection:
+            log.info("refund %s %s rejected by the provider: %s", order.idempotency_key, refund.amount, rejection)
+            raise ApplicationError(str(rejection), type=REFUND_REJECTED, non_retryable=True) from None
         log.info("refund %s %s %s first_call=%s", order.idempotency_key, refund.amount, receipt.status, receipt.first_call)
         return receipt
 

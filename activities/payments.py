@@ -14,18 +14,29 @@ from store.schema import GatewayRefundRow
 
 
 class GatewayReceipt(BaseModel):
-    """What became of a refund: settled or pending at the gateway, or refused before reaching it
-    because the order's other cases have already taken what it needs."""
+    """What became of a refund: settled or pending at the gateway, refused before reaching it because
+    the order's other cases have already taken what it needs, or rejected for good by the provider."""
 
-    status: Literal["settled", "pending", "refused"]
+    status: Literal["settled", "pending", "refused", "rejected"]
     gateway_ref: str | None = None
     first_call: bool = False
     other_cases_refunded: Money | None = None
+    failure: str | None = None
+
+
+class GatewayUnavailable(Exception):
+    """A transient failure (a 5xx, a timeout, a dropped connection): the same call may succeed later,
+    with the same idempotency key."""
+
+
+class GatewayRejection(Exception):
+    """A permanent refusal (a 4xx: the charge was disputed, the card closed): retrying cannot help."""
 
 
 class PaymentGateway(Protocol):
     def refund(self, idempotency_key: str, case_id: str, number: int, amount: Money) -> GatewayReceipt:
-        """Refunds once per key: a repeated key returns the first receipt and moves no money."""
+        """Refunds once per key: a repeated key returns the first receipt and moves no money.
+        Raises GatewayUnavailable (retry) or GatewayRejection (do not)."""
         ...
 
 

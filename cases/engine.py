@@ -138,7 +138,7 @@ def check_open(request: OpenCase, now: datetime) -> None:
     if request.kind is CaseKind.CANCELLATION:
         if order.shipped_at is not None:
             raise Refusal("kind", "an order cannot be cancelled once it has shipped")
-        free_until = order.purchased_at + timedelta(hours=policy.cancellation_free_hours)
+        free_until = order.purchased_at + policy.hours(policy.cancellation_free_hours)
         printed = order.label_printed_at
         if printed is not None and now > max(free_until, printed):
             raise Refusal(
@@ -232,8 +232,17 @@ def _route(request: OpenCase) -> tuple[Party, str]:
 # --------------------------------------------------------------------------------------------- check
 
 
+def is_repeat(case: Case, message: CaseMessage) -> bool:
+    """Whether the case has already taken this command (the same request id): it must not act twice."""
+    request_id = getattr(message, "request_id", None)
+    return request_id is not None and any(entry.request_id == request_id for entry in case.timeline)
+
+
 def check(case: Case, message: CaseMessage, now: datetime) -> None:
-    """Whether `message` may act on `case` now. Raises Refusal; changes nothing."""
+    """Whether `message` may act on `case` now. Raises Refusal; changes nothing. A repeat of a command
+    the case has taken passes: the sender's retry is answered, and nothing acts twice."""
+    if is_repeat(case, message):
+        return
     if case.is_final or (case.is_closed and message.kind not in ("reopening", "reopening_lapsed")):
         raise Refusal("status", f"the case is closed ({case.outcome.value if case.outcome else 'closed'}){_final_note(case)}")
     allowed = WHO_MAY[message.kind].get(case.status)
@@ -271,7 +280,7 @@ def _check_support_decision(case: Case, msg: SupportDecision, now: datetime) -> 
         when = "on an appeal" if case.appealed else "before an appeal"
         raise Refusal("decision", f"{when} support decides one of {', '.join(sorted(verdicts))}")
     long_stop = case.policy.full_refund_only_after_hours
-    late = long_stop is not None and now >= case.opened_at + timedelta(hours=long_stop)
+    late = long_stop is not None and now >= case.opened_at + case.policy.hours(long_stop)
     if late and case.refundable.amount > 0:  # once all is refunded or on its way, nothing more to insist on
         full = msg.decision.startswith("refund") and (msg.amount is None or msg.amount == case.refundable)
         if not full and not case.appealed:
@@ -360,7 +369,7 @@ def _check_reopening_lapsed(case: Case, msg: ReopeningLapsed, now: datetime) -> 
 def escalation_opens_at(case: Case) -> datetime | None:
     """When the buyer may escalate a case the seller has not resolved (policies with an age rule)."""
     hours = case.policy.buyer_may_escalate_after_hours
-    return None if hours is None else case.opened_at + timedelta(hours=hours)
+    return None if hours is None else case.opened_at + case.policy.hours(hours)
 
 
 def _check_escalation_opens(case: Case, msg: EscalationOpens, now: datetime) -> None:
@@ -403,15 +412,17 @@ def allowed_actions(case: Case) -> dict[Party, list[str]]:
 
 def apply(case: Case, message: CaseMessage, now: datetime) -> Transition:
     """Checks `message` and applies it. Raises Refusal, leaving `case` untouched, when it may not act."""
+    if is_repeat(case, message):
+        return Transition(case)
     check(case, message, now)
-    step = _Step(case, now, message.by)
+    step = _Step(case, now, message.by, getattr(message, "request_id", None))
     _HANDLERS[type(message)](step, message)
     return step.done()
 
 
 def refuse(case: Case, message: CaseMessage, refusal: Refusal, now: datetime) -> Transition:
     """A refused signal: it changes nothing but the timeline, and its sender is told why."""
-    step = _Step(case, now, message.by)
+    step = _Step(case, now, message.by, getattr(message, "request_id", None))
     step.log(message.kind, str(refusal), refused=True)
     if message.by.party in (P.BUYER, P.SELLER, P.SUPPORT):
         step.notify(message.by.party, message.by.id, "refused", f"Your {message.kind} was refused: {refusal}")
@@ -440,10 +451,11 @@ def _private_copy(case: Case) -> Case:
 class _Step:
     """One transition under construction: a private copy of the case plus the commands it yields."""
 
-    def __init__(self, case: Case, now: datetime, by: Actor):
+    def __init__(self, case: Case, now: datetime, by: Actor, request_id: str | None = None):
         self.case = _private_copy(case)
         self.now = now
         self.by = by
+        self.request_id = request_id  # goes on the first entry only: one command, one mark
         self.commands: list[Command] = []
 
     def done(self) -> Transition:
@@ -453,8 +465,11 @@ class _Step:
     def log(self, kind: str, summary: str, refused: bool = False) -> None:
         seq = len(self.case.timeline) + 1
         self.case.timeline.append(
-            TimelineEntry(seq=seq, at=self.now, actor=self.by, kind=kind, summary=summary, refused=refused)
+            TimelineEntry(
+                seq=seq, at=self.now, actor=self.by, kind=kind, summary=summary, refused=refused, request_id=self.request_id
+            )
         )
+        self.request_id = None
 
     def notify(self, to: Party, recipient_id: str, event: str, text: str) -> None:
         self.case.notices_sent += 1
@@ -477,7 +492,7 @@ class _Step:
     def arm_seller_flag(self) -> None:
         """Policies that flag sellers with unresolved cases: from now, the case may stay unresolved this long."""
         hours = self.case.policy.flag_seller_after_hours
-        self.case.flag_seller_at = None if hours is None else self.now + timedelta(hours=hours)
+        self.case.flag_seller_at = None if hours is None else self.now + self.case.policy.hours(hours)
 
     def close(self, outcome: Outcome, tell: tuple[Party, ...] = (P.BUYER, P.SELLER)) -> None:
         self.case.flag_seller_at = None
@@ -488,7 +503,7 @@ class _Step:
         self.case.outcome = outcome
         self.case.closed_at = self.now
         hours = self.case.policy.reopen_within_hours
-        self.case.reopenable_until = self.now + timedelta(hours=hours) if hours is not None else None
+        self.case.reopenable_until = self.now + self.case.policy.hours(hours) if hours is not None else None
         self.tell(tell, "case_closed", f"The case is closed: {outcome.value}.")
 
     def escalate(self, why: str) -> None:
@@ -668,7 +683,7 @@ def _protection_feedback(step: _Step, msg: ProtectionFeedback) -> None:
         case.reason = Reason(msg.option)
         extension = case.policy.protection_extension_hours
         if extension is not None and case.protected_until is not None:
-            case.protected_until += timedelta(hours=extension)
+            case.protected_until += case.policy.hours(extension)
             step.log("protection_extended", f"protection extended by {extension} h, to {case.protected_until:%Y-%m-%d %H:%M} UTC")
             step.tell((P.BUYER,), "protection_extended", f"Your protection now runs until {case.protected_until:%Y-%m-%d}.")
         step.move(S.AWAITING_SELLER_RESPONSE)

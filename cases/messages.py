@@ -17,6 +17,15 @@ from cases.money import Money
 from cases.policy import Policy
 
 Note = Annotated[str, Field(max_length=2000)]
+RequestId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="The sender's id for this command: sent again with the same id, it acts once.",
+    ),
+]
 Tracking = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{4,40}$", description="Carrier tracking number.")]
 
 
@@ -37,9 +46,16 @@ class OpenCase(BaseModel):
     )
 
 
-class SellerResponse(BaseModel):
-    kind: Literal["seller_response"] = "seller_response"
+class Sent(BaseModel):
+    """What every message from outside carries: who sends it, and the sender's request id, so that a
+    retried command (a lost answer, a webhook delivered twice) acts once."""
+
     by: Actor
+    request_id: RequestId | None = None
+
+
+class SellerResponse(Sent):
+    kind: Literal["seller_response"] = "seller_response"
     resolution: Resolution
     amount: Money | None = Field(default=None, description="Required for partial_refund; the amount offered.")
     tracking_number: Tracking | None = Field(default=None, description="Required for replacement and proof_of_delivery.")
@@ -61,110 +77,96 @@ class SellerResponse(BaseModel):
         return self
 
 
-class BuyerAnswer(BaseModel):
+class BuyerAnswer(Sent):
     """The buyer's answer to a partial refund offer, or, where the seller refunds directly, whether
     the refund arrived (accept) or not / is not accepted (decline)."""
 
     kind: Literal["buyer_answer"] = "buyer_answer"
-    by: Actor
     accept: bool
     note: Note | None = None
 
 
-class ReturnInspection(BaseModel):
+class ReturnInspection(Sent):
     """The seller's verdict on returned items: confirm triggers the refund, dispute goes to support."""
 
     kind: Literal["return_inspection"] = "return_inspection"
-    by: Actor
     confirm: bool
     note: Note | None = None
 
 
-class ProtectionFeedback(BaseModel):
+class ProtectionFeedback(Sent):
     """The buyer's answer during protection: satisfied (cancel), or a problem that opens a claim."""
 
     kind: Literal["protection_feedback"] = "protection_feedback"
-    by: Actor
     option: Literal["cancel_protection", "not_received", "refund_not_received", "other_request"]
     note: Note | None = None
 
 
-class ResolutionConfirmed(BaseModel):
+class ResolutionConfirmed(Sent):
     """The buyer (retailer) marks the issue resolved once satisfied."""
 
     kind: Literal["resolution_confirmed"] = "resolution_confirmed"
-    by: Actor
     note: Note | None = None
 
 
-class Escalation(BaseModel):
+class Escalation(Sent):
     kind: Literal["escalation"] = "escalation"
-    by: Actor
     note: Note | None = None
 
 
-class Withdrawal(BaseModel):
+class Withdrawal(Sent):
     kind: Literal["withdrawal"] = "withdrawal"
-    by: Actor
     note: Note | None = None
 
 
 SupportVerdict = Literal["refund_charged_to_seller", "refund_at_platform_cost", "deny", "uphold", "overturn"]
 
 
-class SupportDecision(BaseModel):
+class SupportDecision(Sent):
     """First decisions refund or deny; decisions on a seller's appeal uphold or overturn."""
 
     kind: Literal["support_decision"] = "support_decision"
-    by: Actor
     decision: SupportVerdict
     amount: Money | None = Field(default=None, description="Refund amount; defaults to all that is refundable.")
     note: Note | None = None
 
 
-class Appeal(BaseModel):
+class Appeal(Sent):
     kind: Literal["appeal"] = "appeal"
-    by: Actor
     note: Note | None = None
 
 
-class Reopening(BaseModel):
+class Reopening(Sent):
     """Support reopens a closed case (policies that allow it, while they allow it); support decides next."""
 
     kind: Literal["reopening"] = "reopening"
-    by: Actor
     note: Note | None = None
 
 
-class PartyMessage(BaseModel):
+class PartyMessage(Sent):
     """A message to the other parties; changes no state."""
 
     kind: Literal["message"] = "message"
-    by: Actor
     text: str = Field(min_length=1, max_length=2000)
 
 
-class ReturnShipped(BaseModel):
+class ReturnShipped(Sent):
     kind: Literal["return_shipped"] = "return_shipped"
-    by: Actor
     tracking_number: Tracking
 
 
-class ReturnDelivered(BaseModel):
+class ReturnDelivered(Sent):
     kind: Literal["return_delivered"] = "return_delivered"
-    by: Actor
 
 
-class RefundSettled(BaseModel):
+class RefundSettled(Sent):
     kind: Literal["refund_settled"] = "refund_settled"
-    by: Actor
     refund_number: int = Field(ge=1)
     gateway_ref: str | None = None
 
 
-class RefundFailed(BaseModel):
+class RefundFailed(Sent):
     kind: Literal["refund_failed"] = "refund_failed"
-    by: Actor
     refund_number: int = Field(ge=1)
     failure: str = Field(min_length=1, max_length=500)
     other_cases_refunded: Money | None = Field(

@@ -211,6 +211,7 @@ class TimelineEntry(BaseModel):
     kind: str
     summary: str
     refused: bool = False
+    request_id: str | None = None  # the sender's request id, on the first entry of the transition it caused
 
 
 class Offer(BaseModel):

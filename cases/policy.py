@@ -153,6 +153,13 @@ class Policy(BaseModel):
     protection_extension_hours: int | None = Field(
         default=None, gt=0, description="Protection cases: reporting a problem extends the protection by this much."
     )
+    seconds_per_hour: int = Field(
+        default=3600,
+        ge=1,
+        le=3600,
+        description="How long one of this policy's hours lasts. Only test policies shorten it (the chaos run's "
+        "deadlines fall due in seconds on a real server); calendar time only.",
+    )
 
     def reachable_statuses(self) -> set[Status]:
         """The open statuses a case can enter under this policy; each needs a window."""
@@ -202,6 +209,16 @@ class Policy(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _short_hours_only_on_the_calendar(self) -> Policy:
+        if self.seconds_per_hour == 3600:
+            return self
+        business = sorted(s.value for s, w in self.windows.items() if w.time == "business")
+        if business or self.eligibility.time == "business":
+            where = f"windows.{business[0]}" if business else "eligibility"
+            raise ValueError(f"seconds_per_hour: short hours apply to calendar time only, and {where} counts business hours")
+        return self
+
+    @model_validator(mode="after")
     def _every_wait_can_end(self) -> Policy:
         missing = [s.value for s in ALLOWED_TIMEOUTS if s in self.reachable_statuses() and s not in self.windows]
         if missing:
@@ -226,10 +243,14 @@ class Policy(BaseModel):
             return max(due, protected_until)
         return due
 
+    def hours(self, count: int) -> timedelta:
+        """A span of this policy's hours: every rule measures time through here."""
+        return timedelta(seconds=count * self.seconds_per_hour)
+
     def after(self, start: datetime, hours: int, time: str) -> datetime:
         if time == "business":
             return self.calendar.add_business_hours(start, hours)
-        return start + timedelta(hours=hours)
+        return start + self.hours(hours)
 
     def reminders(self, status: Status, start: datetime, due: datetime) -> list[datetime]:
         """When to remind: offsets before the end, in the window's own time, never before the start."""
@@ -239,7 +260,7 @@ class Policy(BaseModel):
 
     def _before(self, window: Window, due: datetime, hours: int) -> datetime:
         if window.time == "calendar":
-            return due - timedelta(hours=hours)
+            return due - self.hours(hours)
         return self.calendar.subtract_business_hours(due, hours)
 
     def label_fee(self, currency: str) -> Money:

@@ -20,6 +20,7 @@ from cases import engine, policies
 from codec.encryption import data_converter
 from cases.messages import FACT_KINDS, Decision, Fact, OpenCase, PartyMessage
 from cases.model import CaseKind, Order, Reason
+from cases.policy import Policy
 from cases.view import CaseView, static_details, static_summary
 from starter.settings import Settings
 from workflows import search_attributes
@@ -86,11 +87,19 @@ async def wall_clock() -> datetime:
 
 
 class CaseClient:
-    def __init__(self, client: Client, task_queue: str = "refund-cases", clock: Callable[[], Awaitable[datetime]] = wall_clock):
-        """`clock` serves the eligibility pre-check; tests pass the time-skipping server's clock."""
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str = "refund-cases",
+        clock: Callable[[], Awaitable[datetime]] = wall_clock,
+        extra_policies: dict[str, Policy] | None = None,
+    ):
+        """`clock` serves the eligibility pre-check; tests pass the time-skipping server's clock.
+        `extra_policies` adds policies beside the presets (the chaos run's short test policies)."""
         self.client = client
         self.task_queue = task_queue
         self.clock = clock
+        self.extra_policies = extra_policies or {}
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> CaseClient:
@@ -100,7 +109,7 @@ class CaseClient:
     async def open(self, new: NewCase) -> Opened:
         """Opens the case, or finds the one this request id already opened. Raises CaseRefused."""
         try:
-            policy = policies.load(new.policy)
+            policy = self.extra_policies.get(new.policy) or policies.load(new.policy)
         except policies.PolicyError as err:
             raise CaseRefused(str(err)) from None
         case_id = case_id_for(new.request_id)
@@ -135,7 +144,8 @@ class CaseClient:
             if not wait or message.kind in FACT_KINDS:
                 await handle.signal(message.kind, message)
                 return None
-            return await handle.execute_update(message.kind, message, result_type=CaseView)
+            # The request id doubles as the update id, so the server also answers a retry with the first outcome.
+            return await handle.execute_update(message.kind, message, id=message.request_id, result_type=CaseView)
         except WorkflowUpdateFailedError as err:
             if isinstance(err.cause, ApplicationError):
                 raise CaseRefused(err.cause.message) from None

@@ -22,9 +22,20 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = Field(None, description="mTLS client key (PEM).")
     temporal_tls_ca: Path | None = Field(None, description="CA bundle for the server certificate (PEM).")
     database_url: str = Field("sqlite:///.data/cases.db", description="Case store URL (SQLAlchemy).")
-    refund_gateway: Literal["embedded", "embedded-pending"] = Field(
-        "embedded", description="embedded settles refunds at once; embedded-pending waits for refund_settled."
+    refund_gateway: Literal["embedded", "embedded-pending", "provider-double"] = Field(
+        "embedded",
+        description="embedded settles refunds at once; embedded-pending waits for refund_settled; provider-double "
+        "behaves like a real provider, failures included (tests and the chaos run).",
     )
+    provider_double_url: str = Field("sqlite:///.data/provider.db", description="provider-double: its own database.")
+    provider_unavailable_rate: float = Field(0.0, ge=0, le=1, description="provider-double: share of calls answered 503.")
+    provider_timeout_rate: float = Field(
+        0.0, ge=0, le=1, description="provider-double: share of refunds whose answer is lost after the money moved."
+    )
+    provider_reject_amount: int | None = Field(
+        None, description="provider-double: refunds of exactly this many minor units are rejected for good (402)."
+    )
+    provider_key_retention_hours: int = Field(24, ge=1, description="provider-double: how long it remembers a key.")
     activity_threads: int = Field(16, ge=1, description="Threads for the worker's blocking activities.")
     codec: Literal["auto", "on", "off"] = Field(
         "auto", description="Payload encryption. auto: on when CODEC_KEYS is set or the key file exists."

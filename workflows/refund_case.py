@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.payments import GatewayReceipt
     from activities.case_activities import (
+        REFUND_REJECTED,
         CaseActivities,
         CaseRecord,
         LedgerPosting,
@@ -61,10 +63,17 @@ REMINDERS = "reminders-before-deadlines"
 REOPENING = "closed-cases-wait-for-reopening"
 SELLER_FLAGS = "flag-sellers-of-unresolved-cases"
 AWAITING_SINCE = "awaiting-since-search-attribute"
+REQUEST_IDS = "commands-act-once-per-request-id"
+BOUNDED_REFUND_RETRIES = "refund-retries-end-before-the-provider-forgets-the-key"
 
 GATEWAY = Actor(party=Party.PAYMENT, id="gateway")
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=5))
+# A refund is retried with the same idempotency key only while the provider still remembers that key
+# (24 h at the common providers); after that a retry could pay twice. So its retries stop at 12 h, and
+# a refund still unanswered then stays pending: the provider's webhook, or support after the
+# refund_pending window, settles it. See README, "Payment gateway failures".
+REFUND_RETRIES_FOR = timedelta(hours=12)
 
 
 @workflow.defn(name="RefundCase")
@@ -277,6 +286,10 @@ class RefundCaseWorkflow:
         # A message may arrive before the opening's own commands have run; it must not overtake them.
         await workflow.wait_condition(lambda: self._opening is None)
         async with self._lock:
+            if engine.is_repeat(self.case, message):
+                if workflow.patched(REQUEST_IDS):
+                    return view(self.case)  # a retry of a command the case has taken: answer, do not act
+                message = message.model_copy(update={"request_id": None})  # how cases before the patch took it
             try:
                 transition = engine.apply(self.case, message, workflow.now())
             except engine.Refusal as refusal:
@@ -300,12 +313,9 @@ class RefundCaseWorkflow:
         for command in transition.commands:
             match command:
                 case IssueRefund():
-                    order = self.case.order
-                    receipt = await _side_effect(
-                        CaseActivities.issue_refund,
-                        RefundOrder(case_id=case_id, refund=command, order_id=order.order_id, order_paid=order.total_paid),
-                        f"refund {command.amount}",
-                    )
+                    receipt = await self._refund(command)
+                    if receipt is None:
+                        continue
                     if receipt.status == "settled":
                         answers.append(RefundSettled(by=GATEWAY, refund_number=command.number, gateway_ref=receipt.gateway_ref))
                     elif receipt.status == "refused":
@@ -314,6 +324,9 @@ class RefundCaseWorkflow:
                         answers.append(
                             RefundFailed(by=GATEWAY, refund_number=command.number, failure=failure, other_cases_refunded=others)
                         )
+                    elif receipt.status == "rejected":
+                        failure = f"the payment provider rejected it: {receipt.failure}"
+                        answers.append(RefundFailed(by=GATEWAY, refund_number=command.number, failure=failure))
                 case PostLedgerEntry():
                     await _side_effect(
                         CaseActivities.post_ledger_entry,
@@ -339,6 +352,29 @@ class RefundCaseWorkflow:
         await self._record()
         for fact in answers:
             await self._carry_out(engine.apply(self.case, fact, workflow.now()))
+
+    async def _refund(self, command: IssueRefund) -> GatewayReceipt | None:
+        """Refunds through the gateway. A permanent rejection comes back as a "rejected" receipt; a refund
+        still unanswered when its retries run out returns None and stays pending (see REFUND_RETRIES_FOR)."""
+        order = self.case.order
+        refund_order = RefundOrder(case_id=self.case.case_id, refund=command, order_id=order.order_id, order_paid=order.total_paid)
+        if not workflow.patched(BOUNDED_REFUND_RETRIES):
+            return await _side_effect(CaseActivities.issue_refund, refund_order, f"refund {command.amount}")
+        try:
+            return await workflow.execute_activity_method(
+                CaseActivities.issue_refund,
+                refund_order,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                schedule_to_close_timeout=REFUND_RETRIES_FOR,
+                retry_policy=RETRY,
+                summary=f"refund {command.amount}",
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == REFUND_REJECTED:
+                return GatewayReceipt(status="rejected", failure=cause.message)
+            workflow.logger.warning("refund %s unanswered after %s: left pending", command.number, REFUND_RETRIES_FOR)
+            return None
 
     async def _record(self) -> None:
         """Writes the read model: the case view and the timeline entries it has not seen yet."""
