@@ -1,25 +1,69 @@
-"""Every recorded history replays on today's workflow code: running cases survive a deploy."""
+"""Every recorded history replays on today's workflow code: running cases survive a deploy. And the
+check can fail: a change that alters what a case records, made without a patch, is caught."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from cases import engine
+from cases.messages import OpenCase
+from cases.view import CaseView
 from workflows.refund_case import RefundCaseWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+# tests/histories/record.py's scenarios: the newest tag holds every one of them.
+SCENARIOS = 11
+
+
+def _history(name: str) -> WorkflowHistory:
+    path = Path(__file__).parent / "histories" / f"{name}.json"
+    return WorkflowHistory.from_json(name, path.read_text())
+
+
+async def _replay(history: WorkflowHistory, workflow_class=RefundCaseWorkflow) -> None:
+    replayer = Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays(path):
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[RefundCaseWorkflow], data_converter=pydantic_data_converter)
-    await replayer.replay_workflow(history)
+    await _replay(WorkflowHistory.from_json(path.stem, path.read_text()))
 
 
-def test_there_are_histories_to_replay():
-    assert len(HISTORIES) >= 6
+def test_every_scenario_is_recorded_on_the_newest_code():
+    newest = max(p.stem.split("-", 1)[0] for p in HISTORIES)
+    assert len([p for p in HISTORIES if p.stem.startswith(f"{newest}-")]) == SCENARIOS
+
+
+# ------------------------------------------------------------------------------ negative controls
+
+
+@workflow.defn(name="RefundCase", sandboxed=False)  # defined in a test module, which the sandbox would re-import
+class WithoutTheReadModelWrite(RefundCaseWorkflow):
+    """A plausible refactor: the read model written some other way, one activity fewer a transition."""
+
+    @workflow.run
+    async def run(self, request: OpenCase) -> CaseView:
+        return await super().run(request)
+
+    async def _record(self) -> None:
+        self._recorded = len(self.case.timeline)
+
+
+async def test_negative_control_an_unguarded_change_of_commands_fails_the_replay():
+    with pytest.raises(workflow.NondeterminismError):
+        await _replay(_history("v6-full_refund"), WithoutTheReadModelWrite)
+
+
+async def test_negative_control_removing_the_request_id_guard_fails_the_replay(monkeypatch):
+    """Without `commands-act-once-per-request-id`, the retried full refund would act a second time."""
+    await _replay(_history("v6-retried_commands_act_once"))
+    monkeypatch.setattr(engine, "is_repeat", lambda case, message: False)
+    with pytest.raises(workflow.NondeterminismError):
+        await _replay(_history("v6-retried_commands_act_once"))

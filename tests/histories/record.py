@@ -21,10 +21,12 @@ from tempfile import TemporaryDirectory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.provider_double import Faults, ProviderDouble
 from cases.messages import (
     Appeal,
     BuyerAnswer,
     Escalation,
+    PartyMessage,
     Reopening,
     ReturnDelivered,
     ReturnInspection,
@@ -43,6 +45,7 @@ from worker import build_worker
 from workflows.refund_case import workflow_id
 
 HERE = Path(__file__).parent
+REJECTED = 1313  # the provider double rejects refunds of this amount for good
 
 
 async def _open(client: CaseClient, env: WorkflowEnvironment, policy: str = "direct_service", reason: str = "defective") -> str:
@@ -90,6 +93,21 @@ async def dispute_after_return(client, env, case_id):
     await client.send(case_id, SupportDecision(by=SUPPORT, decision="refund_at_platform_cost"))
 
 
+async def refund_rejected_by_provider(client, env, case_id):
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(REJECTED)))
+    await client.send(case_id, BuyerAnswer(by=BUYER, accept=True))  # the provider rejects it: support decides
+    await client.send(case_id, SupportDecision(by=SUPPORT, decision="deny"))
+
+
+async def retried_commands_act_once(client, env, case_id):
+    note = PartyMessage(by=BUYER, text="photos attached", request_id="buyer-app-1")
+    await client.send(case_id, note)
+    await client.send(case_id, note, wait=False)
+    response = SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND, request_id="seller-portal-1")
+    await client.send(case_id, response, wait=False)
+    await client.send(case_id, response)
+
+
 async def marketplace_withdrawn(client, env, case_id):
     await client.send(case_id, Withdrawal(by=BUYER))
     await env.sleep(timedelta(days=31))  # where support may reopen it, the case runs 30 more days
@@ -121,6 +139,8 @@ SCENARIOS = [
     decline_appeal_overturned,
     silent_seller_escalated_then_reminded_then_denied,
     dispute_after_return,
+    refund_rejected_by_provider,
+    retried_commands_act_once,
     marketplace_withdrawn,
     marketplace_seller_flagged_then_refunded,
     reopened_by_support_then_final,
@@ -136,7 +156,8 @@ async def record(tag: str, only: list[str]) -> None:
         settings = Settings(database_url=f"sqlite:///{tmp}/cases.db", temporal_task_queue="record")
         store = Store(settings.database_url)
         store.migrate()
-        async with build_worker(env.client, settings, store, pool):
+        provider = ProviderDouble(f"sqlite:///{tmp}/provider.db", Faults(reject_amount=REJECTED))
+        async with build_worker(env.client, settings, store, pool, gateway=provider):
             client = CaseClient(env.client, "record", clock=env.get_current_time)
             for scenario in [s for s in SCENARIOS if not only or s.__name__ in only]:
                 case_id = await _open(client, env, **OPENINGS.get(scenario, {}))
