@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench-store worker demo clean
+.PHONY: run test test-fast bench-store chaos worker demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,15 @@ test: $(STAMP)
 
 ## test-fast: the pure rules only (no servers, no exhaustive exploration)
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -m "not workflow and not e2e and not proof and not postgres and not browser"
+	$(VENV)/bin/pytest -m "not workflow and not e2e and not proof and not postgres and not browser and not chaos"
 
 ## bench-store: the case store with 1,000,000 cases on SQLite and PostgreSQL; writes bench/results/store.json
 bench-store: $(STAMP)
 	$(VENV)/bin/python -m bench.store_bench
+
+## chaos: 300 cases on a dev server while workers and the server are SIGKILLed; writes bench/results/chaos.json
+chaos: $(STAMP)
+	$(VENV)/bin/python -m bench.chaos
 
 worker: $(STAMP)
 	$(VENV)/bin/python -m worker

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cases.case import Case
 from cases.model import Actor, CaseKind, OpaqueId, Order, Reason, Resolution, Status
@@ -32,6 +32,8 @@ Tracking = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{4,40}$", description="Ca
 class OpenCase(BaseModel):
     """The workflow input. The policy travels with it: the case keeps the rules it opened with."""
 
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     case_id: OpaqueId
     request_id: str = Field(min_length=1, max_length=128)
     kind: CaseKind = CaseKind.REFUND_REQUEST
@@ -48,7 +50,11 @@ class OpenCase(BaseModel):
 
 class Sent(BaseModel):
     """What every message from outside carries: who sends it, and the sender's request id, so that a
-    retried command (a lost answer, a webhook delivered twice) acts once."""
+    retried command (a lost answer, a webhook delivered twice) acts once. Errors name the field and
+    the rule but never echo the input: the SDK logs a signal that fails to decode, and it may hold
+    personal data."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     by: Actor
     request_id: RequestId | None = None

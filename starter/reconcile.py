@@ -38,7 +38,7 @@ async def check(client: CaseClient, store: Store, repair: bool = False) -> tuple
         if shown is None:
             drifts.append(Drift(case_id, "the store holds it open but there is no workflow for it"))
             continue
-        what = _differences(store.get(CaseRow, case_id), shown)
+        what = differences(store, shown)
         if what:
             drift = Drift(case_id, what)
             if repair:
@@ -62,7 +62,9 @@ async def _truth(client: CaseClient, case_id: str, running: bool) -> CaseView | 
         raise
 
 
-def _differences(row: CaseRow | None, shown: CaseView) -> str:
+def differences(store: Store, shown: CaseView) -> str:
+    """Where the store's copy of a case differs from the workflow's own view; empty when it agrees."""
+    row = store.get(CaseRow, shown.case_id)
     if row is None:
         return "missing from the store"
     expected = case_row(shown)

@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     provider_reject_amount: int | None = Field(
         None, description="provider-double: refunds of exactly this many minor units are rejected for good (402)."
     )
-    provider_key_retention_hours: int = Field(24, ge=1, description="provider-double: how long it remembers a key.")
+    provider_key_retention_seconds: int = Field(
+        86_400, ge=0, description="provider-double: how long it remembers an idempotency key (24 h, as common providers do)."
+    )
     activity_threads: int = Field(16, ge=1, description="Threads for the worker's blocking activities.")
     codec: Literal["auto", "on", "off"] = Field(
         "auto", description="Payload encryption. auto: on when CODEC_KEYS is set or the key file exists."

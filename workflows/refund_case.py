@@ -355,19 +355,19 @@ class RefundCaseWorkflow:
 
     async def _refund(self, command: IssueRefund) -> GatewayReceipt | None:
         """Refunds through the gateway. A permanent rejection comes back as a "rejected" receipt; a refund
-        still unanswered when its retries run out returns None and stays pending (see REFUND_RETRIES_FOR)."""
+        still unanswered when its retries run out returns None and stays pending (see REFUND_RETRIES_FOR).
+        Cases that scheduled refunds before the bound existed keep retrying without one."""
         order = self.case.order
         refund_order = RefundOrder(case_id=self.case.case_id, refund=command, order_id=order.order_id, order_paid=order.total_paid)
-        if not workflow.patched(BOUNDED_REFUND_RETRIES):
-            return await _side_effect(CaseActivities.issue_refund, refund_order, f"refund {command.amount}")
+        bound = {"schedule_to_close_timeout": REFUND_RETRIES_FOR} if workflow.patched(BOUNDED_REFUND_RETRIES) else {}
         try:
             return await workflow.execute_activity_method(
                 CaseActivities.issue_refund,
                 refund_order,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
-                schedule_to_close_timeout=REFUND_RETRIES_FOR,
                 retry_policy=RETRY,
                 summary=f"refund {command.amount}",
+                **bound,
             )
         except ActivityError as err:
             cause = err.cause

@@ -1,0 +1,540 @@
+"""`make chaos`: cases played through a real dev server while workers and the server are killed.
+
+A dev server on a database file, several worker processes, and a payment provider double that answers
+503s and loses answers after moving money. A driver opens cases and plays mixed paths through them
+(responses, offers, returns, escalations, a silent seller whose deadline passes, a refund the provider
+rejects), retrying every command with its request id until it is acknowledged; meanwhile a killer sends
+SIGKILL to a random worker every few seconds and restarts it, and kills and restarts the server.
+
+Then it checks, and prints one line of figures: every acknowledged open is one workflow; every
+acknowledged command is in its case exactly once; every refund decision moved money exactly once at
+the provider and no money moved without one; the store equals each workflow's own view; no workflow
+failed, was terminated or failed a task; none is stuck. Figures go to bench/results/chaos.json.
+
+    .venv/bin/python -m bench.chaos [--cases 300] [--workers 3] [--out bench/results/chaos.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+
+from activities.provider_double import ProviderDouble
+from cases import policies
+from cases.messages import (
+    BuyerAnswer,
+    Escalation,
+    ReturnDelivered,
+    ReturnInspection,
+    ReturnShipped,
+    SellerResponse,
+    Sent,
+    SupportDecision,
+    Withdrawal,
+)
+from cases.model import Actor, Order, OrderItem, Party, Resolution, Status
+from cases.money import Money
+from cases.view import CaseView
+from starter.client import CaseClient, CaseRefused, NewCase
+from starter.reconcile import differences
+from starter.settings import Settings
+from store.database import Store
+from workflows import search_attributes
+from workflows.refund_case import workflow_id
+
+HERE = Path(__file__).parent
+BIN = Path(sys.executable).parent
+POLICY = policies.load_file(HERE / "policies" / "chaos.toml")
+REJECTED = 1313  # the provider rejects refunds of 13.13 for good
+QUEUE = "chaos"
+SUPPORT = Actor(party=Party.SUPPORT, id="agent-chaos")
+CARRIER = Actor(party=Party.CARRIER, id="carrier-hook")
+
+
+@dataclass
+class Config:
+    cases: int = 300
+    workers: int = 3
+    kill_every: tuple[float, float] = (2.0, 5.0)
+    server_restarts: int = 1
+    concurrency: int = 60
+    settle_seconds: int = 300
+    seed: int = 1
+    out: Path = HERE / "results" / "chaos.json"
+    sabotage: bool = False  # a negative control: the provider forgets keys at once and loses half its answers
+
+
+@dataclass
+class Figures:
+    cases: int = 0
+    workers: int = 0
+    worker_kills: int = 0
+    server_restarts: int = 0
+    commands_acknowledged: int = 0
+    commands_refused: int = 0
+    transport_retries: int = 0
+    opens_lost: int = 0
+    opens_duplicated: int = 0
+    commands_lost: int = 0
+    commands_duplicated: int = 0
+    refunds_at_provider: int = 0
+    refunds_duplicated: int = 0
+    refunds_without_decision: int = 0
+    refund_decisions_without_refund: int = 0
+    rejected_by_provider: int = 0
+    store_drift: int = 0
+    failed_or_terminated: int = 0
+    workflow_task_failures: int = 0
+    stuck: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    def clean(self) -> bool:
+        bad = (
+            self.opens_lost, self.opens_duplicated, self.commands_lost, self.commands_duplicated, self.refunds_duplicated,
+            self.refunds_without_decision, self.refund_decisions_without_refund, self.store_drift,
+            self.failed_or_terminated, self.workflow_task_failures, self.stuck,
+        )  # fmt: skip
+        return not any(bad) and self.server_restarts >= 1 and self.worker_kills >= 1
+
+    def line(self) -> str:
+        return (
+            f"chaos: {self.cases} cases, {self.workers} workers, {self.worker_kills} worker kills, "
+            f"{self.server_restarts} server restarts, {self.commands_acknowledged} commands acknowledged "
+            f"({self.transport_retries} retried after a lost answer); lost {self.opens_lost + self.commands_lost}, "
+            f"duplicated {self.opens_duplicated + self.commands_duplicated}, refunds {self.refunds_at_provider} "
+            f"(duplicated {self.refunds_duplicated}, without decision {self.refunds_without_decision}, "
+            f"decisions without refund {self.refund_decisions_without_refund}, rejected {self.rejected_by_provider}), "
+            f"drift {self.store_drift}, failed {self.failed_or_terminated + self.workflow_task_failures}, "
+            f"stuck {self.stuck}, {self.seconds:.0f} s"
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Cluster:
+    """The dev server and the worker processes, each killable with SIGKILL and restartable."""
+
+    def __init__(self, config: Config, home: Path):
+        self.config = config
+        self.home = home
+        self.port = _free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.server: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen | None] = [None] * config.workers
+        self.env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": self.address,
+            "TEMPORAL_TASK_QUEUE": QUEUE,
+            "DATABASE_URL": f"sqlite:///{home}/cases.db",
+            "CODEC": "off",
+            "REFUND_GATEWAY": "provider-double",
+            "PROVIDER_DOUBLE_URL": f"sqlite:///{home}/provider.db",
+            "PROVIDER_UNAVAILABLE_RATE": "0.2",
+            "PROVIDER_TIMEOUT_RATE": "0.2",
+            "PROVIDER_REJECT_AMOUNT": str(REJECTED),
+            "PROVIDER_KEY_RETENTION_SECONDS": "86400",
+            "ACTIVITY_THREADS": "8",
+        }
+        if config.sabotage:
+            self.env.update(PROVIDER_TIMEOUT_RATE="0.5", PROVIDER_KEY_RETENTION_SECONDS="0")
+
+    def start_server(self) -> None:
+        log = open(self.home / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server
+        command = [
+            str(BIN / "temporal"), "server", "start-dev", "--db-filename", str(self.home / "temporal.db"),
+            "--ip", "127.0.0.1", "--port", str(self.port), "--headless", "--log-level", "warn",
+            *search_attributes.cli_flags(),
+        ]  # fmt: skip
+        self.server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill_server(self) -> None:
+        assert self.server is not None
+        self.server.send_signal(signal.SIGKILL)
+        self.server.wait()
+
+    def start_worker(self, index: int) -> None:
+        log = open(self.home / f"worker-{index}.log", "ab")  # noqa: SIM115
+        self.workers[index] = subprocess.Popen(
+            [sys.executable, "-m", "worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def kill_worker(self, index: int) -> None:
+        worker = self.workers[index]
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+
+    def revive(self) -> None:
+        """Restarts any worker that died (killed, or gave up while the server was down)."""
+        for index, worker in enumerate(self.workers):
+            if worker is None or worker.poll() is not None:
+                self.start_worker(index)
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.server]:
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+
+
+class Driver:
+    """Plays paths through cases, retrying each command with its request id until it is acknowledged."""
+
+    def __init__(self, client: CaseClient, figures: Figures):
+        self.client = client
+        self.figures = figures
+        self.opened: list[str] = []
+        self.acknowledged: list[tuple[str, str]] = []  # (case id, request id)
+
+    async def _retrying(self, call: Callable[[], Awaitable]):
+        for attempt in range(600):
+            try:
+                return await call()
+            except CaseRefused:
+                raise
+            except Exception:  # the server or the worker was killed under the call: same call again
+                self.figures.transport_retries += 1
+                await asyncio.sleep(min(0.2 * (attempt + 1), 2.0))
+        raise RuntimeError("no answer after 600 tries")
+
+    async def open(self, number: int) -> str:
+        now = datetime.now(UTC)
+        order = Order(
+            order_id=f"ord-chaos-{number}",
+            seller_id=f"seller-chaos-{number % 10}",
+            buyer_id=f"buyer-chaos-{number}",
+            currency="EUR",
+            items=[OrderItem(sku="sku-1", unit_price=Money(amount=4000, currency="EUR"))],
+            shipping_paid=Money(amount=500, currency="EUR"),
+            purchased_at=now - timedelta(days=3),
+            shipped_at=now - timedelta(days=2),
+        )
+        new = NewCase(request_id=f"chaos-open-{number}", reason="defective", order=order, policy=POLICY.name)
+        opened = await self._retrying(lambda: self.client.open(new))
+        self.opened.append(opened.case_id)
+        return opened.case_id
+
+    async def send(self, case_id: str, message: Sent, wait: bool = True) -> bool:
+        """True once acknowledged; False when the rules refused it (the case had moved on)."""
+        retried = self.figures.transport_retries
+        try:
+            await self._retrying(lambda: self.client.send(case_id, message, wait=wait))
+        except CaseRefused:
+            # Refused after a lost answer: the first try may have been taken before the case closed.
+            if self.figures.transport_retries == retried or not await self._taken(case_id, message.request_id):
+                self.figures.commands_refused += 1
+                return False
+        self.acknowledged.append((case_id, message.request_id))
+        return True
+
+    async def _taken(self, case_id: str, request_id: str | None) -> bool:
+        shown = await self.view(case_id)
+        return any(entry.request_id == request_id for entry in shown.timeline)
+
+    async def view(self, case_id: str) -> CaseView:
+        return await self._retrying(lambda: self.client.show(case_id))
+
+    async def wait_for(self, case_id: str, *statuses: Status, seconds: float = 240) -> CaseView:
+        give_up = time.monotonic() + seconds
+        while True:
+            shown = await self.view(case_id)
+            if shown.status in statuses or shown.status is Status.CLOSED or time.monotonic() > give_up:
+                return shown
+            await asyncio.sleep(0.5)
+
+    async def finish(self, case_id: str) -> None:
+        """Whatever the path left: support decides what waits for it, until the case is closed."""
+        for round_ in range(20):
+            shown = await self.wait_for(case_id, Status.AWAITING_SUPPORT)
+            if shown.status is not Status.AWAITING_SUPPORT:
+                return
+            decision = SupportDecision(by=SUPPORT, decision="refund_at_platform_cost", request_id=f"{case_id}-finish-{round_}")
+            await self.send(case_id, decision)
+
+
+def _rid(case_id: str, step: str) -> str:
+    return f"{case_id}-{step}"
+
+
+async def _seller(d: Driver, case_id: str, resolution: Resolution, amount: int | None = None, wait: bool = True) -> None:
+    seller = Actor(party=Party.SELLER, id=(await d.view(case_id)).seller_id)
+    money = Money(amount=amount, currency="EUR") if amount else None
+    await d.send(case_id, SellerResponse(by=seller, resolution=resolution, amount=money, request_id=_rid(case_id, "seller")), wait)
+
+
+async def _buyer(d: Driver, case_id: str, message: type, **fields) -> None:
+    buyer = Actor(party=Party.BUYER, id=(await d.view(case_id)).buyer_id)
+    await d.send(case_id, message(by=buyer, request_id=_rid(case_id, message.__name__), **fields))
+
+
+async def full_refund(d: Driver, case_id: str) -> None:
+    await _seller(d, case_id, Resolution.FULL_REFUND)
+
+
+async def full_refund_by_signal(d: Driver, case_id: str) -> None:
+    await _seller(d, case_id, Resolution.FULL_REFUND, wait=False)
+
+
+async def partial_accepted(d: Driver, case_id: str) -> None:
+    await _seller(d, case_id, Resolution.PARTIAL_REFUND, amount=1000)
+    await _buyer(d, case_id, BuyerAnswer, accept=True)
+
+
+async def refund_after_return(d: Driver, case_id: str) -> None:
+    await _seller(d, case_id, Resolution.REFUND_AFTER_RETURN)
+    await d.send(case_id, ReturnShipped(by=CARRIER, tracking_number="RET-12345", request_id=_rid(case_id, "shipped")))
+    await d.send(case_id, ReturnDelivered(by=CARRIER, request_id=_rid(case_id, "delivered")))
+    shown = await d.wait_for(case_id, Status.AWAITING_RETURN_INSPECTION)
+    if shown.status is Status.AWAITING_RETURN_INSPECTION:
+        seller = Actor(party=Party.SELLER, id=shown.seller_id)
+        await d.send(case_id, ReturnInspection(by=seller, confirm=True, request_id=_rid(case_id, "inspection")))
+
+
+async def declined_then_support(d: Driver, case_id: str) -> None:
+    await _seller(d, case_id, Resolution.DECLINE)
+    await _buyer(d, case_id, Escalation)
+    await d.send(case_id, SupportDecision(by=SUPPORT, decision="deny", request_id=_rid(case_id, "support")))
+
+
+async def silent_seller(d: Driver, case_id: str) -> None:
+    await d.wait_for(case_id, Status.AWAITING_SUPPORT)  # the seller's 30 s window passes: escalated
+
+
+async def rejected_by_provider(d: Driver, case_id: str) -> None:
+    await _seller(d, case_id, Resolution.PARTIAL_REFUND, amount=REJECTED)
+    await _buyer(d, case_id, BuyerAnswer, accept=True)
+
+
+async def withdrawn(d: Driver, case_id: str) -> None:
+    await _buyer(d, case_id, Withdrawal)
+
+
+PATHS = [full_refund, full_refund_by_signal, partial_accepted, refund_after_return, declined_then_support, silent_seller, rejected_by_provider, withdrawn]
+
+
+async def killer(cluster: Cluster, config: Config, figures: Figures, stop: asyncio.Event, rng: random.Random) -> None:
+    """SIGKILLs a random worker every few seconds and restarts it; kills and restarts the server."""
+    restart_server_at = [time.monotonic() + 8 + 15 * n for n in range(config.server_restarts)]
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=rng.uniform(*config.kill_every))
+        except TimeoutError:
+            pass
+        if stop.is_set():
+            break
+        if restart_server_at and time.monotonic() >= restart_server_at[0]:
+            restart_server_at.pop(0)
+            cluster.kill_server()
+            await asyncio.sleep(2)
+            cluster.start_server()
+            figures.server_restarts += 1
+            continue
+        index = rng.randrange(config.workers)
+        cluster.kill_worker(index)
+        figures.worker_kills += 1
+        await asyncio.sleep(0.5)
+        cluster.revive()
+    while restart_server_at:  # a run too short to reach its server restarts still has them
+        restart_server_at.pop(0)
+        cluster.kill_server()
+        await asyncio.sleep(2)
+        cluster.start_server()
+        figures.server_restarts += 1
+    cluster.revive()
+
+
+async def _connect(cluster: Cluster) -> CaseClient:
+    settings = Settings(temporal_address=cluster.address, temporal_task_queue=QUEUE, codec="off")
+    for _ in range(240):
+        try:
+            client = await CaseClient.connect(settings)
+            client.extra_policies[POLICY.name] = POLICY
+            return client
+        except RuntimeError:
+            await asyncio.sleep(0.25)
+    raise SystemExit(f"the dev server did not answer; see {cluster.home / 'temporal.log'}")
+
+
+async def verify(client: CaseClient, driver: Driver, cluster: Cluster, config: Config, figures: Figures) -> None:
+    """The checks, after every case had time to settle with every process alive."""
+    views: dict[str, CaseView] = {}
+    give_up = time.monotonic() + config.settle_seconds
+    pending = set(driver.opened)
+    while pending and time.monotonic() < give_up:
+        for case_id in sorted(pending):
+            if not await driver._retrying(lambda: client.is_running(case_id)):
+                handle = client.client.get_workflow_handle(workflow_id(case_id), result_type=CaseView)
+                views[case_id] = await driver._retrying(handle.result)
+                pending.discard(case_id)
+        if pending:
+            await asyncio.sleep(2)
+    figures.stuck = len(pending)
+    figures.problems += [f"stuck: case {case_id} still running" for case_id in sorted(pending)[:20]]
+    for case_id in pending:
+        views[case_id] = await driver.view(case_id)
+
+    listed = Counter()
+    failed = 0
+    async for execution in client.client.list_workflows("WorkflowType = 'RefundCase'"):
+        listed[execution.id] += 1
+        if execution.status not in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.RUNNING):
+            failed += 1
+            figures.problems.append(f"workflow {execution.id} ended {execution.status.name}")
+    wanted = {workflow_id(case_id) for case_id in driver.opened}
+    figures.opens_lost = len(wanted - set(listed))
+    figures.opens_duplicated = sum(count - 1 for count in listed.values() if count > 1) + len(set(listed) - wanted)
+    figures.failed_or_terminated = failed
+
+    for case_id in driver.opened:
+        history = await client.client.get_workflow_handle(workflow_id(case_id)).fetch_history()
+        failures = [e for e in history.events if e.HasField("workflow_task_failed_event_attributes")]
+        figures.workflow_task_failures += len(failures)
+        if failures:
+            figures.problems.append(f"case {case_id}: {len(failures)} workflow task failure(s)")
+
+    for case_id, request_id in driver.acknowledged:
+        taken = sum(1 for entry in views[case_id].timeline if entry.request_id == request_id)
+        if taken == 0:
+            figures.commands_lost += 1
+            figures.problems.append(f"lost: {request_id}")
+        elif taken > 1:
+            figures.commands_duplicated += 1
+            figures.problems.append(f"duplicated: {request_id} x{taken}")
+    figures.commands_acknowledged = len(driver.acknowledged)
+
+    provider = ProviderDouble(cluster.env["PROVIDER_DOUBLE_URL"])
+    moved = Counter()
+    amounts = {}
+    for payment in provider.payments():
+        moved[payment.key] += 1
+        amounts[payment.key] = payment.amount
+    decided = {}
+    for case_id, shown in views.items():
+        for refund in shown.refunds:
+            key = f"{case_id}:refund:{refund.number}"
+            if refund.status == "failed":
+                figures.rejected_by_provider += 1
+                if key in moved:
+                    figures.refunds_without_decision += 1
+                    figures.problems.append(f"refund {key} failed in the case but moved money")
+            else:
+                decided[key] = refund.amount.amount
+    figures.refunds_at_provider = sum(moved.values())
+    figures.refunds_duplicated = sum(count - 1 for count in moved.values() if count > 1)
+    figures.problems += [f"refund {key} moved money {count} times" for key, count in moved.items() if count > 1][:20]
+    figures.refunds_without_decision += len(set(moved) - set(decided))
+    missing = [key for key in decided if key not in moved]
+    figures.refund_decisions_without_refund = len(missing)
+    figures.problems += [f"no money moved for {key}" for key in missing[:20]]
+    figures.problems += [f"{key}: provider moved {amounts[key]}, case says {amount}" for key, amount in decided.items() if key in amounts and amounts[key] != amount]
+    figures.refund_decisions_without_refund += sum(1 for key, amount in decided.items() if key in amounts and amounts[key] != amount)
+
+    store = Store(cluster.env["DATABASE_URL"])
+    for case_id, shown in views.items():
+        drift = differences(store, shown)
+        if drift:
+            figures.store_drift += 1
+            figures.problems.append(f"store drift {case_id}: {drift}")
+    store.engine.dispose()
+    provider.engine.dispose()
+
+
+async def run(config: Config, home: Path) -> Figures:
+    figures = Figures(cases=config.cases, workers=config.workers)
+    rng = random.Random(config.seed)
+    cluster = Cluster(config, home)
+    started = time.monotonic()
+    cluster.start_server()
+    try:
+        client = await _connect(cluster)
+        Store(cluster.env["DATABASE_URL"]).migrate()
+        cluster.revive()
+        driver = Driver(client, figures)
+        gate = asyncio.Semaphore(config.concurrency)
+
+        async def play(number: int) -> None:
+            async with gate:
+                case_id = await driver.open(number)
+                await PATHS[number % len(PATHS)](driver, case_id)
+                await driver.finish(case_id)
+
+        stop = asyncio.Event()
+        chaos = asyncio.create_task(killer(cluster, config, figures, stop, rng))
+        results = await asyncio.gather(*(play(n) for n in range(config.cases)), return_exceptions=True)
+        stop.set()
+        await chaos
+        errors = [r for r in results if isinstance(r, BaseException)]
+        figures.problems += [f"driver: {type(e).__name__}: {e}" for e in errors[:10]]
+        figures.stuck += len(errors)
+        await verify(client, driver, cluster, config, figures)
+    finally:
+        cluster.stop()
+    figures.seconds = time.monotonic() - started
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=Config.cases)
+    parser.add_argument("--workers", type=int, default=Config.workers)
+    parser.add_argument("--server-restarts", type=int, default=Config.server_restarts)
+    parser.add_argument("--seed", type=int, default=Config.seed)
+    parser.add_argument("--out", type=Path, default=Config.out)
+    parser.add_argument("--keep", action="store_true", help="keep the run's folder (server, worker logs, databases)")
+    parser.add_argument(
+        "--sabotage",
+        action="store_true",
+        help="negative control: the provider forgets idempotency keys at once and loses half its answers, so the checks must find refunds paid twice",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.workers < 2:
+        parser.error("--workers: at least 2, so that one is always alive while another is killed")
+    config = Config(
+        cases=arguments.cases,
+        workers=arguments.workers,
+        server_restarts=arguments.server_restarts,
+        seed=arguments.seed,
+        out=arguments.out,
+        sabotage=arguments.sabotage,
+    )
+    # The SDK warns at every retried call while the server is down; this run expects that.
+    quiet = TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))
+    Runtime.set_default(Runtime(telemetry=quiet))
+    home = Path(tempfile.mkdtemp(prefix="chaos-"))
+    figures = asyncio.run(run(config, home))
+    config.out.parent.mkdir(parents=True, exist_ok=True)
+    config.out.write_text(json.dumps({"config": {**asdict(config), "out": str(config.out)}, "figures": asdict(figures), "clean": figures.clean()}, indent=2) + "\n")
+    for problem in figures.problems[:30]:
+        print(f"  {problem}")
+    print(figures.line(), flush=True)
+    if arguments.keep:
+        print(f"run folder: {home}")
+    else:
+        subprocess.run(["rm", "-rf", str(home)], check=False)
+    return 0 if figures.clean() else 1
+
+
+if __name__ == "__main__":
+    os._exit(main())  # os._exit: the SDK's exit-time GIL message (sdk-python#300) must not change the code
