@@ -95,12 +95,17 @@ async def test_transient_errors_are_retried_with_backoff_and_refund_once(env, st
     assert double.calls > len(case_ids), "with half the calls failing, some refunds needed a retry"
 
 
+async def _full_refund_through(env, store, double: Counted):
+    """One case, answered by the seller with a full refund, through `double`."""
+    async with worker_for(env, store, gateway=double) as h:
+        case_id = await open_case(h)
+        return case_id, await h.client.send(case_id, FULL_REFUND)
+
+
 @pytest.mark.workflow
 async def test_a_timeout_after_the_money_moved_is_retried_with_the_same_key_and_moves_it_once(env, store, provider):
     double = provider(timeout_after_commit=1.0)
-    async with worker_for(env, store, gateway=double) as h:
-        case_id = await open_case(h)
-        shown = await h.client.send(case_id, FULL_REFUND)
+    case_id, shown = await _full_refund_through(env, store, double)
     assert shown.outcome is Outcome.REFUNDED_FULL
     assert double.calls == 2
     assert double.payments_per_key() == {f"{case_id}:refund:1": 1}
@@ -109,9 +114,7 @@ async def test_a_timeout_after_the_money_moved_is_retried_with_the_same_key_and_
 @pytest.mark.workflow
 async def test_a_permanent_rejection_stops_retrying_and_sends_the_case_to_support_with_the_reason(env, store, provider):
     double = provider(reject_amount=4500)
-    async with worker_for(env, store, gateway=double) as h:
-        case_id = await open_case(h)
-        shown = await h.client.send(case_id, FULL_REFUND)
+    _, shown = await _full_refund_through(env, store, double)
     assert double.calls == 1
     assert shown.status is Status.AWAITING_SUPPORT
     assert shown.refunded == eur(0) and shown.charged_to_seller == eur(0)  # the seller's charge is reversed
