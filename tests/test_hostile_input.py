@@ -123,7 +123,7 @@ async def _history(h, case_id):
     return (await h.env.client.get_workflow_handle(workflow_id(case_id)).fetch_history()).events
 
 
-async def _settled_history(h, case_id):
+async def settled_history(h, case_id):
     """The history once the case has finished what it was doing (its activities run after its state
     moves): no workflow task or activity pending, and the same length twice in a row."""
     request = DescribeWorkflowExecutionRequest(namespace=h.env.client.namespace, execution=WorkflowExecution(workflow_id=workflow_id(case_id)))
@@ -185,7 +185,7 @@ async def test_live_workflows_refuse_bad_commands_without_a_trace_and_never_fail
         for raw, as_signal in commands:
             as_signal = as_signal or raw["kind"] in FACT_KINDS  # machine facts are signals only
             tried["workflows"] += 1
-            before = len(on_loop(_settled_history(cases, case_id)))
+            before = len(on_loop(settled_history(cases, case_id)))
             outcome = on_loop(_send_raw(cases, case_id, raw, as_signal))
             if not as_signal:
                 tried["workflows_refused" if isinstance(outcome, str) else "workflows_accepted"] += 1
@@ -209,7 +209,8 @@ async def test_the_same_command_twice_with_one_request_id_acts_once(cases, first
     note = PartyMessage(by=BUYER, text="the box was crushed", request_id=f"msg-{uuid.uuid4().hex}")
     for via in (first, second):
         await cases.client.send(case_id, note, wait=via == "update")
-        shown = await cases.client.show(case_id)
+    await settled_history(cases, case_id)  # both signals, if any, have been taken
+    shown = await cases.client.show(case_id)
     taken = [entry for entry in shown.timeline if entry.request_id == note.request_id]
     assert len(taken) == 1 and shown.version == 2
 
