@@ -129,6 +129,18 @@ async def flaky_cases(env, store):
         yield harness
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def module_env():
+    """A time-skipping server for one module, for tests that leave many cases open: on the shared one,
+    every later test that skips days would churn through their timers."""
+    environment = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    await register_search_attributes(environment.client)
+    yield environment
+    await environment.shutdown()
+
+
 @pytest_asyncio.fixture
 async def quiet_cases(store):
     """A server of its own, for tests that skip months: on the shared one, every other open case would

@@ -24,6 +24,7 @@ from cases.messages import FACT_KINDS, CaseMessage, Decision, PartyMessage
 from cases.model import Party
 from starter.client import CaseRefused
 from tests.factories import BUYER, SELLER, SUPPORT, T0, request
+from tests.conftest import worker_for
 from tests.test_engine_properties import messages as engine_messages
 from tests.test_workflow import open_case
 from workflows.refund_case import workflow_id
@@ -172,7 +173,12 @@ async def _send_raw(h, case_id: str, raw: dict, as_signal: bool):
 
 
 @pytest.mark.workflow
-async def test_live_workflows_refuse_bad_commands_without_a_trace_and_never_fail_a_task(cases):
+async def test_live_workflows_refuse_bad_commands_without_a_trace_and_never_fail_a_task(module_env, store):
+    async with worker_for(module_env, store) as cases:
+        await _play_hostile_commands(cases)
+
+
+async def _play_hostile_commands(cases) -> None:
     loop = asyncio.get_running_loop()
 
     def on_loop(coroutine):

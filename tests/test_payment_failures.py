@@ -83,9 +83,9 @@ def test_refund_retries_end_well_before_the_provider_forgets_the_key(provider):
 
 
 @pytest.mark.workflow
-async def test_transient_errors_are_retried_with_backoff_and_refund_once(env, store, provider):
+async def test_transient_errors_are_retried_with_backoff_and_refund_once(module_env, store, provider):
     double = provider(unavailable=0.5)
-    async with worker_for(env, store, gateway=double) as h:
+    async with worker_for(module_env, store, gateway=double) as h:
         case_ids = [await open_case(h) for _ in range(6)]
         for case_id in case_ids:
             shown = await h.client.send(case_id, FULL_REFUND)
@@ -103,18 +103,18 @@ async def _full_refund_through(env, store, double: Counted):
 
 
 @pytest.mark.workflow
-async def test_a_timeout_after_the_money_moved_is_retried_with_the_same_key_and_moves_it_once(env, store, provider):
+async def test_a_timeout_after_the_money_moved_is_retried_with_the_same_key_and_moves_it_once(module_env, store, provider):
     double = provider(timeout_after_commit=1.0)
-    case_id, shown = await _full_refund_through(env, store, double)
+    case_id, shown = await _full_refund_through(module_env, store, double)
     assert shown.outcome is Outcome.REFUNDED_FULL
     assert double.calls == 2
     assert double.payments_per_key() == {f"{case_id}:refund:1": 1}
 
 
 @pytest.mark.workflow
-async def test_a_permanent_rejection_stops_retrying_and_sends_the_case_to_support_with_the_reason(env, store, provider):
+async def test_a_permanent_rejection_stops_retrying_and_sends_the_case_to_support_with_the_reason(module_env, store, provider):
     double = provider(reject_amount=4500)
-    _, shown = await _full_refund_through(env, store, double)
+    _, shown = await _full_refund_through(module_env, store, double)
     assert double.calls == 1
     assert shown.status is Status.AWAITING_SUPPORT
     assert shown.refunded == eur(0) and shown.charged_to_seller == eur(0)  # the seller's charge is reversed
