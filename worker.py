@@ -38,7 +38,12 @@ def build_worker(
 
 def gateway_for(settings: Settings, store: Store) -> PaymentGateway:
     if settings.refund_gateway == "provider-double":
-        faults = Faults(settings.provider_unavailable_rate, settings.provider_timeout_rate, settings.provider_reject_amount)
+        faults = Faults(
+            settings.provider_unavailable_rate,
+            settings.provider_timeout_rate,
+            settings.provider_reject_amount,
+            settings.provider_lose_first_answer,
+        )
         return ProviderDouble(settings.provider_double_url, faults, timedelta(seconds=settings.provider_key_retention_seconds))
     return EmbeddedGateway(store, settle_later=settings.refund_gateway == "embedded-pending")
 

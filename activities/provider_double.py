@@ -6,7 +6,8 @@ opens the same URL:
 - an idempotency key is remembered for `key_retention`, with the first response, which a repeat of the
   key gets back without moving money; once the key is forgotten, the same key moves money again;
 - before doing anything it may answer a transient 5xx (`GatewayUnavailable`);
-- after moving the money it may lose the answer (a timeout after commit, also `GatewayUnavailable`);
+- after moving the money it may lose the answer (a timeout after commit, also `GatewayUnavailable`),
+  at random or, with `lose_first_answer`, the first answer of every refund;
 - it rejects for good (`GatewayRejection`, a 4xx) any refund of `reject_amount` minor units, so a
   test or a chaos path can ask for a rejection.
 
@@ -63,6 +64,7 @@ class Faults:
     unavailable: float = 0.0
     timeout_after_commit: float = 0.0
     reject_amount: int | None = None
+    lose_first_answer: bool = False  # every refund's first answer is lost after the money moved
 
 
 class ProviderDouble:
@@ -92,7 +94,8 @@ class ProviderDouble:
             return self.refund(idempotency_key, case_id, number, amount)
         if "replayed" in response:
             return _receipt(response, first_call=False)
-        if self.random.random() < self.faults.timeout_after_commit:
+        lost = self.random.random() < self.faults.timeout_after_commit
+        if lost or (self.faults.lose_first_answer and self._payments_for(idempotency_key) == 1):
             raise GatewayUnavailable("timeout: the provider's answer was lost (the refund went through)")
         return _receipt(response, first_call=True)
 
@@ -118,6 +121,10 @@ class ProviderDouble:
     def payments(self) -> list[ProviderPayment]:
         with self.sessions() as session:
             return list(session.scalars(select(ProviderPayment).order_by(ProviderPayment.id)))
+
+    def _payments_for(self, key: str) -> int:
+        with self.sessions() as session:
+            return session.scalar(select(func.count()).where(ProviderPayment.key == key))
 
     def payments_per_key(self) -> dict[str, int]:
         with self.sessions() as session:

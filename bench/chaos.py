@@ -78,7 +78,7 @@ class Config:
     settle_seconds: int = 300
     seed: int = 1
     out: Path = HERE / "results" / "chaos.json"
-    sabotage: bool = False  # a negative control: the provider forgets keys at once and loses half its answers
+    sabotage: bool = False  # a negative control: the provider forgets keys at once and loses every first answer
 
 
 @dataclass
@@ -158,7 +158,7 @@ class Cluster:
             "ACTIVITY_THREADS": "8",
         }
         if config.sabotage:
-            self.env.update(PROVIDER_TIMEOUT_RATE="0.5", PROVIDER_KEY_RETENTION_SECONDS="0")
+            self.env.update(PROVIDER_TIMEOUT_RATE="0", PROVIDER_LOSE_FIRST_ANSWER="true", PROVIDER_KEY_RETENTION_SECONDS="0")
 
     def start_server(self) -> None:
         log = open(self.home / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server
@@ -506,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sabotage",
         action="store_true",
-        help="negative control: the provider forgets idempotency keys at once and loses half its answers, so the checks must find refunds paid twice",
+        help="negative control: the provider forgets idempotency keys at once and loses the first answer of every refund, so the checks must find refunds paid twice",
     )
     arguments = parser.parse_args(argv)
     if arguments.workers < 2:

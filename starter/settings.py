@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     provider_timeout_rate: float = Field(
         0.0, ge=0, le=1, description="provider-double: share of refunds whose answer is lost after the money moved."
     )
+    provider_lose_first_answer: bool = Field(
+        False, description="provider-double: lose the first answer of every refund after the money moved."
+    )
     provider_reject_amount: int | None = Field(
         None, description="provider-double: refunds of exactly this many minor units are rejected for good (402)."
     )

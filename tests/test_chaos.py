@@ -25,17 +25,17 @@ def _chaos(tmp_path, *flags: str) -> tuple[int, dict, str]:
 
 
 def test_a_small_chaos_run_loses_nothing_and_does_nothing_twice(tmp_path):
-    code, figures, output = _chaos(tmp_path, "--cases", "24")
+    code, figures, output = _chaos(tmp_path, "--cases", "16")
     assert code == 0, output
     assert figures["worker_kills"] >= 3 and figures["server_restarts"] == 1
-    assert figures["commands_acknowledged"] >= 24 and figures["refunds_at_provider"] >= 12
+    assert figures["commands_acknowledged"] >= 16 and figures["refunds_at_provider"] >= 8
     for bad in ("opens_lost", "commands_lost", "commands_duplicated", "refunds_duplicated", "refunds_without_decision",
                 "refund_decisions_without_refund", "store_drift", "failed_or_terminated", "workflow_task_failures", "stuck"):  # fmt: skip
         assert figures[bad] == 0, (bad, output)
 
 
 def test_negative_control_a_provider_that_forgets_its_keys_is_caught_paying_twice(tmp_path):
-    code, figures, output = _chaos(tmp_path, "--cases", "16", "--sabotage")
+    code, figures, output = _chaos(tmp_path, "--cases", "8", "--sabotage")
     assert code == 1, output
-    assert figures["refunds_duplicated"] > 0, output
-    assert "moved money 2 times" in output or "moved money 3 times" in output
+    assert figures["refunds_duplicated"] * 2 >= figures["refunds_at_provider"] > 0, output  # every refund paid twice or more
+    assert "moved money 2 times" in output
