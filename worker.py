@@ -6,18 +6,24 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.worker import Worker
 
 from activities.case_activities import CaseActivities
 from activities.payments import EmbeddedGateway, PaymentGateway
 from activities.provider_double import Faults, ProviderDouble
+from activities.webhooks import WebhookActivities, WebhookDelivery
 from starter.client import connect
 from starter.settings import Settings
 from store.database import Store
 from workflows.refund_case import RefundCaseWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
+from workflows.webhook_delivery import workflow_id as webhook_workflow_id
 
 log = logging.getLogger("refund_cases.worker")
 
@@ -25,15 +31,44 @@ log = logging.getLogger("refund_cases.worker")
 def build_worker(
     client: Client, settings: Settings, store: Store, pool: ThreadPoolExecutor, gateway: PaymentGateway | None = None
 ) -> Worker:
+    """Called from the event loop the worker will run on (its webhook dispatcher starts workflows there)."""
     gateway = gateway or gateway_for(settings, store)
+    dispatch = webhook_dispatcher(client, settings.temporal_task_queue, store, asyncio.get_running_loop())
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[RefundCaseWorkflow],
-        activities=CaseActivities(store, gateway).all(),
+        workflows=[RefundCaseWorkflow, WebhookDeliveryWorkflow],
+        activities=[*CaseActivities(store, gateway, dispatch).all(), *WebhookActivities(store).all()],
         activity_executor=pool,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
+
+
+def webhook_dispatcher(client: Client, task_queue: str, store: Store, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
+    """Starts one WebhookDelivery workflow per delivery a case's transition wrote to the outbox. Called
+    from activity threads; the workflow id is the delivery's, so a second start finds the first."""
+
+    async def start(delivery_ids: list[str]) -> None:
+        for delivery_id in delivery_ids:
+            try:
+                await client.start_workflow(
+                    WebhookDeliveryWorkflow.run,
+                    WebhookDelivery(delivery_id=delivery_id),
+                    id=webhook_workflow_id(delivery_id),
+                    task_queue=task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+            except WorkflowAlreadyStartedError:
+                pass
+
+    def dispatch(case_id: str) -> None:
+        delivery_ids = store.undispatched_deliveries(case_id)
+        if delivery_ids:
+            asyncio.run_coroutine_threadsafe(start(delivery_ids), loop).result(timeout=60)
+            for delivery_id in delivery_ids:
+                store.update_delivery(delivery_id, dispatched_at=datetime.now(UTC))
+
+    return dispatch
 
 
 def gateway_for(settings: Settings, store: Store) -> PaymentGateway:

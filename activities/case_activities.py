@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
@@ -64,9 +65,11 @@ class CaseRecord(BaseModel):
 
 
 class CaseActivities:
-    def __init__(self, store: Store, gateway: PaymentGateway):
+    def __init__(self, store: Store, gateway: PaymentGateway, dispatch_webhooks: Callable[[str], None] | None = None):
+        """`dispatch_webhooks(case_id)` starts the deliveries a recorded transition owes its subscribers."""
         self.store = store
         self.gateway = gateway
+        self.dispatch_webhooks = dispatch_webhooks
 
     @activity.defn
     def issue_refund(self, order: RefundOrder) -> GatewayReceipt:
@@ -137,6 +140,8 @@ class CaseActivities:
         view = record.view
         self.store.release_refunds([f"{view.case_id}:refund:{number}" for number in record.failed_refunds])
         self.store.record_case(view, record.new_entries)
+        if self.dispatch_webhooks is not None:
+            self.dispatch_webhooks(view.case_id)  # also on a retry: whatever the first try did not start
 
     def all(self) -> list:
         return [self.issue_refund, self.post_ledger_entry, self.send_notifications, self.open_support_ticket, self.record_case]

@@ -9,10 +9,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from cases.money import Money
+from cases.money import MAX_MINOR, Money
 
 
-_OPAQUE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+OPAQUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+_OPAQUE = OPAQUE_PATTERN
 
 
 def _opaque(value: str) -> str:
@@ -152,7 +153,7 @@ class OrderItem(BaseModel):
     sku: OpaqueId
     category: ItemCategory = ItemCategory.GENERAL
     unit_price: Money
-    quantity: int = Field(default=1, ge=1)
+    quantity: int = Field(default=1, ge=1, le=10_000)
 
     @property
     def price(self) -> Money:
@@ -180,6 +181,8 @@ class Order(BaseModel):
                 raise ValueError(f"every amount must be in the order currency {self.currency}, got {money.currency}")
             if money.amount < 0:
                 raise ValueError("prices and shipping must not be negative")
+        if self.total_paid.amount > MAX_MINOR:
+            raise ValueError(f"total_paid: an order may total at most {MAX_MINOR} minor units")
         return self
 
     @property

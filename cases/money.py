@@ -14,10 +14,14 @@ class CurrencyMismatch(ValueError):
     pass
 
 
+# Far above any real order, far below what a 64-bit column holds even summed over an order's items.
+MAX_MINOR = 10**15
+
+
 class Money(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    amount: int = Field(description="Integer minor units (cents for EUR).")
+    amount: int = Field(ge=-MAX_MINOR, le=MAX_MINOR, description="Integer minor units (cents for EUR).")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR.")
 
     @classmethod

@@ -43,7 +43,7 @@ from cases.view import CaseView
 from starter import render
 from starter.client import CaseClient, CaseRefused, NewCase
 from starter.settings import Settings
-from starter import reconcile, store_cli
+from starter import reconcile, schemas, store_cli
 
 app = typer.Typer(help="Marketplace refund cases on Temporal.", no_args_is_help=True, pretty_exceptions_enable=False)
 seller = typer.Typer(help="Act as the seller.", no_args_is_help=True)
@@ -495,6 +495,14 @@ def policy_explore(
     except CounterExample as found:
         err.print(f"[red]counter-example[/red] {found}")
         raise typer.Exit(1) from None
+
+
+@app.command("schema")
+def schema(out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the schemas into.")] = Path("schemas")) -> None:
+    """Writes a JSON Schema for the workflow's input and result, every update and signal, and the query,
+    for backends that call the workflows through their own Temporal SDK (Go, Java, TypeScript…)."""
+    written = schemas.write(out_dir)
+    out.print(f"{len(written)} schemas written to {out_dir}/")
 
 
 @app.command("demo")

@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from api.auth import write_dev_tokens
 from codec.encryption import Keyring
 from starter.client import CaseClient
 from starter.demo import feed_order_volumes, play
@@ -22,6 +23,7 @@ from starter.settings import Settings
 from workflows import search_attributes
 
 DATA = Path(".data")
+DEV_TOKENS = DATA / "api-dev-tokens"
 BIN = Path(sys.executable).parent
 UI = "http://localhost:8233"
 
@@ -44,6 +46,10 @@ def start_worker() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "worker"], start_new_session=True, env=os.environ.copy())
 
 
+def start_api() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "api"], start_new_session=True, env=os.environ.copy())
+
+
 def start_codec_server(token: str) -> subprocess.Popen:
     env = {**os.environ, "CODEC_SERVER_TOKEN": token}
     return subprocess.Popen([sys.executable, "-m", "codec.server"], start_new_session=True, env=env)
@@ -64,17 +70,20 @@ async def main() -> None:
     settings = Settings()
     if settings.codec != "off" and settings.codec_keys is None and not settings.codec_key_file.exists():
         print(f"encryption: new key in {Keyring.create(settings.codec_key_file)}", flush=True)
+    if settings.api_tokens is None:
+        write_dev_tokens(settings.api_tokens_file, DEV_TOKENS)
     token = secrets.token_urlsafe(24)
     codec_server = start_codec_server(token) if settings.keyring() else None
     endpoint = f"http://{settings.codec_server_host}:{settings.codec_server_port}/{token}"
     server = start_server(endpoint if codec_server else None)
-    worker = None
+    worker = api = None
     try:
         client = await connect_when_ready(settings, server)
         added = await search_attributes.register(client.client, settings.temporal_namespace)
         if added:
             print(f"registered search attributes {', '.join(added)} (new since this dev server's data was made)", flush=True)
         worker = start_worker()
+        api = start_api()
         print("opening demo cases…", flush=True)
         from rich.console import Console
 
@@ -85,21 +94,23 @@ async def main() -> None:
         print(f"\nTemporal UI: {UI}   (cases are workflows with ids case-…; filter e.g. CaseStatus=\"awaiting_support\")")
         if codec_server:
             print(f"Payloads are encrypted; the UI decrypts them through the codec server at {endpoint.rsplit('/', 1)[0]} (token for this run only).")
-        print("Try: .venv/bin/refund-cases list    — Ctrl-C stops the server and the worker.", flush=True)
+        print(f"HTTP API: http://{settings.api_host}:{settings.api_port} (OpenAPI at /openapi.json; tokens for each role in {DEV_TOKENS}/)")
+        print("Try: .venv/bin/refund-cases list    — Ctrl-C stops the server, the worker and the API.", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        while not stop.is_set() and server.poll() is None and worker.poll() is None and (codec_server is None or codec_server.poll() is None):
+        running = [server, worker, api, *([codec_server] if codec_server else [])]
+        while not stop.is_set() and all(process.poll() is None for process in running):
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1)
             except TimeoutError:
                 pass
     finally:
-        for process in (worker, codec_server, server):
+        for process in (api, worker, codec_server, server):
             if process and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in (worker, codec_server, server):
+        for process in (api, worker, codec_server, server):
             if process:
                 try:
                     process.wait(timeout=20)

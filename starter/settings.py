@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.auth import Callers
 from codec.encryption import Keyring, KeyringError
 
 
@@ -51,6 +52,21 @@ class Settings(BaseSettings):
     codec_server_port: int = Field(8081, description="The codec server's port.")
     codec_server_token: SecretStr | None = Field(None, description="Callers of the codec server must present it.")
     codec_ui_origin: str = Field("http://localhost:8233", description="The Temporal UI's origin, the only one CORS admits.")
+
+    api_host: str = Field("127.0.0.1", description="Where the HTTP API listens.")
+    api_port: int = Field(8000, description="The HTTP API's port.")
+    api_tokens: SecretStr | None = Field(
+        None, description='The API\'s callers as JSON: [{"name", "token_sha256", "role", "seller_ids", "buyer_ids"}].'
+    )
+    api_tokens_file: Path = Field(Path(".data/api-tokens.json"), description="The same, in a file (used when API_TOKENS is unset).")
+
+    def api_callers(self) -> Callers:
+        """The HTTP API's callers; none (every call answered 401) when neither source is set."""
+        if self.api_tokens is not None:
+            return Callers.parse(self.api_tokens.get_secret_value(), "API_TOKENS")
+        if self.api_tokens_file.exists():
+            return Callers.load(self.api_tokens_file)
+        return Callers([])
 
     def keyring(self) -> Keyring | None:
         """The encryption keys, or None when encryption is off."""

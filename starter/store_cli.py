@@ -46,12 +46,7 @@ def report(
     flagged), sellers with cases past their deadline."""
     now = datetime.now(UTC)
     shown = queries.report(open_store(), now - timedelta(days=days), now, now)
-    rates = [{"seller_id": r.seller_id, "cases": r.cases, "orders": r.orders, "rate": r.rate, "over_5_percent": r.over_limit} for r in shown.issue_rates]
-    data = {
-        "since": shown.since, "until": shown.until, "opened": shown.opened, "resolved": shown.resolved,
-        "resolution_rate": shown.resolution_rate, "average_hours": shown.average_hours, "p90_hours": shown.p90_hours,
-        "reasons": shown.reasons, "issue_rates": rates, "overdue_sellers": shown.overdue,
-    }
+    data = shown.as_dict()
     if as_json:
         _emit(True, data, "")
         return

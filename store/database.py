@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event, func, inspect, select, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from cases.events import CaseEvent, events
 from cases.model import Refund, TimelineEntry
 from cases.money import Money
 from cases.view import CaseView
@@ -27,6 +28,8 @@ from store.schema import (
     RefundRow,
     SellerFlagRow,
     TimelineRow,
+    WebhookDeliveryRow,
+    WebhookSubscriptionRow,
 )
 
 Row = TypeVar("Row", bound=Base)
@@ -86,8 +89,10 @@ class Store:
     def record_case(self, view: CaseView, new_entries: list[TimelineEntry], force: bool = False) -> bool:
         """Writes what one transition of a case changed, unless a newer view is stored: the case row,
         its refunds, its flag on the seller and its order's payout hold; and any timeline rows not yet
-        stored. Safe to repeat and to receive out of order. `force` (reconciliation only) writes the
-        view whatever is stored."""
+        stored; and, in the same transaction, the webhook deliveries its events owe the subscribers (an
+        outbox: an event is written once, with the change that caused it). Safe to repeat and to
+        receive out of order. `force` (reconciliation only) writes the view whatever is stored, and
+        owes no events."""
         at = view.timeline[-1].at if view.timeline else view.opened_at
         # The hold row exists before the transaction, so the transaction can lock it: two cases on one
         # order closing at once then count each other's final status.
@@ -96,6 +101,9 @@ class Store:
             hold = session.get(PayoutHoldRow, view.order_id, with_for_update=True)
             stored = session.get(CaseRow, view.case_id, with_for_update=True)
             newer = force or stored is None or stored.version < view.version
+            if newer and not force:
+                was = (stored.status, stored.awaiting) if stored else (None, None)
+                _outbox(session, view, events(*was, view, new_entries), at)
             if newer:
                 session.merge(case_row(view))
                 for refund in view.refunds:
@@ -178,6 +186,39 @@ class Store:
                         update(OrderBudgetRow).where(OrderBudgetRow.order_id == order_id).values(reserved=OrderBudgetRow.reserved - amount)
                     )
 
+    def undispatched_deliveries(self, case_id: str) -> list[str]:
+        """The case's webhook deliveries whose delivery workflow has not been started yet."""
+        with self.sessions() as session:
+            query = select(WebhookDeliveryRow.id).where(
+                WebhookDeliveryRow.case_id == case_id, WebhookDeliveryRow.dispatched_at.is_(None)
+            )
+            return list(session.scalars(query.order_by(WebhookDeliveryRow.id)))
+
+    def webhook_delivery(self, delivery_id: str) -> tuple[WebhookDeliveryRow, WebhookSubscriptionRow] | None:
+        with self.sessions() as session:
+            delivery = session.get(WebhookDeliveryRow, delivery_id)
+            if delivery is None:
+                return None
+            return delivery, session.get(WebhookSubscriptionRow, delivery.subscription_id)
+
+    def update_delivery(self, delivery_id: str, **changes) -> None:
+        """Records what became of a delivery: dispatched, an attempt (and its error), delivered, given up."""
+        with self.sessions() as session, session.begin():
+            row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
+            attempted = changes.pop("attempted", False)
+            if attempted:
+                row.attempts += 1
+            for name, value in changes.items():
+                setattr(row, name, value)
+
+    def deactivate_subscription(self, subscription_id: str) -> bool:
+        with self.sessions() as session, session.begin():
+            row = session.get(WebhookSubscriptionRow, subscription_id)
+            if row is None or not row.active:
+                return False
+            row.active = False
+            return True
+
     def get(self, model: type[Row], key) -> Row | None:
         with self.sessions() as session:
             return session.get(model, key)
@@ -235,6 +276,51 @@ def _refund_row(view: CaseView, refund: Refund, at: datetime) -> RefundRow:
         status=_REFUND_STATUS[refund.status],
         updated_at=at,
     )
+
+
+def _outbox(session: Session, view: CaseView, happened: list[CaseEvent], at: datetime) -> None:
+    if not happened:
+        return
+    subscriptions = session.scalars(select(WebhookSubscriptionRow).where(WebhookSubscriptionRow.active.is_(True)))
+    for subscription in subscriptions:
+        for event in happened:
+            if event.value not in subscription.events:
+                continue
+            delivery_id = f"{view.case_id}:{view.version}:{event.value}:{subscription.id}"
+            session.merge(
+                WebhookDeliveryRow(
+                    id=delivery_id,
+                    subscription_id=subscription.id,
+                    case_id=view.case_id,
+                    event=event.value,
+                    payload=webhook_payload(delivery_id, event, view, at),
+                    status="pending",
+                    attempts=0,
+                    created_at=at,
+                )
+            )
+
+
+def webhook_payload(delivery_id: str, event: CaseEvent, view: CaseView, at: datetime) -> dict:
+    """What a subscriber receives: opaque ids and the case's state, never personal data."""
+    return {
+        "id": delivery_id,
+        "type": event.value,
+        "occurred_at": at.isoformat(),
+        "case": {
+            "case_id": view.case_id,
+            "version": view.version,
+            "status": view.status.value,
+            "outcome": view.outcome.value if view.outcome else None,
+            "awaiting": view.awaiting.value if view.awaiting else None,
+            "due_at": view.due_at.isoformat() if view.due_at else None,
+            "order_id": view.order_id,
+            "seller_id": view.seller_id,
+            "buyer_id": view.buyer_id,
+            "refunded": view.refunded.model_dump(),
+            "refundable": view.refundable.model_dump(),
+        },
+    }
 
 
 def _timeline_row(case_id: str, entry: TimelineEntry) -> TimelineRow:

@@ -133,6 +133,18 @@ class Report:
     def sellers_over_limit(self) -> list[SellerRate]:
         return [rate for rate in self.issue_rates if rate.over_limit]
 
+    def as_dict(self) -> dict:
+        """The report as JSON data (the CLI's --json and the HTTP API)."""
+        rates = [
+            {"seller_id": r.seller_id, "cases": r.cases, "orders": r.orders, "rate": r.rate, "over_5_percent": r.over_limit}
+            for r in self.issue_rates
+        ]
+        return {
+            "since": self.since, "until": self.until, "opened": self.opened, "resolved": self.resolved,
+            "resolution_rate": self.resolution_rate, "average_hours": self.average_hours, "p90_hours": self.p90_hours,
+            "reasons": self.reasons, "issue_rates": rates, "overdue_sellers": self.overdue,
+        }  # fmt: skip
+
 
 def report(store: Store, since: datetime, until: datetime, now: datetime) -> Report:
     """KPIs of the cases opened in [since, until): how many were resolved and how fast (average and

@@ -205,3 +205,46 @@ class SupportTicketRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiIdempotencyRow(Base):
+    """An HTTP call made with an Idempotency-Key: a replay gets the first answer; the same key with
+    another body is a conflict."""
+
+    __tablename__ = "api_idempotency"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # caller's token name + its key
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookSubscriptionRow(Base):
+    """A subscriber's URL and the case events it wants, with the secret its deliveries are signed with."""
+
+    __tablename__ = "webhook_subscriptions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class WebhookDeliveryRow(Base):
+    """One event for one subscriber: written with the case row that caused it (an outbox), then
+    delivered by a WebhookDelivery workflow, which records how it went."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)  # case:version:event:subscription
+    subscription_id: Mapped[str] = mapped_column(String(64), index=True)
+    case_id: Mapped[str] = mapped_column(String(64), index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, given_up
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # its delivery workflow was started
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,17 @@
+"""`python -m api`: the HTTP API on API_HOST:API_PORT (127.0.0.1:8000 by default)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from api.app import create_app
+from starter.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

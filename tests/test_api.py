@@ -1,0 +1,295 @@
+"""The HTTP API against the time-skipping server: every endpoint, every role, idempotency keys replayed
+and reused, and problem+json errors that name the field and the rule."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.service import RPCError
+
+from api.app import create_app
+from api.auth import Caller, Callers, Role, hash_token
+from starter.client import case_id_for
+from store.schema import CaseRow
+from tests.conftest import worker_for
+from tests.factories import order
+from tests.test_hostile_input import settled_history
+from workflows.refund_case import workflow_id
+
+pytestmark = pytest.mark.workflow
+
+SELLER, OTHER_SELLER, BUYER = "seller-7", "seller-8", "buyer-3"
+ROLES = {
+    "seller": (Role.SELLER_PORTAL, {"seller_ids": [SELLER]}),
+    "other-seller": (Role.SELLER_PORTAL, {"seller_ids": [OTHER_SELLER]}),
+    "buyer": (Role.BUYER_APP, {"buyer_ids": [BUYER]}),
+    "support": (Role.SUPPORT_CONSOLE, {}),
+    "carrier": (Role.CARRIER_WEBHOOK, {}),
+    "payment": (Role.PAYMENT_WEBHOOK, {}),
+    "admin": (Role.ADMIN, {}),
+}
+CALLERS = Callers([Caller(name=name, token_sha256=hash_token(f"token-{name}"), role=role, **ids) for name, (role, ids) in ROLES.items()])
+
+
+def auth(name: str) -> dict:
+    return {"Authorization": f"Bearer token-{name}"}
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api(env, store):
+    async with worker_for(env, store) as harness:
+        app = create_app(case_client=harness.client, store=store, callers=CALLERS)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+                http.harness = harness
+                yield http
+
+
+async def new_case_body(http, request_id: str | None = None, **order_changes) -> dict:
+    now = await http.harness.env.get_current_time()
+    bought = order(purchased_at=now - timedelta(days=3), shipped_at=now - timedelta(days=2), **order_changes)
+    return {"request_id": request_id or f"api-{uuid.uuid4().hex}", "reason": "defective", "order": json.loads(bought.model_dump_json())}
+
+
+async def opened_case(http, **order_changes) -> str:
+    answer = await http.post("/v1/cases", json=await new_case_body(http, **order_changes), headers=auth("buyer"))
+    assert answer.status_code == 201, answer.text
+    case_id = answer.json()["case_id"]
+    for _ in range(300):  # the read model follows the workflow's first activities
+        if http.harness.store.get(CaseRow, case_id) is not None:
+            return case_id
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"case {case_id} never reached the store")
+
+
+def seller_response(resolution: str = "full_refund", seller: str = SELLER, **fields) -> dict:
+    return {"by": {"party": "seller", "id": seller}, "resolution": resolution, **fields}
+
+
+async def history_length(http, case_id: str) -> int:
+    return len(await settled_history(http.harness, case_id))
+
+
+async def reaches(http, case_id: str, status: str, refused_entry: str | None = None) -> dict:
+    """Polls (bounded) until a signalled case shows `status` (and, if given, a refused timeline entry)."""
+    for _ in range(300):
+        shown = (await http.get(f"/v1/cases/{case_id}", headers=auth("support"))).json()
+        refused = refused_entry is None or any(e["refused"] and e["kind"] == refused_entry for e in shown["timeline"])
+        if shown["status"] == status and refused:
+            return shown
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"case {case_id} never reached {status}")
+
+
+def problem(answer: httpx.Response, status: int, field: str) -> dict:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    body = answer.json()
+    assert body["status"] == status and body["field"] == field and body["rule"], body
+    return body
+
+
+# -------------------------------------------------------------------------------------- opening
+
+
+async def test_opening_with_an_idempotency_key_replays_the_first_answer_and_refuses_another_body(api):
+    body = await new_case_body(api)
+    key = {"Idempotency-Key": f"k-{uuid.uuid4().hex}", **auth("buyer")}
+    first = await api.post("/v1/cases", json=body, headers=key)
+    again = await api.post("/v1/cases", json=body, headers=key)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    other = {**body, "reason": "wrong_item"}
+    problem(await api.post("/v1/cases", json=other, headers=key), 409, "Idempotency-Key")
+    # without a key, the request id still names the same case
+    plain = await api.post("/v1/cases", json=body, headers=auth("buyer"))
+    assert plain.status_code == 200 and plain.json() == {**first.json(), "created": False}
+
+
+@pytest.mark.parametrize("caller", ["seller", "carrier", "payment"])
+async def test_roles_that_may_not_open_are_refused_before_any_workflow_starts(api, caller):
+    body = await new_case_body(api)
+    problem(await api.post("/v1/cases", json=body, headers=auth(caller)), 403, "Authorization")
+    with pytest.raises(RPCError):
+        await api.harness.env.client.get_workflow_handle(workflow_id(case_id_for(body["request_id"]))).describe()
+
+
+async def test_a_buyer_app_opens_only_for_its_own_buyers(api):
+    body = await new_case_body(api, buyer_id="buyer-9")
+    problem(await api.post("/v1/cases", json=body, headers=auth("buyer")), 403, "order.buyer_id")
+    assert (await api.post("/v1/cases", json=body, headers=auth("support"))).status_code == 201
+
+
+async def test_calls_without_a_known_token_get_401(api):
+    problem(await api.get("/v1/cases/nope"), 401, "Authorization")
+    problem(await api.get("/v1/cases/nope", headers={"Authorization": "Bearer guess"}), 401, "Authorization")
+
+
+async def test_an_invalid_body_is_a_422_naming_the_field(api):
+    body = await new_case_body(api)
+    body["order"]["buyer_id"] = "someone@example.com"
+    found = problem(await api.post("/v1/cases", json=body, headers=auth("support")), 422, "order.buyer_id")
+    assert "opaque id" in found["rule"] and "example.com" not in json.dumps(found)
+
+
+async def test_an_ineligible_opening_is_a_422_from_the_rules(api):
+    body = await new_case_body(api)
+    body["kind"] = "cancellation"  # the order has shipped
+    problem(await api.post("/v1/cases", json=body, headers=auth("buyer")), 422, "kind")
+
+
+# ------------------------------------------------------------------------------------- reading
+
+
+async def test_reading_a_case_by_role(api):
+    case_id = await opened_case(api)
+    for caller in ("seller", "buyer", "support", "admin"):
+        answer = await api.get(f"/v1/cases/{case_id}", headers=auth(caller))
+        assert answer.status_code == 200 and answer.json()["case_id"] == case_id
+    problem(await api.get(f"/v1/cases/{case_id}", headers=auth("other-seller")), 403, "case_id")
+    for caller in ("carrier", "payment"):
+        problem(await api.get(f"/v1/cases/{case_id}", headers=auth(caller)), 403, "Authorization")
+    problem(await api.get("/v1/cases/no-such-case", headers=auth("support")), 404, "case_id")
+
+
+# -------------------------------------------------------------------------------------- acting
+
+
+async def test_the_seller_answers_and_the_case_refunds(api):
+    case_id = await opened_case(api)
+    answer = await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response(), headers=auth("seller"))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "closed" and answer.json()["refunded"] == {"amount": 4500, "currency": "EUR"}
+
+
+async def test_acting_for_someone_the_token_does_not_cover_is_403_and_leaves_no_trace(api):
+    case_id = await opened_case(api)
+    before = await history_length(api, case_id)
+    as_other = seller_response(seller=OTHER_SELLER)
+    problem(await api.post(f"/v1/cases/{case_id}/seller-response", json=as_other, headers=auth("seller")), 403, "by")
+    as_buyer = {"by": {"party": "buyer", "id": BUYER}}
+    problem(await api.post(f"/v1/cases/{case_id}/withdrawal", json=as_buyer, headers=auth("seller")), 403, "by")
+    carrier_fact = {"by": {"party": "carrier", "id": "dhl-hook"}, "tracking_number": "RET-12345"}
+    problem(await api.post(f"/v1/cases/{case_id}/return-shipped", json=carrier_fact, headers=auth("payment")), 403, "by")
+    assert await history_length(api, case_id) == before
+
+
+async def test_the_rules_refusals_map_to_403_409_and_422(api):
+    case_id = await opened_case(api)
+    # a portal allowed for seller-8 speaking for seller-8, on seller-7's case: the rules refuse the sender
+    problem(await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response(seller=OTHER_SELLER), headers=auth("other-seller")), 403, "by.id")
+    problem(await api.post(f"/v1/cases/{case_id}/buyer-answer", json={"by": {"party": "buyer", "id": BUYER}, "accept": True}, headers=auth("buyer")), 409, "kind")
+    too_much = seller_response("partial_refund", amount={"amount": 99_999, "currency": "EUR"})
+    problem(await api.post(f"/v1/cases/{case_id}/seller-response", json=too_much, headers=auth("seller")), 422, "amount")
+    problem(await api.post("/v1/cases/no-such-case/seller-response", json=seller_response(), headers=auth("seller")), 404, "case_id")
+
+
+async def test_a_decision_sent_twice_with_one_idempotency_key_acts_once(api):
+    case_id = await opened_case(api)
+    message = {"by": {"party": "buyer", "id": BUYER}, "text": "photos attached"}
+    key = {"Idempotency-Key": f"msg-{uuid.uuid4().hex}", **auth("buyer")}
+    first = await api.post(f"/v1/cases/{case_id}/messages", json=message, headers=key)
+    again = await api.post(f"/v1/cases/{case_id}/messages", json=message, headers=key)
+    assert first.status_code == again.status_code == 200
+    assert again.json()["version"] == first.json()["version"]
+
+
+async def test_fire_and_forget_decisions_and_carrier_facts_are_202(api):
+    case_id = await opened_case(api)
+    answer = await api.post(f"/v1/cases/{case_id}/seller-response?wait=false", json=seller_response("refund_after_return"), headers=auth("seller"))
+    assert answer.status_code == 202 and answer.json() == {"case_id": case_id, "accepted": True}
+    shipped = {"by": {"party": "carrier", "id": "dhl-hook"}, "tracking_number": "RET-12345"}
+    assert (await api.post(f"/v1/cases/{case_id}/return-shipped", json=shipped, headers=auth("carrier"))).status_code == 202
+    await reaches(api, case_id, "return_in_transit")
+
+
+async def test_payment_facts_come_from_the_payment_webhook(api):
+    case_id = await opened_case(api)
+    settled = {"by": {"party": "payment", "id": "psp-hook"}, "refund_number": 1}
+    assert (await api.post(f"/v1/cases/{case_id}/refund-settled", json=settled, headers=auth("payment"))).status_code == 202
+    await reaches(api, case_id, "awaiting_seller_response", refused_entry="refund_settled")  # no refund 1 yet: refused
+    problem(await api.post(f"/v1/cases/{case_id}/refund-settled", json=settled, headers=auth("carrier")), 403, "by")
+
+
+async def test_support_escalates_decides_and_the_seller_appeals(api):
+    case_id = await opened_case(api)
+    steps = [
+        ("escalation", {"by": {"party": "support", "id": "agent-1"}}, "support", "awaiting_support"),
+        ("support-decision", {"by": {"party": "support", "id": "agent-1"}, "decision": "refund_charged_to_seller"}, "support", "appeal_open"),
+        ("appeal", {"by": {"party": "seller", "id": SELLER}}, "seller", "awaiting_support"),
+        ("support-decision", {"by": {"party": "support", "id": "agent-1"}, "decision": "uphold"}, "support", "closed"),
+    ]
+    for path, body, caller, status in steps:
+        answer = await api.post(f"/v1/cases/{case_id}/{path}", json=body, headers=auth(caller))
+        assert answer.status_code == 200 and answer.json()["status"] == status, answer.text
+
+
+# --------------------------------------------------------------------------------------- lists
+
+
+async def test_a_sellers_cases_page_by_cursor_and_only_for_its_portal(api):
+    seller = f"seller-{uuid.uuid4().hex[:8]}"
+    portal = Caller(name="portal-x", token_sha256=hash_token("token-portal-x"), role=Role.SELLER_PORTAL, seller_ids=[seller])
+    for _ in range(3):
+        await opened_case(api, seller_id=seller)
+    CALLERS.callers.append(portal)  # a portal of this test's own seller, whose queue holds only these cases
+    try:
+        first = await api.get(f"/v1/sellers/{seller}/cases?limit=2", headers=auth("portal-x"))
+        assert first.status_code == 200, first.text
+        page = first.json()
+        assert len(page["cases"]) == 2 and page["next_cursor"]
+        rest = (await api.get(f"/v1/sellers/{seller}/cases", params={"limit": 2, "cursor": page["next_cursor"]}, headers=auth("portal-x"))).json()
+        assert len(rest["cases"]) == 1 and rest["next_cursor"] is None
+        seen = {c["case_id"] for c in page["cases"] + rest["cases"]}
+        assert len(seen) == 3 and all(c["awaiting"] == "seller" for c in page["cases"])
+        problem(await api.get(f"/v1/sellers/{seller}/cases?cursor=garbage", headers=auth("portal-x")), 422, "cursor")
+        problem(await api.get(f"/v1/sellers/{seller}/cases", headers=auth("seller")), 403, "seller_id")
+        problem(await api.get(f"/v1/sellers/{seller}/cases", headers=auth("buyer")), 403, "Authorization")
+    finally:
+        CALLERS.callers.remove(portal)
+
+
+async def test_an_orders_cases_and_payout_state(api):
+    order_id = f"ord-{uuid.uuid4().hex[:10]}"
+    case_id = await opened_case(api, order_id=order_id)
+    for caller in ("seller", "buyer", "support"):
+        answer = await api.get(f"/v1/orders/{order_id}/cases", headers=auth(caller))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["payout_state"] == "held" and [c["case_id"] for c in answer.json()["cases"]] == [case_id]
+    problem(await api.get(f"/v1/orders/{order_id}/cases", headers=auth("other-seller")), 403, "order_id")
+
+
+async def test_the_kpi_report_is_for_support_and_admin(api):
+    await opened_case(api)
+    report = await api.get("/v1/reports/kpi?days=30", headers=auth("support"))
+    assert report.status_code == 200 and report.json()["opened"] >= 1
+    problem(await api.get("/v1/reports/kpi", headers=auth("seller")), 403, "Authorization")
+    problem(await api.get("/v1/reports/kpi?days=0", headers=auth("admin")), 422, "query.days")
+
+
+async def test_webhook_subscriptions_are_for_admin(api):
+    created = await api.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["closed"]}, headers=auth("admin"))
+    assert created.status_code == 201 and created.json()["secret"].startswith("whsec_")
+    subscription = created.json()["id"]
+    listed = (await api.get("/v1/webhooks", headers=auth("admin"))).json()
+    assert subscription in {s["id"] for s in listed} and all("secret" not in s for s in listed)
+    assert (await api.get(f"/v1/webhooks/{subscription}/deliveries", headers=auth("admin"))).json() == []
+    problem(await api.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["closed"]}, headers=auth("support")), 403, "Authorization")
+    problem(await api.post("/v1/webhooks", json={"url": "not a url", "events": []}, headers=auth("admin")), 422, "url")
+    assert (await api.delete(f"/v1/webhooks/{subscription}", headers=auth("admin"))).status_code == 204
+    problem(await api.delete(f"/v1/webhooks/{subscription}", headers=auth("admin")), 404, "subscription_id")
+
+
+async def test_the_openapi_document_lists_every_action(api):
+    spec = (await api.get("/openapi.json")).json()
+    paths = set(spec["paths"])
+    for action in ("seller-response", "buyer-answer", "support-decision", "return-delivered", "refund-failed", "messages"):
+        assert f"/v1/cases/{{case_id}}/{action}" in paths
+    assert {"/v1/cases", "/v1/sellers/{seller_id}/cases", "/v1/orders/{order_id}/cases", "/v1/reports/kpi", "/v1/webhooks"} <= paths

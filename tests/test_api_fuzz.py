@@ -1,0 +1,112 @@
+"""Schema-driven fuzz of the HTTP API (schemathesis): every operation of the OpenAPI document, with valid
+and invalid requests, against the API served by uvicorn on loopback and a worker on the time-skipping
+server. Whatever is sent, the answer is never a 500."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+
+from api.app import create_app
+from starter.settings import Settings
+from tests.conftest import worker_for
+from tests.test_api import CALLERS, auth
+
+pytestmark = pytest.mark.workflow
+
+EXAMPLES_PER_OPERATION = 25
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Served:
+    """The API in a thread of its own, with its own event loop and Temporal client."""
+
+    def __init__(self, settings: Settings):
+        self.port = _free_port()
+        config = uvicorn.Config(create_app(settings, callers=CALLERS), host="127.0.0.1", port=self.port, log_level="error")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        for _ in range(400):
+            if self.server.started:
+                return f"http://127.0.0.1:{self.port}"
+            time.sleep(0.025)
+        raise AssertionError("the API did not start")
+
+    def __exit__(self, *_) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+async def test_no_request_makes_the_api_answer_500(env, store, tmp_path):
+    async with worker_for(env, store) as harness:
+        settings = Settings(
+            temporal_address=env.client.service_client.config.target_host,
+            temporal_task_queue=harness.client.task_queue,
+            database_url=str(store.engine.url),
+            codec="off",
+        )
+        with Served(settings) as base_url:
+            tried = await asyncio.to_thread(_fuzz, base_url, env)
+    print(f"API fuzz: {tried}")
+    assert tried["requests"] >= EXAMPLES_PER_OPERATION * 10 and tried["2xx"] and tried["4xx"]
+
+
+def _fuzz(base_url: str, env) -> dict:
+    import httpx
+
+    http = httpx.Client(base_url=base_url, timeout=30)
+    real = http.post("/v1/cases", json=_opening(), headers=auth("admin")).json()["case_id"]
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    tried = {"requests": 0, "operations": 0, "2xx": 0, "4xx": 0}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        tried["operations"] += 1
+        strategies = [operation.as_strategy(generation_mode=mode) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
+        if "{case_id}" in operation.path:  # half of them aim at a case that exists, to get past the 404
+            strategies.append(operation.as_strategy(path_parameters={"case_id": real}))
+
+        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(case=st.one_of(strategies), caller=st.sampled_from(["admin", "admin", "seller", "buyer", "support", "carrier", None]))
+        def check(case, caller):
+            headers = {**(case.headers or {}), **(auth(caller) if caller else {})}
+            response = case.call(base_url=base_url, headers=headers, timeout=30)
+            tried["requests"] += 1
+            tried[f"{response.status_code // 100}xx"] = tried.get(f"{response.status_code // 100}xx", 0) + 1
+            assert response.status_code < 500, f"{case.as_curl_command()}\n→ {response.status_code} {response.text}"
+
+        check()
+    return tried
+
+
+def _opening() -> dict:
+    return {
+        "request_id": f"fuzz-{uuid.uuid4().hex}",
+        "reason": "defective",
+        "order": {
+            "order_id": f"ord-{uuid.uuid4().hex[:10]}",
+            "seller_id": "seller-7",
+            "buyer_id": "buyer-3",
+            "currency": "EUR",
+            "items": [{"sku": "sku-1", "unit_price": {"amount": 4000, "currency": "EUR"}}],
+            "shipping_paid": {"amount": 500, "currency": "EUR"},
+            "purchased_at": "2020-01-01T00:00:00Z",
+        },
+    }

@@ -1,0 +1,41 @@
+"""`refund-cases schema`: a JSON Schema per workflow input, update, signal and query result, which real
+payloads satisfy and malformed ones do not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema_rs
+
+from cases.engine import open_case
+from cases.messages import ReturnShipped, SellerResponse
+from cases.model import Resolution
+from cases.view import view
+from tests.factories import CARRIER, SELLER, T0, request
+
+BIN = Path(sys.executable).parent
+
+
+def test_the_schema_command_writes_one_schema_per_message_and_result(tmp_path):
+    done = subprocess.run([str(BIN / "refund-cases"), "schema", "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert len(names) == 30
+    for kind in ("seller_response", "buyer_answer", "support_decision", "message", "reopening"):
+        assert f"update.{kind}.input.json" in names and f"signal.{kind}.input.json" in names
+    for fact in ("return_shipped", "return_delivered", "refund_settled", "refund_failed"):
+        assert f"signal.{fact}.input.json" in names and f"update.{fact}.input.json" not in names
+    schema = lambda name: jsonschema_rs.validator_for(json.loads((tmp_path / name).read_text()))  # noqa: E731
+
+    response = SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND, request_id="portal-1").model_dump(mode="json")
+    assert schema("update.seller_response.input.json").is_valid(response)
+    assert not schema("update.seller_response.input.json").is_valid({**response, "resolution": "maybe"})
+    assert not schema("update.seller_response.input.json").is_valid({"resolution": "full_refund"})  # no sender
+    shipped = ReturnShipped(by=CARRIER, tracking_number="RET-12345").model_dump(mode="json")
+    assert schema("signal.return_shipped.input.json").is_valid(shipped)
+    opening = request()
+    assert schema("workflow.RefundCase.input.json").is_valid(opening.model_dump(mode="json"))
+    assert schema("query.case.result.json").is_valid(view(open_case(opening, T0).case).model_dump(mode="json"))
