@@ -293,3 +293,47 @@ async def test_the_openapi_document_lists_every_action(api):
     for action in ("seller-response", "buyer-answer", "support-decision", "return-delivered", "refund-failed", "messages"):
         assert f"/v1/cases/{{case_id}}/{action}" in paths
     assert {"/v1/cases", "/v1/sellers/{seller_id}/cases", "/v1/orders/{order_id}/cases", "/v1/reports/kpi", "/v1/webhooks"} <= paths
+
+
+BODIES = {
+    "seller-response": ("seller", seller_response("decline")),
+    "buyer-answer": ("buyer", {"by": {"party": "buyer", "id": BUYER}, "accept": True}),
+    "return-inspection": ("seller", {"by": {"party": "seller", "id": SELLER}, "confirm": True}),
+    "protection-feedback": ("buyer", {"by": {"party": "buyer", "id": BUYER}, "option": "not_received"}),
+    "resolution-confirmed": ("buyer", {"by": {"party": "buyer", "id": BUYER}}),
+    "escalation": ("support", {"by": {"party": "support", "id": "agent-1"}}),
+    "withdrawal": ("buyer", {"by": {"party": "buyer", "id": BUYER}}),
+    "support-decision": ("support", {"by": {"party": "support", "id": "agent-1"}, "decision": "deny"}),
+    "appeal": ("seller", {"by": {"party": "seller", "id": SELLER}}),
+    "reopening": ("support", {"by": {"party": "support", "id": "agent-1"}}),
+    "messages": ("seller", {"by": {"party": "seller", "id": SELLER}, "text": "hello"}),
+    "return-shipped": ("carrier", {"by": {"party": "carrier", "id": "dhl-hook"}, "tracking_number": "RET-12345"}),
+    "return-delivered": ("carrier", {"by": {"party": "carrier", "id": "dhl-hook"}}),
+    "refund-settled": ("payment", {"by": {"party": "payment", "id": "psp-hook"}, "refund_number": 1}),
+    "refund-failed": ("payment", {"by": {"party": "payment", "id": "psp-hook"}, "refund_number": 1, "failure": "declined"}),
+}
+
+
+@pytest.mark.parametrize("action", sorted(BODIES))
+async def test_every_action_reaches_its_own_update_or_signal(api, action):
+    """On a case waiting for the seller, each action is taken, or refused by the rules by its own name."""
+    caller, body = BODIES[action]
+    case_id = await opened_case(api)
+    answer = await api.post(f"/v1/cases/{case_id}/{action}", json=body, headers=auth(caller))
+    kind = {"messages": "message"}.get(action, action.replace("-", "_"))
+    if answer.status_code == 409:
+        assert kind in answer.json()["rule"], answer.text
+    elif answer.status_code == 202:  # a signal: the case takes it, or records it as refused under its name
+        await _entry(api, case_id, kind)
+    else:
+        assert answer.status_code == 200, answer.text
+        assert any(entry["kind"] == kind for entry in answer.json()["timeline"])
+
+
+async def _entry(http, case_id: str, kind: str) -> None:
+    for _ in range(300):
+        shown = (await http.get(f"/v1/cases/{case_id}", headers=auth("support"))).json()
+        if any(entry["kind"] == kind for entry in shown["timeline"]):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"case {case_id} has no {kind} entry")
