@@ -41,9 +41,10 @@ def auth(name: str) -> dict:
     return {"Authorization": f"Bearer token-{name}"}
 
 
-@pytest_asyncio.fixture(scope="module")
-async def api(env, store):
-    async with worker_for(env, store) as harness:
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def api(module_env, store):
+    """The API over a worker on this module's own server (its tests leave dozens of cases open)."""
+    async with worker_for(module_env, store) as harness:
         app = create_app(case_client=harness.client, store=store, callers=CALLERS)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)

@@ -55,7 +55,8 @@ class Served:
         self.thread.join(timeout=10)
 
 
-async def test_no_request_makes_the_api_answer_500(env, store, tmp_path):
+async def test_no_request_makes_the_api_answer_500(module_env, store):
+    env = module_env
     async with worker_for(env, store) as harness:
         settings = Settings(
             temporal_address=env.client.service_client.config.target_host,
@@ -64,12 +65,12 @@ async def test_no_request_makes_the_api_answer_500(env, store, tmp_path):
             codec="off",
         )
         with Served(settings) as base_url:
-            tried = await asyncio.to_thread(_fuzz, base_url, env)
+            tried = await asyncio.to_thread(_fuzz, base_url)
     print(f"API fuzz: {tried}")
     assert tried["requests"] >= EXAMPLES_PER_OPERATION * 10 and tried["2xx"] and tried["4xx"]
 
 
-def _fuzz(base_url: str, env) -> dict:
+def _fuzz(base_url: str) -> dict:
     import httpx
 
     http = httpx.Client(base_url=base_url, timeout=30)

@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities, WebhookDelivery
 
 GIVE_UP_AFTER = timedelta(hours=24)
-BACKOFF = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10))
+BACKOFF = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(hours=1))
 
 
 def workflow_id(delivery_id: str) -> str:
