@@ -319,7 +319,7 @@ async def declined_then_support(d: Driver, case_id: str) -> None:
 
 
 async def silent_seller(d: Driver, case_id: str) -> None:
-    await d.wait_for(case_id, Status.AWAITING_SUPPORT)  # the seller's 30 s window passes: escalated
+    await d.wait_for(case_id, Status.AWAITING_SUPPORT)  # the seller's 15 s window passes: escalated
 
 
 async def rejected_by_provider(d: Driver, case_id: str) -> None:

@@ -5,26 +5,27 @@ server. Whatever is sent, the answer is never a 500."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import socket
-import threading
+import subprocess
+import sys
 import time
 import uuid
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from api.app import create_app
-from starter.settings import Settings
+from store.database import Store
 from tests.conftest import worker_for
 from tests.test_api import CALLERS, auth
 
 pytestmark = pytest.mark.workflow
 
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 15
 
 
 def _free_port() -> int:
@@ -34,37 +35,40 @@ def _free_port() -> int:
 
 
 class Served:
-    """The API in a thread of its own, with its own event loop and Temporal client."""
+    """The API in a process of its own (`python -m api`), as `make run` starts it."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, **env: str):
         self.port = _free_port()
-        config = uvicorn.Config(create_app(settings, callers=CALLERS), host="127.0.0.1", port=self.port, log_level="error")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        callers = json.dumps([caller.model_dump(mode="json") for caller in CALLERS.callers])
+        environment = {**os.environ, **env, "API_PORT": str(self.port), "API_TOKENS": callers, "CODEC": "off"}
+        self.process = subprocess.Popen([sys.executable, "-m", "api"], env=environment)
 
     def __enter__(self) -> str:
-        self.thread.start()
         for _ in range(400):
-            if self.server.started:
-                return f"http://127.0.0.1:{self.port}"
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return f"http://127.0.0.1:{self.port}"
+            if self.process.poll() is not None:
+                raise AssertionError(f"the API exited with {self.process.returncode}")
             time.sleep(0.025)
         raise AssertionError("the API did not start")
 
     def __exit__(self, *_) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
 
-async def test_no_request_makes_the_api_answer_500(module_env, store):
+async def test_no_request_makes_the_api_answer_500(module_env, tmp_path):
     env = module_env
+    store = Store(f"sqlite:///{tmp_path}/fuzz.db")  # its own: nothing the fuzz writes reaches other tests
+    store.migrate()
     async with worker_for(env, store) as harness:
-        settings = Settings(
-            temporal_address=env.client.service_client.config.target_host,
-            temporal_task_queue=harness.client.task_queue,
-            database_url=str(store.engine.url),
-            codec="off",
+        served = Served(
+            TEMPORAL_ADDRESS=env.client.service_client.config.target_host,
+            TEMPORAL_TASK_QUEUE=harness.client.task_queue,
+            DATABASE_URL=str(store.engine.url),
         )
-        with Served(settings) as base_url:
+        with served as base_url:
             tried = await asyncio.to_thread(_fuzz, base_url)
     print(f"API fuzz: {tried}")
     assert tried["requests"] >= EXAMPLES_PER_OPERATION * 10 and tried["2xx"] and tried["4xx"]
@@ -79,6 +83,8 @@ def _fuzz(base_url: str) -> dict:
     tried = {"requests": 0, "operations": 0, "2xx": 0, "4xx": 0}
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.method.upper() == "POST" and operation.path == "/v1/webhooks":
+            continue  # a subscription to a generated URL would send deliveries off this machine
         tried["operations"] += 1
         strategies = [operation.as_strategy(generation_mode=mode) for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
         if "{case_id}" in operation.path:  # half of them aim at a case that exists, to get past the 404

@@ -184,7 +184,7 @@ async def _play_hostile_commands(cases) -> None:
     def on_loop(coroutine):
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=60)
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.tuples(st.one_of(well_formed, raw_commands()), st.booleans()), min_size=1, max_size=8))
     def play(commands):
         case_id = on_loop(open_case(cases))
