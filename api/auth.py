@@ -48,23 +48,21 @@ class Caller(BaseModel):
         """Whether this caller may send a command as `party` with id `party_id`."""
         if self.role is Role.ADMIN:
             return True
-        if SPEAKS_AS[self.role] is not party:
-            return False
-        if self.role is Role.SELLER_PORTAL:
-            return party_id in self.seller_ids
-        if self.role is Role.BUYER_APP:
-            return party_id in self.buyer_ids
-        return True
+        return SPEAKS_AS[self.role] is party and self._covers(party_id, party_id)
 
     def may_read(self, seller_id: str, buyer_id: str) -> bool:
         """Whether this caller may read a case of this seller and buyer."""
         if self.role in (Role.ADMIN, Role.SUPPORT_CONSOLE):
             return True
+        return self.role in (Role.SELLER_PORTAL, Role.BUYER_APP) and self._covers(seller_id, buyer_id)
+
+    def _covers(self, seller_id: str, buyer_id: str) -> bool:
+        """Portals and apps act only for their own sellers or buyers; other roles are not scoped by id."""
         if self.role is Role.SELLER_PORTAL:
             return seller_id in self.seller_ids
         if self.role is Role.BUYER_APP:
             return buyer_id in self.buyer_ids
-        return False
+        return True
 
 
 CALLERS = TypeAdapter(list[Caller])
