@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench-store chaos worker demo clean
+.PHONY: run test test-fast bench bench-store chaos worker demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 ## test-fast: the pure rules only (no servers, no exhaustive exploration)
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -m "not workflow and not e2e and not proof and not postgres and not browser and not chaos"
+
+## bench: what a case costs beside Temporal's floor (overhead, history, latency, idle fleet, suite); writes bench/results/bench.json
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench.cases_bench
 
 ## bench-store: the case store with 1,000,000 cases on SQLite and PostgreSQL; writes bench/results/store.json
 bench-store: $(STAMP)

@@ -136,7 +136,8 @@ def _free_port() -> int:
 class Cluster:
     """The dev server and the worker processes, each killable with SIGKILL and restartable."""
 
-    def __init__(self, config: Config, home: Path):
+    def __init__(self, config: Config, home: Path, **env: str):
+        """`env` overrides the workers' environment (the case benchmark runs them on the embedded gateway)."""
         self.config = config
         self.home = home
         self.port = _free_port()
@@ -159,6 +160,7 @@ class Cluster:
         }
         if config.sabotage:
             self.env.update(PROVIDER_TIMEOUT_RATE="0", PROVIDER_LOSE_FIRST_ANSWER="true", PROVIDER_KEY_RETENTION_SECONDS="0")
+        self.env.update(env)
 
     def start_server(self) -> None:
         log = open(self.home / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server

@@ -1,0 +1,120 @@
+"""Temporal's floor for a case path: a workflow with no business logic that takes the same updates,
+signals and timers as a refund case and runs the same number of activities after each, as no-ops.
+
+Its shape is read from a history of the real workflow (`shape_of`), so the comparison stays fair when
+the case workflow changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel
+from temporalio import activity, workflow
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
+
+
+class Shape(BaseModel):
+    """What moved the case each time (after its start) and how many activities followed."""
+
+    triggers: list[Literal["update", "signal", "timer"]]
+    activities: list[int]  # activities[0] after the start, then one entry per trigger
+    wait: timedelta  # how long the case waits before a timer trigger fires (a message is awaited a day)
+
+
+@activity.defn(name="baseline_noop")
+async def noop(stage: int) -> int:
+    return stage
+
+
+@workflow.defn(name="BaselineCase")
+class BaselineCase:
+    @workflow.init
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+        self.lock = asyncio.Lock()
+        self.received = 0
+        self.done = 0
+
+    @workflow.run
+    async def run(self, shape: Shape) -> int:
+        await self._stage(0)
+        for stage, trigger in enumerate(shape.triggers, start=1):
+            wait = shape.wait if trigger == "timer" else timedelta(days=1)
+            try:
+                await workflow.wait_condition(lambda: self.done >= stage, timeout=wait)
+            except asyncio.TimeoutError:
+                if trigger != "timer":
+                    raise
+                await self._stage(stage)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.done
+
+    @workflow.query(name="done")
+    def stages_done(self) -> int:
+        return self.done
+
+    @workflow.update(name="step")
+    async def step(self) -> int:
+        return await self._message()
+
+    @workflow.signal(name="step")
+    async def step_signal(self) -> None:
+        await self._message()
+
+    async def _message(self) -> int:
+        async with self.lock:
+            self.received += 1
+            stage = self.done + 1
+            await self._stage(stage)
+            return stage
+
+    async def _stage(self, stage: int) -> None:
+        for _ in range(self.shape.activities[stage]):
+            await workflow.execute_activity(noop, stage, start_to_close_timeout=timedelta(seconds=30))
+        self.done = stage
+
+
+def shape_of(history: WorkflowHistory, wait: timedelta) -> Shape:
+    """Reads a case's triggers (accepted updates, signals, fired timers) and the activities that followed
+    each one from its history."""
+    triggers: list[str] = []
+    activities = [0]
+    for event in history.events:
+        kind = _trigger(event)
+        if kind is not None:
+            triggers.append(kind)
+            activities.append(0)
+        elif event.HasField("activity_task_scheduled_event_attributes"):
+            activities[-1] += 1
+    return Shape(triggers=triggers, activities=activities, wait=wait)
+
+
+def _trigger(event: HistoryEvent) -> str | None:
+    if event.HasField("workflow_execution_update_accepted_event_attributes"):
+        return "update"
+    if event.HasField("workflow_execution_signaled_event_attributes"):
+        return "signal"
+    if event.HasField("timer_fired_event_attributes"):
+        return "timer"
+    return None
+
+
+async def _serve() -> None:
+    """`python -m bench.baseline`: a worker for BaselineCase on the task queue "baseline"."""
+    import os
+
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.worker import Worker
+
+    client = await Client.connect(os.environ["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter)
+    async with Worker(client, task_queue="baseline", workflows=[BaselineCase], activities=[noop]):
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve())

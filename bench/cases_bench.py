@@ -1,0 +1,525 @@
+"""`make bench`: what a case costs, beside the floor Temporal itself sets.
+
+A dev server on a database file (loopback), a worker process, and five measurements, printed as a
+table and written to bench/results/bench.json:
+
+1. overhead: the five most common paths, N cases each, through RefundCase and, alternating in the same
+   run, through BaselineCase (bench/baseline.py: the same updates, signals, timers and activities, as
+   no-ops); cases per second for each, and the ratio (goal: at most 1.15);
+2. history: events, payload bytes and billable actions of each path beside its minimum (goal: at most
+   20 % above), and a 365-day case with 200 messages against the history limits;
+3. answer to money: from a seller's full refund sent to the refund done, p50 and p99, at 0 %, 50 % and
+   80 % of the full-refund path's throughput (goal: p99 under 50 ms at 50 %);
+4. idle fleet and deadline storm: --idle cases waiting, all due within one minute: the worker's
+   resident memory, how late the deadlines fire (p99) and workflow task failures (goals: under 300 MB,
+   p99 under 5 s, no failures);
+5. the time-skipping scenario suite's wall time (goal: under 60 s).
+
+    .venv/bin/python -m bench.cases_bench [--cases 40] [--rounds 3] [--idle 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHistory
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from sqlalchemy import select
+
+from bench.baseline import BaselineCase, Shape, shape_of
+from bench.chaos import Cluster, Config
+from bench.chaos import _connect as connect_to
+from cases import policies
+from cases.messages import BuyerAnswer, Escalation, PartyMessage, ReturnDelivered, ReturnInspection, ReturnShipped, SellerResponse, SupportDecision
+from cases.model import Actor, Order, OrderItem, Party, Resolution
+from cases.money import Money
+from cases.policy import Policy
+from starter.client import CaseClient, NewCase
+from starter.settings import Settings
+from store.database import Store
+from store.schema import CaseRow, TimelineRow
+from workflows.refund_case import workflow_id
+
+HERE = Path(__file__).parent
+QUEUE = "chaos"  # the worker processes of bench.chaos.Cluster poll it
+BASELINE_QUEUE = "baseline"
+SELLER = Actor(party=Party.SELLER, id="seller-bench")
+BUYER_ID = "buyer-bench"
+SUPPORT = Actor(party=Party.SUPPORT, id="agent-bench")
+CARRIER = Actor(party=Party.CARRIER, id="carrier-bench")
+# The silent seller's path needs its deadline to pass during the run: one-second hours, 3 s to answer.
+QUICK = policies.load_file(HERE / "policies" / "bench_quick.toml")
+
+
+def _order(number: int) -> Order:
+    now = datetime.now(UTC)
+    return Order(
+        order_id=f"ord-bench-{uuid.uuid4().hex[:12]}",
+        seller_id=SELLER.id,
+        buyer_id=BUYER_ID,
+        currency="EUR",
+        items=[OrderItem(sku="sku-1", unit_price=Money(amount=4000, currency="EUR"))],
+        shipping_paid=Money(amount=500, currency="EUR"),
+        purchased_at=now - timedelta(days=3),
+        shipped_at=now - timedelta(days=2),
+    )
+
+
+async def _open(client: CaseClient, policy: str = "direct_service") -> str:
+    new = NewCase(request_id=f"bench-{uuid.uuid4().hex}", reason="defective", order=_order(0), policy=policy)
+    return (await client.open(new)).case_id
+
+
+async def _until(client: CaseClient, case_id: str, status: str) -> None:
+    for _ in range(2000):
+        if (await client.show(case_id)).status.value == status:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"case {case_id} never reached {status}")
+
+
+async def full_refund(client: CaseClient, case_id: str) -> None:
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+
+
+async def refund_after_return(client: CaseClient, case_id: str) -> None:
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.REFUND_AFTER_RETURN))
+    await client.send(case_id, ReturnShipped(by=CARRIER, tracking_number="RET-12345"))
+    await client.send(case_id, ReturnDelivered(by=CARRIER))
+    await _until(client, case_id, "awaiting_return_inspection")
+    await client.send(case_id, ReturnInspection(by=SELLER, confirm=True))
+
+
+async def partial_accepted(client: CaseClient, case_id: str) -> None:
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=Money(amount=1000, currency="EUR")))
+    await client.send(case_id, BuyerAnswer(by=Actor(party=Party.BUYER, id=BUYER_ID), accept=True))
+
+
+async def decline_then_support(client: CaseClient, case_id: str) -> None:
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.DECLINE))
+    await client.send(case_id, Escalation(by=Actor(party=Party.BUYER, id=BUYER_ID)))
+    await client.send(case_id, SupportDecision(by=SUPPORT, decision="deny"))
+
+
+async def silent_then_escalated(client: CaseClient, case_id: str) -> None:
+    await _until(client, case_id, "awaiting_support")
+    await client.send(case_id, SupportDecision(by=SUPPORT, decision="refund_at_platform_cost"))
+
+
+PATHS: dict[str, tuple[Callable[[CaseClient, str], Awaitable[None]], str]] = {
+    "full refund, no return": (full_refund, "direct_service"),
+    "refund after return": (refund_after_return, "direct_service"),
+    "partial offer accepted": (partial_accepted, "direct_service"),
+    "decline, then support": (decline_then_support, "direct_service"),
+    "seller silent, escalated": (silent_then_escalated, QUICK.name),
+}
+
+
+async def _ours(client: CaseClient, play, policy: str) -> str:
+    case_id = await _open(client, policy)
+    await play(client, case_id)
+    await client.client.get_workflow_handle(workflow_id(case_id)).result()
+    return case_id
+
+
+async def _baseline(client: Client, shape: Shape) -> None:
+    handle = await client.start_workflow(BaselineCase.run, shape, id=f"baseline-{uuid.uuid4().hex}", task_queue=BASELINE_QUEUE)
+    await _drive(handle, shape)
+    await handle.result()
+
+
+async def _drive(handle, shape: Shape) -> None:
+    """Sends the path's messages in order; where the path waits for a timer, waits until it fired."""
+    for stage, trigger in enumerate(shape.triggers, start=1):
+        if trigger == "update":
+            await handle.execute_update(BaselineCase.step)
+        elif trigger == "signal":
+            await handle.signal(BaselineCase.step_signal)
+        else:
+            while await handle.query(BaselineCase.stages_done) < stage:
+                await asyncio.sleep(0.05)
+
+
+async def _rate(count: int, one: Callable[[], Awaitable]) -> float:
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(count)))
+    return count / (time.perf_counter() - started)
+
+
+def _payload_bytes(history: WorkflowHistory) -> int:
+    return sum(len(payload.data) + sum(len(v) for v in payload.metadata.values()) for payload in _payloads(history))
+
+
+def _payloads(history: WorkflowHistory):
+    """Every Payload in the history, however deep (inputs, results, headers, memo, search attributes)."""
+    stack = list(history.events)
+    while stack:
+        message = stack.pop()
+        for field, value in message.ListFields():
+            if field.message_type is None:
+                continue
+            if hasattr(value, "ListFields"):
+                items = [value]
+            elif hasattr(value, "values") and callable(value.values):
+                items = list(value.values())  # a map field
+            else:
+                items = list(value)  # a repeated field
+            for item in items:
+                if item.DESCRIPTOR.full_name == "temporal.api.common.v1.Payload":
+                    yield item
+                else:
+                    stack.append(item)
+
+
+# Billable actions (Temporal Cloud's list): a start, each activity scheduled, each timer started, each
+# signal and update taken, each search-attribute upsert, each marker (patch markers included).
+BILLABLE = {
+    "workflow_execution_started_event_attributes",
+    "activity_task_scheduled_event_attributes",
+    "timer_started_event_attributes",
+    "workflow_execution_signaled_event_attributes",
+    "workflow_execution_update_accepted_event_attributes",
+    "upsert_workflow_search_attributes_event_attributes",
+    "marker_recorded_event_attributes",
+    "workflow_properties_modified_event_attributes",
+}
+
+
+def _actions(history: WorkflowHistory) -> int:
+    return sum(1 for e in history.events if any(e.HasField(name) for name in BILLABLE))
+
+
+def _refunds(history: WorkflowHistory) -> int:
+    scheduled = (e.activity_task_scheduled_event_attributes for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
+    return sum(1 for attributes in scheduled if attributes.activity_type.name == "issue_refund")
+
+
+def _minimum(shape: Shape, refunds: int) -> tuple[int, int]:
+    """(events, actions) the path cannot do without: a start and its end; each message or timer that
+    moved it; and one activity per transition that had side effects (the refund, the charge, the
+    notices and the read model could share one) plus the refund's own, since a refund retries alone.
+    Each workflow task costs 3 events; each activity 3 (scheduled, started, completed); a message or
+    a fired timer 1 (a timer also needs its started event)."""
+    transitions = 1 + len(shape.triggers)
+    activities = sum(1 for count in shape.activities if count) + refunds
+    timers = shape.triggers.count("timer")
+    events = 2 + 3 * transitions + 3 * activities + len(shape.triggers) + timers
+    actions = 1 + activities + len(shape.triggers) + timers
+    return events, actions
+
+
+async def overhead_and_history(client: CaseClient, raw: Client, cases: int, rounds: int) -> tuple[list[dict], dict]:
+    rows = []
+    for name, (play, policy) in PATHS.items():
+        sample = await _ours(client, play, policy)
+        history = await raw.get_workflow_handle(workflow_id(sample)).fetch_history()
+        wait = timedelta(seconds=3) if policy == QUICK.name else timedelta(hours=72)
+        shape = shape_of(history, wait)
+        ours, floor = [], []
+        for _ in range(rounds):
+            ours.append(await _rate(cases, lambda: _ours(client, play, policy)))
+            floor.append(await _rate(cases, lambda: _baseline(raw, shape)))
+        base = await raw.start_workflow(BaselineCase.run, shape, id=f"baseline-{uuid.uuid4().hex}", task_queue=BASELINE_QUEUE)
+        await _drive(base, shape)
+        await base.result()
+        base_history = await base.fetch_history()
+        minimum_events, minimum_actions = _minimum(shape, _refunds(history))
+        rows.append(
+            {
+                "path": name,
+                "ours_cases_per_s": round(statistics.median(ours), 2),
+                "baseline_cases_per_s": round(statistics.median(floor), 2),
+                "ratio": round(statistics.median(floor) / statistics.median(ours), 2),
+                "events": len(history.events),
+                "baseline_events": len(base_history.events),
+                "minimum_events": minimum_events,
+                "payload_bytes": _payload_bytes(history),
+                "actions": _actions(history),
+                "minimum_actions": minimum_actions,
+                "activities": sum(shape.activities),
+                "triggers": shape.triggers,
+            }
+        )
+        print(f"  {name}: ours {rows[-1]['ours_cases_per_s']}/s, floor {rows[-1]['baseline_cases_per_s']}/s", flush=True)
+    return rows, await long_case()
+
+
+async def long_case(messages: int = 200) -> dict:
+    """A marketplace case that runs its whole 365 days to the long stop, with `messages` messages spread
+    over them, on the time-skipping server: every run's events and bytes against Temporal's limits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows import search_attributes
+    from worker import build_worker
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    await search_attributes.register(env.client)
+    with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(max_workers=8) as pool:
+        settings = Settings(database_url=f"sqlite:///{folder}/cases.db", temporal_task_queue="long", codec="off")
+        store = Store(settings.database_url)
+        store.migrate()
+        async with build_worker(env.client, settings, store, pool):
+            client = CaseClient(env.client, "long", clock=env.get_current_time)
+            now = await env.get_current_time()
+            order = _order(0).model_copy(update={"purchased_at": now - timedelta(days=10), "estimated_delivery_at": now - timedelta(days=1)})
+            opened = await client.open(NewCase(request_id=f"long-{uuid.uuid4().hex}", reason="not_received", order=order, policy="marketplace_case"))
+            buyer = Actor(party=Party.BUYER, id=BUYER_ID)
+            for number in range(messages):
+                await client.send(opened.case_id, PartyMessage(by=buyer if number % 2 else SELLER, text=f"message {number}"))
+                await env.sleep(timedelta(days=365 / messages))
+            await env.sleep(timedelta(days=40))  # the long stop, then the 30 days support may reopen it
+            handle = env.client.get_workflow_handle(workflow_id(opened.case_id))
+            final = await handle.result()
+            runs, largest_events, largest_bytes, total_events = 0, 0, 0, 0
+            run_id = None
+            while True:  # from the last run back to the first, through continue-as-new
+                history = await env.client.get_workflow_handle(workflow_id(opened.case_id), run_id=run_id).fetch_history()
+                runs += 1
+                total_events += len(history.events)
+                largest_events = max(largest_events, len(history.events))
+                largest_bytes = max(largest_bytes, sum(e.ByteSize() for e in history.events))
+                run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id or None
+                if run_id is None:
+                    break
+    await env.shutdown()
+    return {
+        "messages": messages,
+        "days": 365,
+        "outcome": final["outcome"] if isinstance(final, dict) else str(final),
+        "events_all_runs": total_events,
+        "largest_run_events": largest_events,
+        "largest_run_bytes": largest_bytes,
+        "runs": runs,
+        "limit_events": 51_200,
+        "limit_bytes": 50 * 1024 * 1024,
+    }
+
+
+async def answer_to_money(client: CaseClient, full_rate: float, samples: int) -> list[dict]:
+    """Latency of the seller's full refund (the update returns once the refund activity is done), with
+    background load of whole full-refund cases at a share of the measured throughput."""
+    rows = []
+    for share in (0.0, 0.5, 0.8):
+        stop = asyncio.Event()
+        load = asyncio.create_task(_background(client, full_rate * share, stop))
+        waits = []
+        for _ in range(samples):
+            case_id = await _open(client)
+            started = time.perf_counter()
+            await full_refund(client, case_id)
+            waits.append((time.perf_counter() - started) * 1000)
+        stop.set()
+        await load
+        waits.sort()
+        rows.append({"load": f"{share:.0%}", "p50_ms": round(statistics.median(waits), 1), "p99_ms": round(waits[int(0.99 * (len(waits) - 1))], 1)})
+        print(f"  answer to money at {share:.0%} load: p50 {rows[-1]['p50_ms']} ms, p99 {rows[-1]['p99_ms']} ms", flush=True)
+    return rows
+
+
+async def _background(client: CaseClient, per_second: float, stop: asyncio.Event) -> None:
+    if per_second <= 0:
+        await stop.wait()
+        return
+    running: set[asyncio.Task] = set()
+    while not stop.is_set():
+        task = asyncio.create_task(_ours(client, full_refund, "direct_service"))
+        running.add(task)
+        task.add_done_callback(running.discard)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1 / per_second)
+        except TimeoutError:
+            pass
+    await asyncio.gather(*running, return_exceptions=True)
+
+
+async def deadline_storm(client: CaseClient, raw: Client, cluster: Cluster, store_url: str, idle: int) -> dict:
+    """`idle` cases waiting on the seller, each with a window of its own length (one-second hours), so
+    that all fall due within one minute; then the storm."""
+    rate = 40.0  # cases opened per second: what the dev server takes comfortably here
+    due = datetime.now(UTC) + timedelta(seconds=idle / rate + 60)
+    gate = asyncio.Semaphore(40)
+
+    async def one(number: int) -> str:
+        async with gate:
+            target = due + timedelta(seconds=number % 60)
+            hours = max(int((target - datetime.now(UTC)).total_seconds()), 1)
+            name = f"bench_storm_{hours}"
+            if name not in client.extra_policies:
+                client.extra_policies[name] = _storm_policy(name, hours)
+            new = NewCase(request_id=f"storm-{uuid.uuid4().hex}", reason="defective", order=_order(number), policy=name)
+            return (await client.open(new)).case_id
+
+    started = time.perf_counter()
+    opened = await asyncio.gather(*(one(n) for n in range(idle)))
+    opening = time.perf_counter() - started
+    await asyncio.sleep(10)
+    rss_idle = _rss(cluster)
+    due_at = _due_times(store_url)
+    await asyncio.sleep(max((due + timedelta(seconds=60) - datetime.now(UTC)).total_seconds(), 0))
+    rss_storm = _rss(cluster)
+    for _ in range(300):  # until every deadline has fired and its transition reached the store
+        lateness = _lateness(store_url, due_at)
+        rss_storm = max(rss_storm, _rss(cluster))
+        if len(lateness) >= len(due_at):
+            break
+        await asyncio.sleep(1)
+    failures = 0
+    for case_id in opened[:: max(len(opened) // 200, 1)]:
+        history = await raw.get_workflow_handle(workflow_id(case_id)).fetch_history()
+        failures += sum(1 for e in history.events if e.HasField("workflow_task_failed_event_attributes"))
+    lateness.sort()
+    return {
+        "cases": idle,
+        "opening_s": round(opening, 1),
+        "worker_rss_mb_idle": rss_idle,
+        "worker_rss_mb_after_storm": rss_storm,
+        "deadlines_fired": len(lateness),
+        "lateness_p50_s": round(statistics.median(lateness), 2) if lateness else None,
+        "lateness_p99_s": round(lateness[int(0.99 * (len(lateness) - 1))], 2) if lateness else None,
+        "task_failures_in_sampled_histories": failures,
+    }
+
+
+def _storm_policy(name: str, hours: int) -> Policy:
+    base = QUICK
+    windows = dict(base.windows)
+    seller = next(status for status in windows if status.value == "awaiting_seller_response")
+    windows[seller] = windows[seller].model_copy(update={"hours": hours, "remind_before_hours": []})
+    return base.model_copy(update={"name": name, "windows": windows})
+
+
+def _rss(cluster: Cluster) -> float:
+    """The largest resident memory of the worker processes, in MB."""
+    sizes = []
+    for worker in cluster.workers:
+        if worker is None or worker.poll() is not None:
+            continue
+        for line in Path(f"/proc/{worker.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                sizes.append(int(line.split()[1]) / 1024)
+    return round(max(sizes), 1) if sizes else 0.0
+
+
+def _due_times(store_url: str) -> dict[str, datetime]:
+    store = Store(store_url)
+    with store.sessions() as session:
+        rows = session.execute(select(CaseRow.case_id, CaseRow.due_at).where(CaseRow.policy.like("bench_storm_%"))).all()
+    store.engine.dispose()
+    return {case_id: due for case_id, due in rows if due is not None}
+
+
+def _lateness(store_url: str, due_at: dict[str, datetime]) -> list[float]:
+    """Seconds between each case's deadline and the moment its workflow acted on it."""
+    store = Store(store_url)
+    with store.sessions() as session:
+        fired = session.execute(select(TimelineRow.case_id, TimelineRow.at).where(TimelineRow.kind == "deadline_passed")).all()
+    store.engine.dispose()
+    return [(at - due_at[case_id]).total_seconds() for case_id, at in fired if case_id in due_at]
+
+
+def suite_time() -> float:
+    """Wall time of the time-skipping scenario suite (`pytest -m workflow`)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "workflow", "-p", "no:cacheprovider"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the workflow suite failed:\n{done.stdout[-2000:]}")
+    return round(time.perf_counter() - started, 1)
+
+
+async def run(arguments: argparse.Namespace, home: Path) -> dict:
+    cluster = Cluster(Config(workers=1), home, REFUND_GATEWAY="embedded", TEMPORAL_TASK_QUEUE=QUEUE)
+    cluster.start_server()
+    baseline_worker = None
+    try:
+        client = await connect_to(cluster)
+        for policy in (QUICK,):
+            client.extra_policies[policy.name] = policy
+        raw = client.client
+        Store(cluster.env["DATABASE_URL"]).migrate()
+        cluster.revive()
+        baseline_worker = subprocess.Popen([sys.executable, "-m", "bench.baseline"], env=cluster.env, start_new_session=True)
+        print("1-2. overhead against the floor, history cost", flush=True)
+        paths, long = await overhead_and_history(client, raw, arguments.cases, arguments.rounds)
+        print("3. answer to money", flush=True)
+        full_rate = paths[0]["ours_cases_per_s"]
+        latency = await answer_to_money(client, full_rate, arguments.samples)
+        storm = None
+        if arguments.idle:
+            print(f"4. idle fleet of {arguments.idle} and deadline storm", flush=True)
+            storm = await deadline_storm(client, raw, cluster, cluster.env["DATABASE_URL"], arguments.idle)
+    finally:
+        if baseline_worker is not None:
+            baseline_worker.kill()
+        cluster.stop()
+    suite = None
+    if not arguments.skip_suite:
+        print("5. the time-skipping scenario suite", flush=True)
+        suite = suite_time()
+    return {"machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}", "paths": paths, "long_case": long, "answer_to_money": latency, "storm": storm, "suite_seconds": suite}
+
+
+def table(results: dict) -> str:
+    lines = ["", "path                       ours/s  floor/s  ratio  events (min)  actions (min)  payload B"]
+    for p in results["paths"]:
+        lines.append(
+            f"{p['path']:<26} {p['ours_cases_per_s']:>6}  {p['baseline_cases_per_s']:>7}  {p['ratio']:>5}  "
+            f"{p['events']:>5} ({p['minimum_events']:>3})   {p['actions']:>5} ({p['minimum_actions']:>3})   {p['payload_bytes']:>8}"
+        )
+    long = results["long_case"]
+    lines.append(
+        f"365-day case with {long['messages']} messages ({long['outcome']}): {long['events_all_runs']} events in {long['runs']} run(s), "
+        f"the largest {long['largest_run_events']} events and {long['largest_run_bytes']} bytes; limits {long['limit_events']} events, {long['limit_bytes']} bytes"
+    )
+    for row in results["answer_to_money"]:
+        lines.append(f"answer to money at {row['load']:>3} load: p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms")
+    storm = results["storm"]
+    if storm:
+        lines.append(
+            f"storm: {storm['cases']} cases, worker RSS {storm['worker_rss_mb_idle']} MB idle / {storm['worker_rss_mb_after_storm']} MB after, "
+            f"{storm['deadlines_fired']} deadlines fired, lateness p50 {storm['lateness_p50_s']} s p99 {storm['lateness_p99_s']} s, "
+            f"task failures {storm['task_failures_in_sampled_histories']}"
+        )
+    if results["suite_seconds"] is not None:
+        lines.append(f"time-skipping scenario suite: {results['suite_seconds']} s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=30, help="cases per path per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=100, help="latency samples per load level")
+    parser.add_argument("--idle", type=int, default=10_000, help="cases in the idle fleet (0 skips the storm)")
+    parser.add_argument("--skip-suite", action="store_true")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "bench.json")
+    arguments = parser.parse_args(argv)
+    quiet = TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))
+    Runtime.set_default(Runtime(telemetry=quiet))
+    home = Path(tempfile.mkdtemp(prefix="bench-"))
+    results = asyncio.run(run(arguments, home))
+    subprocess.run(["rm", "-rf", str(home)], check=False)
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
+    arguments.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(table(results), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os._exit(main())
