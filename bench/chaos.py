@@ -22,7 +22,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from cases.money import Money
 from cases.view import CaseView
 from starter.client import CaseClient, CaseRefused, NewCase
 from starter.reconcile import differences
+from starter.ports import free_port
 from starter.settings import Settings
 from store.database import Store
 from workflows import search_attributes
@@ -127,11 +127,6 @@ class Figures:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 class Cluster:
     """The dev server and the worker processes, each killable with SIGKILL and restartable."""
@@ -140,7 +135,7 @@ class Cluster:
         """`env` overrides the workers' environment (the case benchmark runs them on the embedded gateway)."""
         self.config = config
         self.home = home
-        self.port = _free_port()
+        self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.server: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen | None] = [None] * config.workers

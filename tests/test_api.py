@@ -78,15 +78,24 @@ async def history_length(http, case_id: str) -> int:
     return len(await settled_history(http.harness, case_id))
 
 
-async def reaches(http, case_id: str, status: str, refused_entry: str | None = None) -> dict:
-    """Polls (bounded) until a signalled case shows `status` (and, if given, a refused timeline entry)."""
+async def until(http, case_id: str, holds, what: str) -> dict:
+    """Polls (bounded) until the signalled case's view satisfies `holds`."""
     for _ in range(300):
         shown = (await http.get(f"/v1/cases/{case_id}", headers=auth("support"))).json()
-        refused = refused_entry is None or any(e["refused"] and e["kind"] == refused_entry for e in shown["timeline"])
-        if shown["status"] == status and refused:
+        if holds(shown):
             return shown
         await asyncio.sleep(0.02)
-    raise AssertionError(f"case {case_id} never reached {status}")
+    raise AssertionError(f"case {case_id} never {what}")
+
+
+async def reaches(http, case_id: str, status: str, refused_entry: str | None = None) -> dict:
+    """Until the case shows `status` (and, if given, a refused timeline entry of that kind)."""
+
+    def holds(shown: dict) -> bool:
+        refused = refused_entry is None or any(e["refused"] and e["kind"] == refused_entry for e in shown["timeline"])
+        return shown["status"] == status and refused
+
+    return await until(http, case_id, holds, f"reached {status}")
 
 
 def problem(answer: httpx.Response, status: int, field: str) -> dict:
@@ -325,16 +334,7 @@ async def test_every_action_reaches_its_own_update_or_signal(api, action):
     if answer.status_code == 409:
         assert kind in answer.json()["rule"], answer.text
     elif answer.status_code == 202:  # a signal: the case takes it, or records it as refused under its name
-        await _entry(api, case_id, kind)
+        await until(api, case_id, lambda shown: any(e["kind"] == kind for e in shown["timeline"]), f"took {kind}")
     else:
         assert answer.status_code == 200, answer.text
         assert any(entry["kind"] == kind for entry in answer.json()["timeline"])
-
-
-async def _entry(http, case_id: str, kind: str) -> None:
-    for _ in range(300):
-        shown = (await http.get(f"/v1/cases/{case_id}", headers=auth("support"))).json()
-        if any(entry["kind"] == kind for entry in shown["timeline"]):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"case {case_id} has no {kind} entry")

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from starter.ports import free_port
 from store.database import Store
 from tests.conftest import worker_for
 from tests.test_api import CALLERS, auth
@@ -28,17 +29,12 @@ pytestmark = pytest.mark.workflow
 EXAMPLES_PER_OPERATION = 15
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 class Served:
     """The API in a process of its own (`python -m api`), as `make run` starts it."""
 
     def __init__(self, **env: str):
-        self.port = _free_port()
+        self.port = free_port()
         callers = json.dumps([caller.model_dump(mode="json") for caller in CALLERS.callers])
         environment = {**os.environ, **env, "API_PORT": str(self.port), "API_TOKENS": callers, "CODEC": "off"}
         self.process = subprocess.Popen([sys.executable, "-m", "api"], env=environment)

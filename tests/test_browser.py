@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -25,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from codec.encryption import Keyring, data_converter
 from starter.client import CaseClient, NewCase
+from starter.ports import free_port
 from starter.settings import Settings
 from store.database import Store
 from store.throwaway_postgres import apt_install
@@ -45,11 +45,6 @@ CHROMIUM_FLAGS = [
 ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def chromium() -> str:
     """Debian's Chromium, installed when missing (as root, or with password-less sudo)."""
@@ -62,7 +57,7 @@ def chromium() -> str:
 @pytest_asyncio.fixture(scope="module")
 async def ui(tmp_path_factory):
     """A dev server with its UI pointed at a codec server, an encrypted worker, and two cases."""
-    codec_port, ui_port = _free_port(), _free_port()
+    codec_port, ui_port = free_port(), free_port()
     ui_origin = f"http://localhost:{ui_port}"
     codec_server = subprocess.Popen(
         [sys.executable, "-m", "codec.server"],

@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from cases.policies import names as policy_names
 from codec.encryption import Keyring, data_converter
 from starter.demo import SCENARIOS
+from starter.ports import free_port
 from starter.settings import Settings
 from store.database import Store
 from store.schema import CaseRow, GatewayRefundRow, LedgerRow, SellerFlagRow
@@ -51,7 +52,7 @@ async def dev_server(tmp_path_factory):
     target = env.client.service_client.config.target_host
     # Everything runs encrypted, as under `make run`: the worker and the CLI hold the key.
     sealed = await Client.connect(target, data_converter=data_converter(Keyring.parse(KEYS)))
-    port = _free_port()
+    port = free_port()
     codec_server = subprocess.Popen(
         [sys.executable, "-m", "codec.server"],
         env={**os.environ, "CODEC_KEYS": KEYS, "CODEC_SERVER_TOKEN": TOKEN, "CODEC_SERVER_PORT": str(port)},
@@ -74,11 +75,6 @@ async def dev_server(tmp_path_factory):
         codec_server.wait(timeout=10)
         await env.shutdown()
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def _listening(port: int) -> None:
