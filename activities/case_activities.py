@@ -50,6 +50,9 @@ class Notifications(BaseModel):
     case_id: str
     notices: list[Notify]
 
+    def summary(self) -> str:
+        return f"notify {', '.join(sorted({n.to.value for n in self.notices}))}"
+
 
 class TicketRequest(BaseModel):
     case_id: str
@@ -62,6 +65,28 @@ class CaseRecord(BaseModel):
     view: CaseView
     new_entries: list[TimelineEntry]
     failed_refunds: list[int] = []
+
+
+class Effects(BaseModel):
+    """Everything a transition (and the gateway's answer fed back into it) leaves behind besides the
+    refund: one local activity instead of one activity each, because they are all store writes,
+    idempotent on their own keys, and none needs retrying apart from the others."""
+
+    case_id: str
+    postings: list[LedgerPosting] = []
+    tickets: list[TicketRequest] = []
+    notices: list[Notify] = []
+    record: CaseRecord | None = None  # set last: the state after the refunds' answers
+
+    def summary(self) -> str:
+        """How the step reads in the UI's event history."""
+        parts = [f"ledger {p.posting.entry.value} {p.posting.amount}" for p in self.postings]
+        parts += ["support ticket"] * len(self.tickets)
+        if self.notices:
+            parts.append(Notifications(case_id=self.case_id, notices=self.notices).summary())
+        if self.record is not None:
+            parts.append(f"record {self.record.view.status.value}")
+        return "; ".join(parts)
 
 
 class CaseActivities:
@@ -143,5 +168,18 @@ class CaseActivities:
         if self.dispatch_webhooks is not None:
             self.dispatch_webhooks(view.case_id)  # also on a retry: whatever the first try did not start
 
+    @activity.defn
+    def apply_effects(self, effects: Effects) -> None:
+        """In the order the separate activities ran: postings, tickets, notices, then the read model."""
+        for posting in effects.postings:
+            self.post_ledger_entry(posting)
+        for ticket in effects.tickets:
+            self.open_support_ticket(ticket)
+        if effects.notices:
+            self.send_notifications(Notifications(case_id=effects.case_id, notices=effects.notices))
+        if effects.record is not None:
+            self.record_case(effects.record)
+
     def all(self) -> list:
-        return [self.issue_refund, self.post_ledger_entry, self.send_notifications, self.open_support_ticket, self.record_case]
+        """Cases started before `apply_effects` still schedule the four separate activities."""
+        return [self.issue_refund, self.apply_effects, self.post_ledger_entry, self.send_notifications, self.open_support_ticket, self.record_case]

@@ -22,7 +22,11 @@ class Shape(BaseModel):
 
     triggers: list[Literal["update", "signal", "timer"]]
     activities: list[int]  # activities[0] after the start, then one entry per trigger
+    local_activities: list[int] = []  # the same, for local activities (empty: none)
     wait: timedelta  # how long the case waits before a timer trigger fires (a message is awaited a day)
+
+
+LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the SDK core's marker for a local activity's result
 
 
 @activity.defn(name="baseline_noop")
@@ -75,22 +79,27 @@ class BaselineCase:
     async def _stage(self, stage: int) -> None:
         for _ in range(self.shape.activities[stage]):
             await workflow.execute_activity(noop, stage, start_to_close_timeout=timedelta(seconds=30))
+        for _ in range(self.shape.local_activities[stage] if self.shape.local_activities else 0):
+            await workflow.execute_local_activity(noop, stage, start_to_close_timeout=timedelta(seconds=30))
         self.done = stage
 
 
 def shape_of(history: WorkflowHistory, wait: timedelta) -> Shape:
-    """Reads a case's triggers (accepted updates, signals, fired timers) and the activities that followed
-    each one from its history."""
+    """Reads a case's triggers (accepted updates, signals, fired timers) and the activities and local
+    activities that followed each one from its history."""
     triggers: list[str] = []
-    activities = [0]
+    activities, local = [0], [0]
     for event in history.events:
         kind = _trigger(event)
         if kind is not None:
             triggers.append(kind)
             activities.append(0)
+            local.append(0)
         elif event.HasField("activity_task_scheduled_event_attributes"):
             activities[-1] += 1
-    return Shape(triggers=triggers, activities=activities, wait=wait)
+        elif event.HasField("marker_recorded_event_attributes") and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER:
+            local[-1] += 1
+    return Shape(triggers=triggers, activities=activities, local_activities=local, wait=wait)
 
 
 def _trigger(event: HistoryEvent) -> str | None:

@@ -11,6 +11,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from activities.case_activities import Effects
 from cases import engine
 from cases.messages import OpenCase
 from cases.view import CaseView
@@ -67,3 +68,39 @@ async def test_negative_control_removing_the_request_id_guard_fails_the_replay(m
     monkeypatch.setattr(engine, "is_repeat", lambda case, message: False)
     with pytest.raises(workflow.NondeterminismError):
         await _replay(_history("v6-retried_commands_act_once"))
+
+
+@workflow.defn(name="RefundCase", sandboxed=False)
+class EffectsTogetherUnguarded(RefundCaseWorkflow):
+    """The local-activity step without its patch: every case, old or new, takes it."""
+
+    @workflow.run
+    async def run(self, request: OpenCase) -> CaseView:
+        return await super().run(request)
+
+    async def _carry_out(self, transition: engine.Transition) -> None:
+        effects = Effects(case_id=self.case.case_id)
+        await self._decide(transition, effects)
+        await self._apply(effects)
+
+
+@workflow.defn(name="RefundCase", sandboxed=False)
+class EffectsOneByOneOnly(RefundCaseWorkflow):
+    """The code from before the patch, as a worker not yet upgraded would run it."""
+
+    @workflow.run
+    async def run(self, request: OpenCase) -> CaseView:
+        return await super().run(request)
+
+    async def _carry_out(self, transition: engine.Transition) -> None:
+        await self._carry_out_one_by_one(transition)
+
+
+async def test_negative_control_the_effects_step_needs_its_guard_both_ways():
+    """A case recorded one activity per command must not switch to the local activity halfway, and a
+    case recorded with it cannot be taken by a worker that lacks it."""
+    await _replay(_history("v6-full_refund"), EffectsOneByOneOnly)
+    with pytest.raises(workflow.NondeterminismError):
+        await _replay(_history("v6-full_refund"), EffectsTogetherUnguarded)
+    with pytest.raises(workflow.NondeterminismError):
+        await _replay(_history("v7-full_refund"), EffectsOneByOneOnly)

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         REFUND_REJECTED,
         CaseActivities,
         CaseRecord,
+        Effects,
         LedgerPosting,
         Notifications,
         RefundOrder,
@@ -65,6 +66,7 @@ SELLER_FLAGS = "flag-sellers-of-unresolved-cases"
 AWAITING_SINCE = "awaiting-since-search-attribute"
 REQUEST_IDS = "commands-act-once-per-request-id"
 BOUNDED_REFUND_RETRIES = "refund-retries-end-before-the-provider-forgets-the-key"
+EFFECTS_TOGETHER = "effects-of-a-transition-in-one-local-activity"
 
 GATEWAY = Actor(party=Party.PAYMENT, id="gateway")
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -302,56 +304,84 @@ class RefundCaseWorkflow:
             return view(self.case)
 
     async def _carry_out(self, transition: engine.Transition) -> None:
-        """Adopts the new state, then runs its commands; the gateway's answer to a refund (settled at once,
-        or refused by the order's budget) feeds straight back in."""
+        if workflow.patched(EFFECTS_TOGETHER):
+            effects = Effects(case_id=self.case.case_id)
+            await self._decide(transition, effects)
+            await self._apply(effects)
+        else:
+            await self._carry_out_one_by_one(transition)
+
+    async def _decide(self, transition: engine.Transition, effects: Effects) -> None:
+        """Adopts the new state and refunds at once (money moves as soon as the case decides); the
+        gateway's answers feed straight back in; every other command waits in `effects`."""
+        self.case = transition.case
+        answers: list[RefundSettled | RefundFailed] = []
+        for command in transition.commands:
+            match command:
+                case IssueRefund():
+                    answer = _answer(command, await self._refund(command))
+                    if answer is not None:
+                        answers.append(answer)
+                case PostLedgerEntry():
+                    effects.postings.append(self._posting(command))
+                case OpenSupportTicket():
+                    effects.tickets.append(self._ticket(command))
+                case Notify():
+                    effects.notices.append(command)
+        for fact in answers:
+            await self._decide(engine.apply(self.case, fact, workflow.now()), effects)
+
+    async def _apply(self, effects: Effects) -> None:
+        """One search-attribute upsert of what changed, then the effects and the read model in one local
+        activity: it runs in this worker, inside the workflow task, and leaves one marker in history."""
+        current = workflow.info().typed_search_attributes
+        changed = [u for u in search_attributes.updates_for(self.case) if current.get(u.key) != u.value]
+        if changed:
+            workflow.upsert_search_attributes(changed)
+        workflow.set_current_details(details_markdown(self.case))
+        effects.record = self._case_record()
+        await workflow.execute_local_activity_method(
+            CaseActivities.apply_effects,
+            effects,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+            summary=effects.summary(),
+        )
+        self._recorded = len(self.case.timeline)
+
+    async def _carry_out_one_by_one(self, transition: engine.Transition) -> None:
+        """How cases started before EFFECTS_TOGETHER carry out a transition: every attribute upserted,
+        then one activity per command kind and one for the read model, in order."""
         self.case = transition.case
         workflow.upsert_search_attributes(search_attributes.updates_for(self.case, workflow.patched(AWAITING_SINCE)))
         workflow.set_current_details(details_markdown(self.case))
-        case_id, version = self.case.case_id, self.case.version
         notices: list[Notify] = []
         answers: list[RefundSettled | RefundFailed] = []
         for command in transition.commands:
             match command:
                 case IssueRefund():
-                    receipt = await self._refund(command)
-                    if receipt is None:
-                        continue
-                    if receipt.status == "settled":
-                        answers.append(RefundSettled(by=GATEWAY, refund_number=command.number, gateway_ref=receipt.gateway_ref))
-                    elif receipt.status == "refused":
-                        others = receipt.other_cases_refunded
-                        failure = f"the order's other cases have already refunded {others}"
-                        answers.append(
-                            RefundFailed(by=GATEWAY, refund_number=command.number, failure=failure, other_cases_refunded=others)
-                        )
-                    elif receipt.status == "rejected":
-                        failure = f"the payment provider rejected it: {receipt.failure}"
-                        answers.append(RefundFailed(by=GATEWAY, refund_number=command.number, failure=failure))
+                    answer = _answer(command, await self._refund(command))
+                    if answer is not None:
+                        answers.append(answer)
                 case PostLedgerEntry():
-                    await _side_effect(
-                        CaseActivities.post_ledger_entry,
-                        LedgerPosting(
-                            case_id=case_id, seller_id=self.case.order.seller_id, posting=command, order_id=self.case.order.order_id
-                        ),
-                        f"ledger {command.entry.value} {command.amount}",
-                    )
+                    await _side_effect(CaseActivities.post_ledger_entry, self._posting(command), f"ledger {command.entry.value} {command.amount}")
                 case OpenSupportTicket():
-                    await _side_effect(
-                        CaseActivities.open_support_ticket,
-                        TicketRequest(case_id=case_id, at_version=version, ticket=command, waiting_for=waiting_for(self.case)),
-                        "support ticket",
-                    )
+                    await _side_effect(CaseActivities.open_support_ticket, self._ticket(command), "support ticket")
                 case Notify():
                     notices.append(command)
         if notices:
-            await _side_effect(
-                CaseActivities.send_notifications,
-                Notifications(case_id=case_id, notices=notices),
-                f"notify {', '.join(sorted({n.to.value for n in notices}))}",
-            )
+            batch = Notifications(case_id=self.case.case_id, notices=notices)
+            await _side_effect(CaseActivities.send_notifications, batch, batch.summary())
         await self._record()
         for fact in answers:
-            await self._carry_out(engine.apply(self.case, fact, workflow.now()))
+            await self._carry_out_one_by_one(engine.apply(self.case, fact, workflow.now()))
+
+    def _posting(self, command: PostLedgerEntry) -> LedgerPosting:
+        order = self.case.order
+        return LedgerPosting(case_id=self.case.case_id, seller_id=order.seller_id, posting=command, order_id=order.order_id)
+
+    def _ticket(self, command: OpenSupportTicket) -> TicketRequest:
+        return TicketRequest(case_id=self.case.case_id, at_version=self.case.version, ticket=command, waiting_for=waiting_for(self.case))
 
     async def _refund(self, command: IssueRefund) -> GatewayReceipt | None:
         """Refunds through the gateway. A permanent rejection comes back as a "rejected" receipt; a refund
@@ -378,17 +408,15 @@ class RefundCaseWorkflow:
 
     async def _record(self) -> None:
         """Writes the read model: the case view and the timeline entries it has not seen yet."""
-        new_entries = self.case.timeline[self._recorded :]
-        await _side_effect(
-            CaseActivities.record_case,
-            CaseRecord(
-                view=view(self.case),
-                new_entries=new_entries,
-                failed_refunds=[r.number for r in self.case.refunds if r.status == "failed"],
-            ),
-            f"record {self.case.status.value}",
-        )
+        await _side_effect(CaseActivities.record_case, self._case_record(), f"record {self.case.status.value}")
         self._recorded = len(self.case.timeline)
+
+    def _case_record(self) -> CaseRecord:
+        return CaseRecord(
+            view=view(self.case),
+            new_entries=self.case.timeline[self._recorded :],
+            failed_refunds=[r.number for r in self.case.refunds if r.status == "failed"],
+        )
 
     def _finished(self) -> bool:
         """Final, or closed where support may reopen it but the case started before that existed."""
@@ -409,6 +437,19 @@ class RefundCaseWorkflow:
     def _history_is_long(self) -> bool:
         info = workflow.info()
         return info.is_continue_as_new_suggested() or info.get_current_history_length() > self._history_limit
+
+
+def _answer(command: IssueRefund, receipt: GatewayReceipt | None) -> RefundSettled | RefundFailed | None:
+    """The gateway's receipt as the fact the case takes next; None while the refund is pending."""
+    if receipt is None or receipt.status == "pending":
+        return None
+    if receipt.status == "settled":
+        return RefundSettled(by=GATEWAY, refund_number=command.number, gateway_ref=receipt.gateway_ref)
+    if receipt.status == "refused":
+        others = receipt.other_cases_refunded
+        failure = f"the order's other cases have already refunded {others}"
+        return RefundFailed(by=GATEWAY, refund_number=command.number, failure=failure, other_cases_refunded=others)
+    return RefundFailed(by=GATEWAY, refund_number=command.number, failure=f"the payment provider rejected it: {receipt.failure}")
 
 
 def _timer_summary(case: Case, alarm: CaseMessage) -> str:
