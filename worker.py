@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import compileall
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
@@ -83,7 +85,16 @@ def gateway_for(settings: Settings, store: Store) -> PaymentGateway:
     return EmbeddedGateway(store, settle_later=settings.refund_gateway == "embedded-pending")
 
 
+def compile_workflow_modules() -> None:
+    """The sandbox imports the workflow modules afresh for every case it starts or brings back into its
+    cache. Without bytecode on disk (PYTHONDONTWRITEBYTECODE, a read-only image) each import compiles
+    the source again: a fifth of the worker's event-loop time in the benchmark. So it is written here,
+    once, where the directory allows."""
+    compileall.compile_dir(Path(__file__).parent / "workflows", quiet=2)
+
+
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    compile_workflow_modules()
     store = Store(settings.database_url)
     store.migrate()
     client = await connect(settings)
