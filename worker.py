@@ -22,6 +22,7 @@ from activities.provider_double import Faults, ProviderDouble
 from activities.webhooks import WebhookActivities, WebhookDelivery
 from starter.client import connect
 from starter.settings import Settings
+from starter.telemetry import configure_logging, install_runtime
 from store.database import Store
 from workflows.refund_case import RefundCaseWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
@@ -42,6 +43,7 @@ def build_worker(
         workflows=[RefundCaseWorkflow, WebhookDeliveryWorkflow],
         activities=[*CaseActivities(store, gateway, dispatch).all(), *WebhookActivities(store).all()],
         activity_executor=pool,
+        max_cached_workflows=settings.worker_max_cached_cases,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
@@ -95,27 +97,35 @@ def compile_workflow_modules() -> None:
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     compile_workflow_modules()
+    install_runtime(settings, settings.worker_metrics_port)
     store = Store(settings.database_url)
     store.migrate()
     client = await connect(settings)
     with ThreadPoolExecutor(max_workers=settings.activity_threads) as pool:
         worker = build_worker(client, settings, store, pool)
         async with worker:
-            log.info("worker polling %s on %s (%s)", settings.temporal_task_queue, settings.temporal_address, settings.temporal_namespace)
+            log.info(
+                "worker polling %s on %s (%s); metrics on %s",
+                settings.temporal_task_queue,
+                settings.temporal_address,
+                settings.temporal_namespace,
+                f"http://{settings.metrics_host}:{settings.worker_metrics_port}/metrics" if settings.worker_metrics_port else "no port",
+            )
             await stop.wait()
             log.info("shutting down: finishing running activities")
     store.engine.dispose()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    configure_logging(settings)
     stop = asyncio.Event()
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(Settings(), stop)
+        await serve(settings, stop)
 
     asyncio.run(run())
 

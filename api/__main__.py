@@ -6,10 +6,13 @@ import uvicorn
 
 from api.app import create_app
 from starter.settings import Settings
+from starter.telemetry import configure_logging, install_runtime
 
 
 def main() -> None:
     settings = Settings()
+    configure_logging(settings)
+    install_runtime(settings, settings.api_metrics_port)  # before the app's client connects
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
 
 

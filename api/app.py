@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, HttpUrl
 from sqlalchemy import select
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Caller, Callers, Role
@@ -245,6 +246,16 @@ def create_app(
         if error.status is RPCStatusCode.NOT_FOUND:
             return Problem(404, "No such case", "case_id", "there is no case with this id").response()
         return Problem(503, "The case service is unavailable; retry with the same Idempotency-Key or request_id").response()
+
+    requests = Runtime.default().metric_meter.create_counter("refund_cases_api_requests", "HTTP API requests, by route and status.")
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next):
+        """Labels carry the route's template (/v1/cases/{case_id}), never the ids in the path."""
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        requests.add(1, {"route": route, "method": request.method, "status": str(response.status_code)})
+        return response
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:

@@ -139,6 +139,7 @@ class Cluster:
         self.address = f"127.0.0.1:{self.port}"
         self.server: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen | None] = [None] * config.workers
+        self.metrics_ports = [free_port() for _ in range(config.workers)]  # each worker's /metrics
         self.env = {
             **os.environ,
             "TEMPORAL_ADDRESS": self.address,
@@ -173,9 +174,8 @@ class Cluster:
 
     def start_worker(self, index: int) -> None:
         log = open(self.home / f"worker-{index}.log", "ab")  # noqa: SIM115
-        self.workers[index] = subprocess.Popen(
-            [sys.executable, "-m", "worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        env = {**self.env, "WORKER_METRICS_PORT": str(self.metrics_ports[index])}
+        self.workers[index] = subprocess.Popen([sys.executable, "-m", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill_worker(self, index: int) -> None:
         worker = self.workers[index]

@@ -47,6 +47,11 @@ def build_app(codec: EncryptionCodec, token: str, ui_origin: str) -> FastAPI:
             raise HTTPException(status_code=422, detail=str(error)) from None
         return Response(json_format.MessageToJson(Payloads(payloads=done)), media_type="application/json")
 
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        """For the container's health check: answers without a token and decodes nothing."""
+        return {"ok": True}
+
     for direction in ("decode", "encode"):
 
         async def with_header(request: Request, direction: str = direction) -> Response:

@@ -23,6 +23,7 @@ from cases.model import CaseKind, Order, Reason
 from cases.policy import Policy
 from cases.view import CaseView, static_details, static_summary
 from starter.settings import Settings
+from starter.telemetry import tracing_interceptors
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
 
@@ -77,6 +78,7 @@ async def connect(settings: Settings) -> Client:
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
         tls=tls,
         data_converter=data_converter(settings.keyring()),
+        interceptors=tracing_interceptors(settings),
     )
 
 WORKFLOW_EXECUTION_STATUS_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING

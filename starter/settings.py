@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     codec_server_token: SecretStr | None = Field(None, description="Callers of the codec server must present it.")
     codec_ui_origin: str = Field("http://localhost:8233", description="The Temporal UI's origin, the only one CORS admits.")
 
+    worker_max_cached_cases: int = Field(
+        1000, ge=0, description="Cases a worker keeps in memory between their messages (the SDK's sticky cache); fewer saves memory, costs replays."
+    )
+    metrics_host: str = Field("127.0.0.1", description="Where the Prometheus endpoints listen (0.0.0.0 in a container).")
+    worker_metrics_port: int = Field(9464, ge=0, description="The worker's Prometheus endpoint, /metrics (0: off).")
+    api_metrics_port: int = Field(9465, ge=0, description="The HTTP API's Prometheus endpoint, /metrics (0: off).")
+    service_name: str = Field("refund-cases", description="The `service` label of every metric and the service name of traces.")
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per line, with case_id where there is one.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="The lowest level logged.")
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP collector (http://host:4318): traces of workflows and activities; needs the otel extra."
+    )
+
     api_host: str = Field("127.0.0.1", description="Where the HTTP API listens.")
     api_port: int = Field(8000, description="The HTTP API's port.")
     api_tokens: SecretStr | None = Field(

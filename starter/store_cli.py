@@ -125,3 +125,13 @@ def register(app: typer.Typer) -> None:
         app.command(command.__name__.replace("_", "-"))(command)
     app.add_typer(store_app, name="store")
 
+
+
+@store_app.command("migrate")
+def store_migrate() -> None:
+    """Bring the case store at DATABASE_URL to the newest migration (a deploy's one-shot job, before
+    the workers and the API start)."""
+    store = Store(Settings().database_url)
+    store.migrate()
+    store.engine.dispose()
+    out.print("case store: at the newest migration")

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -35,8 +36,9 @@ class Served:
 
     def __init__(self, **env: str):
         self.port = free_port()
+        self.metrics_port = free_port()
         callers = json.dumps([caller.model_dump(mode="json") for caller in CALLERS.callers])
-        environment = {**os.environ, **env, "API_PORT": str(self.port), "API_TOKENS": callers, "CODEC": "off"}
+        environment = {**os.environ, **env, "API_PORT": str(self.port), "API_METRICS_PORT": str(self.metrics_port), "API_TOKENS": callers, "CODEC": "off"}
         self.process = subprocess.Popen([sys.executable, "-m", "api"], env=environment)
 
     def __enter__(self) -> str:
@@ -66,17 +68,23 @@ async def test_no_request_makes_the_api_answer_500(module_env, tmp_path):
         )
         with served as base_url:
             tried = await asyncio.to_thread(_fuzz, base_url)
+            metrics = httpx.get(f"http://127.0.0.1:{served.metrics_port}/metrics", timeout=10).text
     print(f"API fuzz: {tried}")
     assert tried["requests"] >= EXAMPLES_PER_OPERATION * 10 and tried["2xx"] and tried["4xx"]
+    # Its Prometheus endpoint counted every request, by route template: no case id in a label.
+    counted = [line for line in metrics.splitlines() if line.startswith("refund_cases_api_requests_total{")]
+    assert sum(float(line.rpartition(" ")[2]) for line in counted) >= tried["requests"]
+    assert any('route="/v1/cases/{case_id}"' in line for line in counted)
+    assert not any(tried["case_id"] in line for line in counted)
 
 
 def _fuzz(base_url: str) -> dict:
-    import httpx
+
 
     http = httpx.Client(base_url=base_url, timeout=30)
     real = http.post("/v1/cases", json=_opening(), headers=auth("admin")).json()["case_id"]
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
-    tried = {"requests": 0, "operations": 0, "2xx": 0, "4xx": 0}
+    tried = {"requests": 0, "operations": 0, "2xx": 0, "4xx": 0, "case_id": real}
     for result in schema.get_all_operations():
         operation = result.ok()
         if operation.method.upper() == "POST" and operation.path == "/v1/webhooks":

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from cases.model import CLOCK, Actor, Party
     from cases.view import CaseView, details_markdown, view, waiting_for
     from workflows import search_attributes
+    from workflows.metrics import CaseMetrics
 
 def workflow_id(case_id: str) -> str:
     return f"case-{case_id}"
@@ -86,6 +87,7 @@ class RefundCaseWorkflow:
         self._history_limit = request.continue_after_events
         self._recorded = 0
         self._opening: engine.Transition | None = None
+        self._metrics = CaseMetrics()
         if request.continued is not None:
             self.case: Case = request.continued
             self._recorded = len(self.case.timeline)
@@ -96,6 +98,7 @@ class RefundCaseWorkflow:
     @workflow.run
     async def run(self, request: OpenCase) -> CaseView:
         if self._opening is not None:
+            self._metrics.case_opened(self.case)
             async with self._lock:
                 await self._carry_out(self._opening)
             self._opening = None
@@ -300,6 +303,8 @@ class RefundCaseWorkflow:
                 if via == "clock":  # the deadline moved while we waited for the lock
                     return view(self.case)
                 transition = engine.refuse(self.case, message, refusal, workflow.now())
+            if isinstance(message, DeadlinePassed):
+                self._metrics.deadline_missed(self.case, message.status.value)
             await self._carry_out(transition)
             return view(self.case)
 
@@ -314,7 +319,7 @@ class RefundCaseWorkflow:
     async def _decide(self, transition: engine.Transition, effects: Effects) -> None:
         """Adopts the new state and refunds at once (money moves as soon as the case decides); the
         gateway's answers feed straight back in; every other command waits in `effects`."""
-        self.case = transition.case
+        self._adopt(transition)
         answers: list[RefundSettled | RefundFailed] = []
         for command in transition.commands:
             match command:
@@ -352,7 +357,7 @@ class RefundCaseWorkflow:
     async def _carry_out_one_by_one(self, transition: engine.Transition) -> None:
         """How cases started before EFFECTS_TOGETHER carry out a transition: every attribute upserted,
         then one activity per command kind and one for the read model, in order."""
-        self.case = transition.case
+        self._adopt(transition)
         workflow.upsert_search_attributes(search_attributes.updates_for(self.case, workflow.patched(AWAITING_SINCE)))
         workflow.set_current_details(details_markdown(self.case))
         notices: list[Notify] = []
@@ -375,6 +380,10 @@ class RefundCaseWorkflow:
         await self._record()
         for fact in answers:
             await self._carry_out_one_by_one(engine.apply(self.case, fact, workflow.now()))
+
+    def _adopt(self, transition: engine.Transition) -> None:
+        self._metrics.transition(self.case, transition)
+        self.case = transition.case
 
     def _posting(self, command: PostLedgerEntry) -> LedgerPosting:
         order = self.case.order
