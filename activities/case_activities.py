@@ -36,6 +36,10 @@ class RefundOrder(BaseModel):
     def idempotency_key(self) -> str:
         return f"{self.case_id}:refund:{self.refund.number}"
 
+    @property
+    def log_context(self) -> dict:
+        return {"case_id": self.case_id}
+
 
 class LedgerPosting(BaseModel):
     case_id: str
@@ -104,14 +108,16 @@ class CaseActivities:
         if order.order_id is not None and order.order_paid is not None:
             others = self.store.reserve_refund(order.idempotency_key, order.case_id, order.order_id, order.order_paid, refund.amount)
             if others is not None:
-                log.info("refund %s %s refused: other cases on the order took %s", order.idempotency_key, refund.amount, others)
+                log.info("refund %s %s refused: other cases on the order took %s", order.idempotency_key, refund.amount, others, extra=order.log_context)
                 return GatewayReceipt(status="refused", other_cases_refunded=others)
         try:
             receipt = self.gateway.refund(order.idempotency_key, order.case_id, refund.number, refund.amount)
         except GatewayRejection as rejection:
-            log.info("refund %s %s rejected by the provider: %s", order.idempotency_key, refund.amount, rejection)
+            log.info("refund %s %s rejected by the provider: %s", order.idempotency_key, refund.amount, rejection, extra=order.log_context)
             raise ApplicationError(str(rejection), type=REFUND_REJECTED, non_retryable=True) from None
-        log.info("refund %s %s %s first_call=%s", order.idempotency_key, refund.amount, receipt.status, receipt.first_call)
+        log.info(
+            "refund %s %s %s first_call=%s", order.idempotency_key, refund.amount, receipt.status, receipt.first_call, extra=order.log_context
+        )
         return receipt
 
     @activity.defn
@@ -146,7 +152,9 @@ class CaseActivities:
                 )
             )
             if first:
-                log.info("notify case=%s to=%s:%s event=%s", batch.case_id, notice.to.value, notice.recipient_id, notice.event)
+                log.info(
+                    "notify case=%s to=%s:%s event=%s", batch.case_id, notice.to.value, notice.recipient_id, notice.event, extra={"case_id": batch.case_id}
+                )
 
     @activity.defn
     def open_support_ticket(self, request: TicketRequest) -> None:

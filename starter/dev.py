@@ -95,6 +95,8 @@ async def main() -> None:
         if codec_server:
             print(f"Payloads are encrypted; the UI decrypts them through the codec server at {endpoint.rsplit('/', 1)[0]} (token for this run only).")
         print(f"HTTP API: http://{settings.api_host}:{settings.api_port} (OpenAPI at /openapi.json; tokens for each role in {DEV_TOKENS}/)")
+        metrics = f"http://{settings.metrics_host}:{{}}/metrics"
+        print(f"Metrics (Prometheus): worker {metrics.format(settings.worker_metrics_port)}, API {metrics.format(settings.api_metrics_port)}")
         print("Try: .venv/bin/refund-cases list    — Ctrl-C stops the server, the worker and the API.", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

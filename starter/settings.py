@@ -18,11 +18,13 @@ class Settings(BaseSettings):
     temporal_address: str = Field("localhost:7233", description="Temporal frontend host:port.")
     temporal_namespace: str = Field("default", description="Temporal namespace.")
     temporal_task_queue: str = Field("refund-cases", description="Task queue the worker polls.")
-    temporal_api_key: SecretStr | None = Field(None, description="API key (Temporal Cloud); turns TLS on.")
+    temporal_api_key: SecretStr | None = Field(None, description="API key (Temporal Cloud: address <ns>.<account>.tmprl.cloud:7233 or the regional endpoint); turns TLS on.")
     temporal_tls_cert: Path | None = Field(None, description="mTLS client certificate (PEM).")
     temporal_tls_key: Path | None = Field(None, description="mTLS client key (PEM).")
     temporal_tls_ca: Path | None = Field(None, description="CA bundle for the server certificate (PEM).")
-    database_url: str = Field("sqlite:///.data/cases.db", description="Case store URL (SQLAlchemy).")
+    database_url: str = Field(
+        "sqlite:///.data/cases.db", description="Case store (SQLAlchemy URL): SQLite, or PostgreSQL as postgresql+psycopg://user:password@host:5432/cases."
+    )
     refund_gateway: Literal["embedded", "embedded-pending", "provider-double"] = Field(
         "embedded",
         description="embedded settles refunds at once; embedded-pending waits for refund_settled; provider-double "
@@ -73,6 +75,15 @@ class Settings(BaseSettings):
     )
     api_tokens_file: Path = Field(Path(".data/api-tokens.json"), description="The same, in a file (used when API_TOKENS is unset).")
 
+    @classmethod
+    def table(cls) -> str:
+        """The README's configuration table: every setting, its variable, default and meaning."""
+        rows = ["| variable | default | meaning |", "|---|---|---|"]
+        for name, field in cls.model_fields.items():
+            default = "—" if field.default is None else f"`{field.default}`".replace("`False`", "`false`").replace("`True`", "`true`")
+            rows.append(f"| `{name.upper()}` | {default} | {field.description} |")
+        return "\n".join(rows)
+
     def api_callers(self) -> Callers:
         """The HTTP API's callers; none (every call answered 401) when neither source is set."""
         if self.api_tokens is not None:
@@ -92,3 +103,7 @@ class Settings(BaseSettings):
         if self.codec == "on":
             raise KeyringError(f"codec: on, but CODEC_KEYS is unset and {self.codec_key_file} does not exist")
         return None
+
+
+if __name__ == "__main__":
+    print(Settings.table())  # `python -m starter.settings`: the table, for the README

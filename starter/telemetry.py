@@ -24,6 +24,7 @@ def install_runtime(settings: Settings, metrics_port: int) -> Runtime | None:
         telemetry=TelemetryConfig(
             metrics=PrometheusConfig(bind_address=f"{settings.metrics_host}:{metrics_port}", counters_total_suffix=True),
             global_tags={"service": settings.service_name},
+            attach_service_name=False,
         )
     )
     Runtime.set_default(runtime, error_if_already_set=False)
