@@ -324,9 +324,7 @@ class RefundCaseWorkflow:
         for command in transition.commands:
             match command:
                 case IssueRefund():
-                    answer = _answer(command, await self._refund(command))
-                    if answer is not None:
-                        answers.append(answer)
+                    answers += await self._refund_answers(command)
                 case PostLedgerEntry():
                     effects.postings.append(self._posting(command))
                 case OpenSupportTicket():
@@ -365,9 +363,7 @@ class RefundCaseWorkflow:
         for command in transition.commands:
             match command:
                 case IssueRefund():
-                    answer = _answer(command, await self._refund(command))
-                    if answer is not None:
-                        answers.append(answer)
+                    answers += await self._refund_answers(command)
                 case PostLedgerEntry():
                     await _side_effect(CaseActivities.post_ledger_entry, self._posting(command), f"ledger {command.entry.value} {command.amount}")
                 case OpenSupportTicket():
@@ -391,6 +387,10 @@ class RefundCaseWorkflow:
 
     def _ticket(self, command: OpenSupportTicket) -> TicketRequest:
         return TicketRequest(case_id=self.case.case_id, at_version=self.case.version, ticket=command, waiting_for=waiting_for(self.case))
+
+    async def _refund_answers(self, command: IssueRefund) -> list[RefundSettled | RefundFailed]:
+        answer = _answer(command, await self._refund(command))
+        return [answer] if answer is not None else []
 
     async def _refund(self, command: IssueRefund) -> GatewayReceipt | None:
         """Refunds through the gateway. A permanent rejection comes back as a "rejected" receipt; a refund
