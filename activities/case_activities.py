@@ -73,8 +73,8 @@ class CaseRecord(BaseModel):
 
 class Effects(BaseModel):
     """Everything a transition (and the gateway's answer fed back into it) leaves behind besides the
-    refund: one local activity instead of one activity each, because they are all store writes,
-    idempotent on their own keys, and none needs retrying apart from the others."""
+    refund: one activity instead of one each, because they are all store writes, idempotent on their
+    own keys, and none needs retrying apart from the others."""
 
     case_id: str
     postings: list[LedgerPosting] = []

@@ -67,7 +67,7 @@ SELLER_FLAGS = "flag-sellers-of-unresolved-cases"
 AWAITING_SINCE = "awaiting-since-search-attribute"
 REQUEST_IDS = "commands-act-once-per-request-id"
 BOUNDED_REFUND_RETRIES = "refund-retries-end-before-the-provider-forgets-the-key"
-EFFECTS_TOGETHER = "effects-of-a-transition-in-one-local-activity"
+EFFECTS_TOGETHER = "effects-of-a-transition-in-one-activity"
 
 GATEWAY = Actor(party=Party.PAYMENT, id="gateway")
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -335,21 +335,16 @@ class RefundCaseWorkflow:
             await self._decide(engine.apply(self.case, fact, workflow.now()), effects)
 
     async def _apply(self, effects: Effects) -> None:
-        """One search-attribute upsert of what changed, then the effects and the read model in one local
-        activity: it runs in this worker, inside the workflow task, and leaves one marker in history."""
+        """One search-attribute upsert of what changed, then the effects and the read model in one
+        activity. Not a local activity: a local activity that outlasts its workflow task moves the code
+        after it into the next task, and a patch checked there cannot be replayed (a chaos run found it)."""
         current = workflow.info().typed_search_attributes
         changed = [u for u in search_attributes.updates_for(self.case) if current.get(u.key) != u.value]
         if changed:
             workflow.upsert_search_attributes(changed)
         workflow.set_current_details(details_markdown(self.case))
         effects.record = self._case_record()
-        await workflow.execute_local_activity_method(
-            CaseActivities.apply_effects,
-            effects,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-            summary=effects.summary(),
-        )
+        await _side_effect(CaseActivities.apply_effects, effects, effects.summary())
         self._recorded = len(self.case.timeline)
 
     async def _carry_out_one_by_one(self, transition: engine.Transition) -> None:
