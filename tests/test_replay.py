@@ -72,7 +72,7 @@ async def test_negative_control_removing_the_request_id_guard_fails_the_replay(m
 
 @workflow.defn(name="RefundCase", sandboxed=False)
 class EffectsTogetherUnguarded(RefundCaseWorkflow):
-    """The local-activity step without its patch: every case, old or new, takes it."""
+    """The one-activity step without its patch: every case, old or new, takes it."""
 
     @workflow.run
     async def run(self, request: OpenCase) -> CaseView:
@@ -81,7 +81,7 @@ class EffectsTogetherUnguarded(RefundCaseWorkflow):
     async def _carry_out(self, transition: engine.Transition) -> None:
         effects = Effects(case_id=self.case.case_id)
         await self._decide(transition, effects)
-        await self._apply(effects)
+        await self._apply(effects, local=False)
 
 
 @workflow.defn(name="RefundCase", sandboxed=False)
@@ -104,3 +104,39 @@ async def test_negative_control_the_effects_step_needs_its_guard_both_ways():
         await _replay(_history("v6-full_refund"), EffectsTogetherUnguarded)
     with pytest.raises(workflow.NondeterminismError):
         await _replay(_history("v7-full_refund"), EffectsOneByOneOnly)
+
+
+@workflow.defn(name="RefundCase", sandboxed=False)
+class BeforeCurrentCode(RefundCaseWorkflow):
+    """The code from before `case-code-2026-12`: each change read on its own patch, effects in an
+    ordinary activity."""
+
+    @workflow.run
+    async def run(self, request: OpenCase) -> CaseView:
+        return await super().run(request)
+
+    def _current_code(self) -> bool:
+        return False
+
+
+@workflow.defn(name="RefundCase", sandboxed=False)
+class CurrentCodeUnguarded(RefundCaseWorkflow):
+    """Today's code for every case, without the patch that tells old cases from new."""
+
+    @workflow.run
+    async def run(self, request: OpenCase) -> CaseView:
+        return await super().run(request)
+
+    def _current_code(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("scenario", ["full_refund", "silent_seller_escalated_then_reminded_then_denied", "reopened_by_support_then_final"])
+async def test_negative_control_the_current_code_needs_its_guard_both_ways(scenario):
+    """A case recorded before `case-code-2026-12` must keep its own patches and ordinary activities, and
+    a case recorded on it (one marker, a local activity) cannot be taken by a worker that lacks it."""
+    await _replay(_history(f"v7-{scenario}"), BeforeCurrentCode)
+    with pytest.raises(workflow.NondeterminismError):
+        await _replay(_history(f"v7-{scenario}"), CurrentCodeUnguarded)
+    with pytest.raises(workflow.NondeterminismError):
+        await _replay(_history(f"v8-{scenario}"), BeforeCurrentCode)

@@ -68,6 +68,11 @@ AWAITING_SINCE = "awaiting-since-search-attribute"
 REQUEST_IDS = "commands-act-once-per-request-id"
 BOUNDED_REFUND_RETRIES = "refund-retries-end-before-the-provider-forgets-the-key"
 EFFECTS_TOGETHER = "effects-of-a-transition-in-one-activity"
+# Cases started under today's code read this one patch, at their start, and every change above is on
+# for them: one marker (and its TemporalChangeVersion upsert) instead of one per change, and no patch
+# read after a local activity, which could move it into a later workflow task than on replay. Their
+# effects go to the store in one local activity. The next change gets a new id read the same way.
+CURRENT_CODE = "case-code-2026-12"
 
 GATEWAY = Actor(party=Party.PAYMENT, id="gateway")
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -97,6 +102,7 @@ class RefundCaseWorkflow:
 
     @workflow.run
     async def run(self, request: OpenCase) -> CaseView:
+        self._current_code()  # read in the first workflow task, before any local activity
         if self._opening is not None:
             self._metrics.case_opened(self.case)
             async with self._lock:
@@ -288,11 +294,12 @@ class RefundCaseWorkflow:
         engine.check(self.case, message, workflow.now())
 
     async def _deliver(self, message: CaseMessage, via: str) -> CaseView:
+        self._current_code()  # a handler may run before `run` in the first workflow task
         # A message may arrive before the opening's own commands have run; it must not overtake them.
         await workflow.wait_condition(lambda: self._opening is None)
         async with self._lock:
             if engine.is_repeat(self.case, message):
-                if workflow.patched(REQUEST_IDS):
+                if self._takes(REQUEST_IDS):
                     return view(self.case)  # a retry of a command the case has taken: answer, do not act
                 message = message.model_copy(update={"request_id": None})  # how cases before the patch took it
             try:
@@ -309,10 +316,10 @@ class RefundCaseWorkflow:
             return view(self.case)
 
     async def _carry_out(self, transition: engine.Transition) -> None:
-        if workflow.patched(EFFECTS_TOGETHER):
+        if self._takes(EFFECTS_TOGETHER):
             effects = Effects(case_id=self.case.case_id)
             await self._decide(transition, effects)
-            await self._apply(effects)
+            await self._apply(effects, local=self._current_code())
         else:
             await self._carry_out_one_by_one(transition)
 
@@ -334,24 +341,31 @@ class RefundCaseWorkflow:
         for fact in answers:
             await self._decide(engine.apply(self.case, fact, workflow.now()), effects)
 
-    async def _apply(self, effects: Effects) -> None:
+    async def _apply(self, effects: Effects, local: bool) -> None:
         """One search-attribute upsert of what changed, then the effects and the read model in one
-        activity. Not a local activity: a local activity that outlasts its workflow task moves the code
-        after it into the next task, and a patch checked there cannot be replayed (a chaos run found it)."""
+        activity: a local one (inside the workflow task, one marker) for cases on CURRENT_CODE, which
+        read no patch after it. Cases between EFFECTS_TOGETHER and CURRENT_CODE check patches after it,
+        and a local activity that outlasts its workflow task moves that check into the next task, where
+        replay cannot follow (a chaos run found it): they keep an ordinary activity."""
         current = workflow.info().typed_search_attributes
         changed = [u for u in search_attributes.updates_for(self.case) if current.get(u.key) != u.value]
         if changed:
             workflow.upsert_search_attributes(changed)
         workflow.set_current_details(details_markdown(self.case))
         effects.record = self._case_record()
-        await _side_effect(CaseActivities.apply_effects, effects, effects.summary())
+        if local:
+            await workflow.execute_local_activity_method(
+                CaseActivities.apply_effects, effects, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY, summary=effects.summary()
+            )
+        else:
+            await _side_effect(CaseActivities.apply_effects, effects, effects.summary())
         self._recorded = len(self.case.timeline)
 
     async def _carry_out_one_by_one(self, transition: engine.Transition) -> None:
         """How cases started before EFFECTS_TOGETHER carry out a transition: every attribute upserted,
         then one activity per command kind and one for the read model, in order."""
         self._adopt(transition)
-        workflow.upsert_search_attributes(search_attributes.updates_for(self.case, workflow.patched(AWAITING_SINCE)))
+        workflow.upsert_search_attributes(search_attributes.updates_for(self.case, self._takes(AWAITING_SINCE)))
         workflow.set_current_details(details_markdown(self.case))
         notices: list[Notify] = []
         answers: list[RefundSettled | RefundFailed] = []
@@ -393,7 +407,7 @@ class RefundCaseWorkflow:
         Cases that scheduled refunds before the bound existed keep retrying without one."""
         order = self.case.order
         refund_order = RefundOrder(case_id=self.case.case_id, refund=command, order_id=order.order_id, order_paid=order.total_paid)
-        bound = {"schedule_to_close_timeout": REFUND_RETRIES_FOR} if workflow.patched(BOUNDED_REFUND_RETRIES) else {}
+        bound = {"schedule_to_close_timeout": REFUND_RETRIES_FOR} if self._takes(BOUNDED_REFUND_RETRIES) else {}
         try:
             return await workflow.execute_activity_method(
                 CaseActivities.issue_refund,
@@ -426,17 +440,27 @@ class RefundCaseWorkflow:
         """Final, or closed where support may reopen it but the case started before that existed."""
         if not self.case.is_closed:
             return False
-        return self.case.is_final or not workflow.patched(REOPENING)
+        return self.case.is_final or not self._takes(REOPENING)
 
     def _next_alarm(self) -> tuple[datetime, CaseMessage]:
-        flags = self.case.flag_seller_at is not None and workflow.patched(SELLER_FLAGS)
+        flags = self.case.flag_seller_at is not None and self._takes(SELLER_FLAGS)
         alarm = engine.next_alarm(self.case, seller_flags=flags)
         assert alarm is not None, "every open status has a window (checked when the policy loads)"
         deadline = self.case.deadline
-        if deadline is None or workflow.patched(REMINDERS):
+        if deadline is None or self._takes(REMINDERS):
             return alarm
         # cases started before reminders existed wait for the deadline alone
         return deadline.due_at, DeadlinePassed(by=CLOCK, status=deadline.status, due_at=deadline.due_at)
+
+    def _current_code(self) -> bool:
+        """Whether the case started under CURRENT_CODE. The SDK keeps the first answer for the run, so
+        reading it first thing in the first task fixes it for good (replay finds the marker, or not)."""
+        return workflow.patched(CURRENT_CODE)
+
+    def _takes(self, change: str) -> bool:
+        """Whether the case runs the code of `change`: all of them on CURRENT_CODE, else as the change's
+        own patch said when the case first reached it."""
+        return self._current_code() or workflow.patched(change)
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
