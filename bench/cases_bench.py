@@ -207,17 +207,21 @@ def _refunds(history: WorkflowHistory) -> int:
 
 
 def _minimum(shape: Shape, refunds: int) -> tuple[int, int]:
-    """(events, actions) the path cannot do without: a start and its end; each message or timer that
-    moved it; one step per transition that had side effects (the charge, the notices and the read model
-    can share one local activity: a marker), plus each refund's own activity (3 events: scheduled,
-    started, completed; a refund retries alone, for hours) and the workflow task that takes its answer.
-    Each workflow task costs 3 events; a message or a fired timer 1 (a timer also needs its started
-    event)."""
-    transitions = 1 + len(shape.triggers)
-    steps = sum(1 for a, b in zip(shape.activities, shape.local_activities or [0] * transitions) if a or b)
-    timers = shape.triggers.count("timer")
-    events = 2 + 3 * transitions + steps + 6 * refunds + len(shape.triggers) + timers
-    actions = 1 + steps + refunds + len(shape.triggers) + timers
+    """(events, actions) any implementation of the path needs, with each step as cheap as Temporal
+    allows. Events: the start and the end (2); a workflow task (3) for the start, for each message or
+    deadline that moves the case, and for each refund's answer; an update accepted and completed (2), a
+    signal (1); each wait for a party its deadline timer (every open status has one: started, then fired
+    or canceled, 2); each step with side effects one local activity (a marker, 1); each refund its own
+    activity (scheduled, started, completed: 3; it retries alone, for hours); each change of status after
+    the opening one search-attribute upsert (1; the attributes are the product's contract, and the
+    opening's are set at start). Actions: the start, each message, timer, local activity, refund and
+    upsert."""
+    updates, signals = shape.triggers.count("update"), shape.triggers.count("signal")
+    waits = upserts = len(shape.triggers)  # each trigger ends a wait and changes the status
+    steps = sum(1 for a, b in zip(shape.activities, shape.local_activities or [0] * len(shape.activities)) if a or b)
+    tasks = 1 + len(shape.triggers) + refunds
+    events = 2 + 3 * tasks + 2 * updates + signals + 2 * waits + steps + 3 * refunds + upserts
+    actions = 1 + updates + signals + waits + steps + refunds + upserts
     return events, actions
 
 
