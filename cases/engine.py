@@ -173,6 +173,18 @@ def _check_eligibility(request: OpenCase, now: datetime) -> None:
             raise Refusal("opened_at", f"a case must open within {rule.within_hours} {unit} of the order's {rule.opens_at.replace('_', ' ')}, by {end:%Y-%m-%d %H:%M} UTC")
 
 
+# How long before a case's first workflow task its request may have been checked and still open it.
+OPENING_GRACE = timedelta(minutes=1)
+
+
+def opening_time(request: OpenCase, now: datetime) -> datetime:
+    """When the case opens: when the client checked the request (and computed the search attributes it
+    starts with), unless that is not within OPENING_GRACE before now (a client clock that runs ahead or
+    far behind, a start that waited): then now."""
+    at = request.requested_at
+    return at if at is not None and now - OPENING_GRACE <= at <= now else now
+
+
 def open_case(request: OpenCase, now: datetime) -> Transition:
     """The first transition. An ineligible request still opens, and closes at once with the reason."""
     routed_to, why = _route(request)

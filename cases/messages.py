@@ -42,6 +42,9 @@ class OpenCase(BaseModel):
     buyer_flagged_for_fraud: bool = False
     note: Note | None = None
     policy: Policy
+    requested_at: datetime | None = Field(
+        default=None, description="When the client checked the request; see engine.opening_time."
+    )
     continued: Case | None = Field(default=None, description="Set by continue-as-new only: the state carried over.")
     continue_after_events: int = Field(
         default=10_000, ge=100, description="Operational: continue as new once the history passes this many events."

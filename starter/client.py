@@ -115,8 +115,8 @@ class CaseClient:
         except policies.PolicyError as err:
             raise CaseRefused(str(err)) from None
         case_id = case_id_for(new.request_id)
-        request = OpenCase(case_id=case_id, policy=policy, **new.model_dump(exclude={"policy"}))
         now = await self.clock()
+        request = OpenCase(case_id=case_id, policy=policy, requested_at=now, **new.model_dump(exclude={"policy"}))
         try:
             engine.check_open(request, now)
         except engine.Refusal as refusal:

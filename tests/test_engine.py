@@ -9,7 +9,7 @@ import pytest
 
 from cases.case import Case
 from cases.commands import IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
-from cases.engine import Refusal, apply, check, open_case, refuse
+from cases.engine import OPENING_GRACE, Refusal, apply, check, open_case, opening_time, refuse
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -418,3 +418,23 @@ def test_a_label_fee_whose_refund_failed_is_charged_again_with_the_next_refund()
     assert case.charged_to_seller == eur(0)
     case = apply(case, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"), T0).case
     assert case.charged_to_seller == eur(4500 + LABEL_FEE)
+
+
+@pytest.mark.parametrize(
+    ("checked", "opens"),
+    [
+        (None, "now"),
+        (T0 - timedelta(seconds=2), "checked"),
+        (T0, "checked"),
+        (T0 - OPENING_GRACE, "checked"),
+        (T0 - OPENING_GRACE - timedelta(microseconds=1), "now"),  # the start waited too long
+        (T0 + timedelta(seconds=1), "now"),  # the client's clock runs ahead
+    ],
+)
+def test_a_case_opens_when_its_request_was_checked_if_that_was_just_before(checked, opens):
+    """The client computes the search attributes a case starts with at `requested_at`; the case opens
+    at that moment, so the attributes hold, unless the moment is implausible."""
+    asked = request().model_copy(update={"requested_at": checked})
+    case = open_case(asked, opening_time(asked, T0)).case
+    assert case.opened_at == (checked if opens == "checked" else T0)
+    assert case.deadline.due_at == case.opened_at + timedelta(hours=72)

@@ -71,7 +71,9 @@ EFFECTS_TOGETHER = "effects-of-a-transition-in-one-activity"
 # Cases started under today's code read this one patch, at their start, and every change above is on
 # for them: one marker (and its TemporalChangeVersion upsert) instead of one per change, and no patch
 # read after a local activity, which could move it into a later workflow task than on replay. Their
-# effects go to the store in one local activity. The next change gets a new id read the same way.
+# effects go to the store in one local activity, and they open at the moment the client checked the
+# request (engine.opening_time), so the search attributes set at start need no upsert. The next
+# change gets a new id, read the same way.
 CURRENT_CODE = "case-code-2026-12"
 
 GATEWAY = Actor(party=Party.PAYMENT, id="gateway")
@@ -88,6 +90,7 @@ REFUND_RETRIES_FOR = timedelta(hours=12)
 class RefundCaseWorkflow:
     @workflow.init
     def __init__(self, request: OpenCase) -> None:
+        current = self._current_code()  # first, in the first workflow task: before any local activity
         self._lock = asyncio.Lock()
         self._history_limit = request.continue_after_events
         self._recorded = 0
@@ -97,12 +100,12 @@ class RefundCaseWorkflow:
             self.case: Case = request.continued
             self._recorded = len(self.case.timeline)
         else:
-            self._opening = engine.open_case(request, workflow.now())
+            opened_at = engine.opening_time(request, workflow.now()) if current else workflow.now()
+            self._opening = engine.open_case(request, opened_at)
             self.case = self._opening.case
 
     @workflow.run
     async def run(self, request: OpenCase) -> CaseView:
-        self._current_code()  # read in the first workflow task, before any local activity
         if self._opening is not None:
             self._metrics.case_opened(self.case)
             async with self._lock:
@@ -294,7 +297,6 @@ class RefundCaseWorkflow:
         engine.check(self.case, message, workflow.now())
 
     async def _deliver(self, message: CaseMessage, via: str) -> CaseView:
-        self._current_code()  # a handler may run before `run` in the first workflow task
         # A message may arrive before the opening's own commands have run; it must not overtake them.
         await workflow.wait_condition(lambda: self._opening is None)
         async with self._lock:
