@@ -70,6 +70,10 @@ class CaseRecord(BaseModel):
     new_entries: list[TimelineEntry]
     failed_refunds: list[int] = []
 
+    @property
+    def failed_refund_keys(self) -> list[str]:
+        return [f"{self.view.case_id}:refund:{number}" for number in self.failed_refunds]
+
 
 class Effects(BaseModel):
     """Everything a transition (and the gateway's answer fed back into it) leaves behind besides the
@@ -122,72 +126,86 @@ class CaseActivities:
 
     @activity.defn
     def post_ledger_entry(self, entry: LedgerPosting) -> None:
-        posting = entry.posting
-        self.store.post_ledger_entry(
-            LedgerRow(
-                key=f"{entry.case_id}:ledger:{posting.number}",
-                case_id=entry.case_id,
-                seller_id=entry.seller_id,
-                kind=posting.entry.value,
-                amount=posting.amount.amount,
-                currency=posting.amount.currency,
-                refund_number=posting.refund_number,
-                created_at=datetime.now(UTC),
-                order_id=entry.order_id,
-            )
-        )
+        self.store.post_ledger_entry(_ledger_row(entry))
 
     @activity.defn
     def send_notifications(self, batch: Notifications) -> None:
-        for notice in batch.notices:
-            _, first = self.store.insert_once(
-                NotificationRow(
-                    key=f"{batch.case_id}:notice:{notice.number}",
-                    case_id=batch.case_id,
-                    party=notice.to.value,
-                    recipient_id=notice.recipient_id,
-                    event=notice.event,
-                    body=notice.text,
-                    created_at=datetime.now(UTC),
-                )
-            )
-            if first:
-                log.info(
-                    "notify case=%s to=%s:%s event=%s", batch.case_id, notice.to.value, notice.recipient_id, notice.event, extra={"case_id": batch.case_id}
-                )
+        _log_notices(batch.case_id, [row for row in _notice_rows(batch.case_id, batch.notices) if self.store.insert_once(row)[1]])
 
     @activity.defn
     def open_support_ticket(self, request: TicketRequest) -> None:
-        self.store.insert_once(
-            SupportTicketRow(
-                key=f"{request.case_id}:ticket:v{request.at_version}",
-                case_id=request.case_id,
-                reason=request.ticket.reason,
-                details={"waiting_for": request.waiting_for},
-                created_at=datetime.now(UTC),
-            )
-        )
+        self.store.insert_once(_ticket_row(request))
 
     @activity.defn
     def record_case(self, record: CaseRecord) -> None:
         view = record.view
-        self.store.release_refunds([f"{view.case_id}:refund:{number}" for number in record.failed_refunds])
+        self.store.release_refunds(record.failed_refund_keys)
         self.store.record_case(view, record.new_entries)
         if self.dispatch_webhooks is not None:
             self.dispatch_webhooks(view.case_id)  # also on a retry: whatever the first try did not start
 
     @activity.defn
     def apply_effects(self, effects: Effects) -> None:
-        """In the order the separate activities ran: postings, tickets, notices, then the read model."""
-        for posting in effects.postings:
-            self.post_ledger_entry(posting)
-        for ticket in effects.tickets:
-            self.open_support_ticket(ticket)
-        if effects.notices:
-            self.send_notifications(Notifications(case_id=effects.case_id, notices=effects.notices))
-        if effects.record is not None:
-            self.record_case(effects.record)
+        """What the separate activities write, in one transaction: postings, tickets, notices, then
+        the read model."""
+        rows = [*map(_ledger_row, effects.postings), *map(_ticket_row, effects.tickets), *_notice_rows(effects.case_id, effects.notices)]
+        record = effects.record
+        if record is None:
+            written = self.store.write_effects(rows, None, [], [])
+        else:
+            written = self.store.write_effects(rows, record.view, record.new_entries, record.failed_refund_keys)
+        _log_notices(effects.case_id, [row for row in written.inserted if isinstance(row, NotificationRow)])
+        # Deliveries to start: those this write owes, or, on a retry, any the first try left unstarted.
+        if record is not None and self.dispatch_webhooks is not None and (written.deliveries or not written.recorded):
+            self.dispatch_webhooks(effects.case_id)
 
     def all(self) -> list:
         """Cases started before `apply_effects` still schedule the four separate activities."""
         return [self.issue_refund, self.apply_effects, self.post_ledger_entry, self.send_notifications, self.open_support_ticket, self.record_case]
+
+
+def _ledger_row(entry: LedgerPosting) -> LedgerRow:
+    posting = entry.posting
+    return LedgerRow(
+        key=f"{entry.case_id}:ledger:{posting.number}",
+        case_id=entry.case_id,
+        seller_id=entry.seller_id,
+        kind=posting.entry.value,
+        amount=posting.amount.amount,
+        currency=posting.amount.currency,
+        refund_number=posting.refund_number,
+        created_at=datetime.now(UTC),
+        order_id=entry.order_id,
+    )
+
+
+def _notice_rows(case_id: str, notices: list[Notify]) -> list[NotificationRow]:
+    now = datetime.now(UTC)
+    return [
+        NotificationRow(
+            key=f"{case_id}:notice:{notice.number}",
+            case_id=case_id,
+            party=notice.to.value,
+            recipient_id=notice.recipient_id,
+            event=notice.event,
+            body=notice.text,
+            created_at=now,
+        )
+        for notice in notices
+    ]
+
+
+def _ticket_row(request: TicketRequest) -> SupportTicketRow:
+    return SupportTicketRow(
+        key=f"{request.case_id}:ticket:v{request.at_version}",
+        case_id=request.case_id,
+        reason=request.ticket.reason,
+        details={"waiting_for": request.waiting_for},
+        created_at=datetime.now(UTC),
+    )
+
+
+def _log_notices(case_id: str, sent: list[NotificationRow]) -> None:
+    """One line per batch of notices written for the first time (a retry writes and logs none)."""
+    if sent:
+        log.info("notify case=%s %s", case_id, ", ".join(f"{row.party}:{row.recipient_id} {row.event}" for row in sent), extra={"case_id": case_id})

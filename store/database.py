@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -36,6 +37,17 @@ from store.schema import (
 )
 
 Row = TypeVar("Row", bound=Base)
+T = TypeVar("T")
+
+
+@dataclass
+class Written:
+    """What `write_effects` did: the rows it inserted (a retry finds them there and inserts none),
+    whether the case view was newer than the stored one, and whether webhook deliveries came with it."""
+
+    inserted: list[Base] = field(default_factory=list)
+    recorded: bool = False
+    deliveries: bool = False
 
 
 def make_engine(url: str) -> Engine:
@@ -77,6 +89,19 @@ class Store:
         if url.startswith("sqlite"):
             self.sessions = one_at_a_time(self.sessions)
 
+    def in_transaction(self, write: Callable[[Session], T]) -> T:
+        """Runs `write` in one transaction. Every write here is insert-once or versioned, so when a
+        concurrent writer of the same key wins the race (a unique-key error), running it once more
+        finds that row and does the rest."""
+        for attempt in (1, 2):
+            try:
+                with self.sessions() as session, session.begin():
+                    return write(session)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     def migrate(self) -> None:
         """Brings the schema to the newest migration (store/migrations). A store that `create_all`
         made before there were migrations is adopted as the baseline first."""
@@ -112,27 +137,21 @@ class Store:
         outbox: an event is written once, with the change that caused it). Safe to repeat and to
         receive out of order. `force` (reconciliation only) writes the view whatever is stored, and
         owes no events."""
-        at = view.timeline[-1].at if view.timeline else view.opened_at
-        # The hold row exists before the transaction, so the transaction can lock it: two cases on one
-        # order closing at once then count each other's final status.
-        self.insert_once(PayoutHoldRow(order_id=view.order_id, seller_id=view.seller_id, held_at=at, released_at=None))
-        with self.sessions() as session, session.begin():
-            hold = session.get(PayoutHoldRow, view.order_id, with_for_update=True)
-            stored = session.get(CaseRow, view.case_id, with_for_update=True)
-            newer = force or stored is None or stored.version < view.version
-            if newer and not force:
-                was = (stored.status, stored.awaiting) if stored else (None, None)
-                _outbox(session, view, events(*was, view, new_entries), at)
-            if newer:
-                session.merge(case_row(view))
-                for refund in view.refunds:
-                    session.merge(_refund_row(view, refund, at))
-                _flag(session, view, at)
-                session.flush()
-                _hold(session, hold, at)
-            seen = set(session.scalars(select(TimelineRow.seq).where(TimelineRow.case_id == view.case_id)))
-            session.add_all(_timeline_row(view.case_id, e) for e in new_entries if e.seq not in seen)
-        return newer
+        recorded, _ = self.in_transaction(lambda session: _record(session, view, new_entries, force))
+        return recorded
+
+    def write_effects(self, rows: Sequence[Base], view: CaseView | None, new_entries: list[TimelineEntry], failed_refunds: list[str]) -> Written:
+        """What one transition leaves behind, in one transaction: its ledger postings, support tickets
+        and notices, each inserted once on its key; the shares of failed refunds given back to their
+        order; and the read model, as `record_case` writes it. All or nothing, and safe to repeat."""
+        def write(session: Session) -> Written:
+            inserted = [row for row in rows if (_post(session, row) if isinstance(row, LedgerRow) else _add_once(session, row))]
+            _release(session, failed_refunds)
+            recorded, deliveries = _record(session, view, new_entries, False) if view is not None else (False, False)
+            return Written(inserted, recorded, deliveries)
+
+        return self.in_transaction(write)
+
 
     def pay_out(self, order_id: str, seller_id: str, amount: Money, at: datetime) -> PayoutRow:
         """Records an order's payout to its seller, once; refused while a case on the order is open
@@ -153,10 +172,7 @@ class Store:
             return paid
 
     def post_ledger_entry(self, row: LedgerRow) -> None:
-        """A seller charge on an order already paid out is recovered from the seller's next payout."""
-        if row.kind == "seller_charge" and row.order_id is not None and self.get(PayoutRow, row.order_id) is not None:
-            row.settled_by = "next_payout"
-        self.insert_once(row)
+        self.in_transaction(lambda session: _post(session, row))
 
     def record_order_volume(self, seller_id: str, day: date, orders: int) -> None:
         """The backends' feed: a seller's orders on a day. Sending a day again replaces its figure."""
@@ -190,20 +206,7 @@ class Store:
             return Money(amount=session.scalar(others), currency=paid.currency)
 
     def release_refunds(self, keys: list[str]) -> None:
-        """Gives failed refunds' shares back to their orders; a key already released is left alone."""
-        with self.sessions() as session, session.begin():
-            for key in keys:
-                released = session.execute(
-                    update(RefundReservationRow)
-                    .where(RefundReservationRow.key == key, RefundReservationRow.released.is_(False))
-                    .values(released=True)
-                    .returning(RefundReservationRow.order_id, RefundReservationRow.amount)
-                ).first()
-                if released is not None:
-                    order_id, amount = released
-                    session.execute(
-                        update(OrderBudgetRow).where(OrderBudgetRow.order_id == order_id).values(reserved=OrderBudgetRow.reserved - amount)
-                    )
+        self.in_transaction(lambda session: _release(session, keys))
 
     def undispatched_deliveries(self, case_id: str) -> list[str]:
         """The case's webhook deliveries whose delivery workflow has not been started yet."""
@@ -297,15 +300,77 @@ def _refund_row(view: CaseView, refund: Refund, at: datetime) -> RefundRow:
     )
 
 
-def _outbox(session: Session, view: CaseView, happened: list[CaseEvent], at: datetime) -> None:
+def _add_once(session: Session, row: Base) -> bool:
+    """Adds `row` unless its key is stored; whether it was added."""
+    model = type(row)
+    if session.get(model, model.__mapper__.primary_key_from_instance(row)) is not None:
+        return False
+    session.add(row)
+    return True
+
+
+def _post(session: Session, row: LedgerRow) -> bool:
+    """A seller charge on an order already paid out is recovered from the seller's next payout."""
+    if row.kind == "seller_charge" and row.order_id is not None and session.get(PayoutRow, row.order_id) is not None:
+        row.settled_by = "next_payout"
+    return _add_once(session, row)
+
+
+def _release(session: Session, keys: list[str]) -> None:
+    """Gives failed refunds' shares back to their orders; a key already released is left alone."""
+    for key in keys:
+        released = session.execute(
+            update(RefundReservationRow)
+            .where(RefundReservationRow.key == key, RefundReservationRow.released.is_(False))
+            .values(released=True)
+            .returning(RefundReservationRow.order_id, RefundReservationRow.amount)
+        ).first()
+        if released is not None:
+            order_id, amount = released
+            session.execute(update(OrderBudgetRow).where(OrderBudgetRow.order_id == order_id).values(reserved=OrderBudgetRow.reserved - amount))
+
+
+def _record(session: Session, view: CaseView, new_entries: list[TimelineEntry], force: bool) -> tuple[bool, bool]:
+    """`Store.record_case` inside a transaction; (whether the view was newer, whether deliveries were
+    written)."""
+    at = view.timeline[-1].at if view.timeline else view.opened_at
+    # The order's hold row is locked first, so two cases on one order closing at once count each
+    # other's final status. The first case of an order creates it; a second one racing to create it
+    # fails on the key and, run again by `in_transaction`, waits on the lock instead.
+    hold = session.get(PayoutHoldRow, view.order_id, with_for_update=True)
+    if hold is None:
+        hold = PayoutHoldRow(order_id=view.order_id, seller_id=view.seller_id, held_at=at, released_at=None)
+        session.add(hold)
+    stored = session.get(CaseRow, view.case_id, with_for_update=True)
+    newer = force or stored is None or stored.version < view.version
+    deliveries = False
+    if newer and not force:
+        was = (stored.status, stored.awaiting) if stored else (None, None)
+        deliveries = _outbox(session, view, events(*was, view, new_entries), at)
+    if newer:
+        session.merge(case_row(view))
+        for refund in view.refunds:
+            session.merge(_refund_row(view, refund, at))
+        _flag(session, view, at)
+        session.flush()
+        _hold(session, hold, at)
+    seen = set(session.scalars(select(TimelineRow.seq).where(TimelineRow.case_id == view.case_id)))
+    session.add_all(_timeline_row(view.case_id, e) for e in new_entries if e.seq not in seen)
+    return newer, deliveries
+
+
+def _outbox(session: Session, view: CaseView, happened: list[CaseEvent], at: datetime) -> bool:
+    """Writes the deliveries the case's events owe the active subscriptions; whether there were any."""
     if not happened:
-        return
+        return False
+    written = False
     subscriptions = session.scalars(select(WebhookSubscriptionRow).where(WebhookSubscriptionRow.active.is_(True)))
     for subscription in subscriptions:
         for event in happened:
             if event.value not in subscription.events:
                 continue
             delivery_id = f"{view.case_id}:{view.version}:{event.value}:{subscription.id}"
+            written = True
             session.merge(
                 WebhookDeliveryRow(
                     id=delivery_id,
@@ -318,6 +383,7 @@ def _outbox(session: Session, view: CaseView, happened: list[CaseEvent], at: dat
                     created_at=at,
                 )
             )
+    return written
 
 
 def webhook_payload(delivery_id: str, event: CaseEvent, view: CaseView, at: datetime) -> dict:

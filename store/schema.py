@@ -186,7 +186,7 @@ class SellerFlagRow(Base):
 
 
 class NotificationRow(Base):
-    """The outbox: a delivery service reads it; the embedded one also logs each line."""
+    """The outbox: a delivery service reads it; the worker also logs each batch it writes."""
 
     __tablename__ = "notifications"
     key: Mapped[str] = mapped_column(String(128), primary_key=True)

@@ -18,8 +18,9 @@ from cases.messages import RefundSettled, SellerResponse, Withdrawal
 from cases.model import Reason, Resolution
 from cases.view import view
 from store import queries
+from store import database
 from store.database import PayoutHeld
-from store.schema import Base, CaseRow, GatewayRefundRow, LedgerRow, PayoutHoldRow, RefundRow, TimelineRow
+from store.schema import Base, CaseRow, GatewayRefundRow, LedgerRow, NotificationRow, PayoutHoldRow, RefundRow, TimelineRow
 from tests.factories import BUYER, PAYMENT, SELLER, T0, eur, request
 
 HOUR = timedelta(hours=1)
@@ -170,3 +171,36 @@ def test_the_kpi_report(db):
 def test_order_volumes_refuse_a_negative_count(db):
     with pytest.raises(ValueError, match="orders: must not be negative"):
         db.record_order_volume("seller-a", date(2026, 11, 2), -1)
+
+
+def _notice(number: int) -> NotificationRow:
+    return NotificationRow(key=f"c-1:notice:{number}", case_id="c-1", party="buyer", recipient_id="b-1", event="opened", body="Opened.", created_at=T0)
+
+
+def test_a_transitions_effects_are_one_transaction_that_a_retry_repeats_without_adding(db):
+    case = opened()
+    first = db.write_effects([_notice(1), _notice(2)], view(case), case.timeline, [])
+    assert [row.key for row in first.inserted] == ["c-1:notice:1", "c-1:notice:2"] and first.recorded
+    again = db.write_effects([_notice(1), _notice(2)], view(case), case.timeline, [])
+    assert again.inserted == [] and not again.recorded and not again.deliveries
+    assert len(db.rows(NotificationRow, case_id="c-1")) == 2
+    assert db.get(PayoutHoldRow, case.order.order_id).released_at is None  # the first case of the order created the hold
+
+
+def test_a_concurrent_writer_that_stores_a_key_first_makes_the_effects_run_again_not_fail(db, monkeypatch):
+    """Another worker writes notice 1 between our check and our insert: the unique key refuses ours,
+    and the transaction runs once more, finds it, and writes the rest."""
+    case = opened()
+    checked = database._add_once
+
+    def racing(session, row):
+        added = checked(session, row)
+        if row.key == "c-1:notice:1" and not db.rows(NotificationRow, key=row.key):
+            db.insert_once(_notice(1))  # the other writer, committed in its own transaction
+        return added
+
+    monkeypatch.setattr(database, "_add_once", racing)
+    written = db.write_effects([_notice(1), _notice(2)], view(case), case.timeline, [])
+    assert [row.key for row in written.inserted] == ["c-1:notice:2"] and written.recorded
+    assert sorted(row.key for row in db.rows(NotificationRow, case_id="c-1")) == ["c-1:notice:1", "c-1:notice:2"]
+    assert db.get(CaseRow, "c-1") is not None
