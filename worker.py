@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import compileall
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.case_activities import CaseActivities
 from activities.payments import EmbeddedGateway, PaymentGateway
@@ -30,6 +28,14 @@ from workflows.webhook_delivery import workflow_id as webhook_workflow_id
 
 log = logging.getLogger("refund_cases.worker")
 
+# Workflows run outside the SDK's sandbox. The sandbox imports the workflow modules afresh for every
+# case it runs or brings back into its cache: with a thousand cases cached that was a third of the
+# worker's memory, and it tripled how late deadlines fired in a storm (README, "Performance"). What it
+# checked (the wall clock, randomness, I/O, in the workflow module only: the engine in cases/ was
+# passed through) tests/test_determinism.py checks in every module the workflows import, and the
+# replay tests replay recorded cases on every change.
+WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
+
 
 def build_worker(
     client: Client, settings: Settings, store: Store, pool: ThreadPoolExecutor, gateway: PaymentGateway | None = None
@@ -44,6 +50,7 @@ def build_worker(
         activities=[*CaseActivities(store, gateway, dispatch).all(), *WebhookActivities(store).all()],
         activity_executor=pool,
         max_cached_workflows=settings.worker_max_cached_cases,
+        workflow_runner=WORKFLOW_RUNNER,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
@@ -87,16 +94,7 @@ def gateway_for(settings: Settings, store: Store) -> PaymentGateway:
     return EmbeddedGateway(store, settle_later=settings.refund_gateway == "embedded-pending")
 
 
-def compile_workflow_modules() -> None:
-    """The sandbox imports the workflow modules afresh for every case it starts or brings back into its
-    cache. Without bytecode on disk (PYTHONDONTWRITEBYTECODE, a read-only image) each import compiles
-    the source again: a fifth of the worker's event-loop time in the benchmark. So it is written here,
-    once, where the directory allows."""
-    compileall.compile_dir(Path(__file__).parent / "workflows", quiet=2)
-
-
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    compile_workflow_modules()
     install_runtime(settings, settings.worker_metrics_port)
     store = Store(settings.database_url)
     store.migrate()
