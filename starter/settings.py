@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     codec_ui_origin: str = Field("http://localhost:8233", description="The Temporal UI's origin, the only one CORS admits.")
 
     worker_max_cached_cases: int = Field(
-        1000, ge=0, description="Cases a worker keeps in memory between their messages (the SDK's sticky cache); fewer saves memory, costs replays."
+        500, ge=0, description="Cases a worker keeps in memory between their messages (the SDK's sticky cache), about 0.2 MB each; fewer saves memory, costs replays."
     )
     metrics_host: str = Field("127.0.0.1", description="Where the Prometheus endpoints listen (0.0.0.0 in a container).")
     worker_metrics_port: int = Field(9464, ge=0, description="The worker's Prometheus endpoint, /metrics (0: off).")
