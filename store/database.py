@@ -145,7 +145,7 @@ class Store:
         and notices, each inserted once on its key; the shares of failed refunds given back to their
         order; and the read model, as `record_case` writes it. All or nothing, and safe to repeat."""
         def write(session: Session) -> Written:
-            inserted = [row for row in rows if (_post(session, row) if isinstance(row, LedgerRow) else _add_once(session, row))]
+            inserted = _add_new(session, rows)
             _release(session, failed_refunds)
             recorded, deliveries = _record(session, view, new_entries, False) if view is not None else (False, False)
             return Written(inserted, recorded, deliveries)
@@ -172,7 +172,7 @@ class Store:
             return paid
 
     def post_ledger_entry(self, row: LedgerRow) -> None:
-        self.in_transaction(lambda session: _post(session, row))
+        self.in_transaction(lambda session: _add_new(session, [row]))
 
     def record_order_volume(self, seller_id: str, day: date, orders: int) -> None:
         """The backends' feed: a seller's orders on a day. Sending a day again replaces its figure."""
@@ -300,20 +300,29 @@ def _refund_row(view: CaseView, refund: Refund, at: datetime) -> RefundRow:
     )
 
 
-def _add_once(session: Session, row: Base) -> bool:
-    """Adds `row` unless its key is stored; whether it was added."""
-    model = type(row)
-    if session.get(model, model.__mapper__.primary_key_from_instance(row)) is not None:
-        return False
-    session.add(row)
-    return True
+def _add_new(session: Session, rows: Sequence[Base]) -> list[Base]:
+    """Adds the rows whose keys are not stored yet (one query per kind of row), in order; returns them.
+    A seller charge on an order already paid out is recovered from the seller's next payout."""
+    kinds: dict[type[Base], list[Base]] = {}
+    for row in rows:
+        kinds.setdefault(type(row), []).append(row)
+    stored = {(model, key) for model, group in kinds.items() for key in _stored_keys(session, model, [_key(row) for row in group])}
+    added = [row for row in rows if (type(row), _key(row)) not in stored]
+    for row in added:
+        if isinstance(row, LedgerRow) and row.kind == "seller_charge" and row.order_id is not None and session.get(PayoutRow, row.order_id) is not None:
+            row.settled_by = "next_payout"
+        session.add(row)
+    return added
 
 
-def _post(session: Session, row: LedgerRow) -> bool:
-    """A seller charge on an order already paid out is recovered from the seller's next payout."""
-    if row.kind == "seller_charge" and row.order_id is not None and session.get(PayoutRow, row.order_id) is not None:
-        row.settled_by = "next_payout"
-    return _add_once(session, row)
+def _key(row: Base):
+    (key,) = type(row).__mapper__.primary_key_from_instance(row)
+    return key
+
+
+def _stored_keys(session: Session, model: type[Base], keys: list) -> set:
+    (column,) = model.__mapper__.primary_key
+    return set(session.scalars(select(column).where(column.in_(keys))))
 
 
 def _release(session: Session, keys: list[str]) -> None:
@@ -354,8 +363,10 @@ def _record(session: Session, view: CaseView, new_entries: list[TimelineEntry], 
         _flag(session, view, at)
         session.flush()
         _hold(session, hold, at)
-    seen = set(session.scalars(select(TimelineRow.seq).where(TimelineRow.case_id == view.case_id)))
-    session.add_all(_timeline_row(view.case_id, e) for e in new_entries if e.seq not in seen)
+    if new_entries:
+        seqs = [e.seq for e in new_entries]
+        seen = set(session.scalars(select(TimelineRow.seq).where(TimelineRow.case_id == view.case_id, TimelineRow.seq.in_(seqs))))
+        session.add_all(_timeline_row(view.case_id, e) for e in new_entries if e.seq not in seen)
     return newer, deliveries
 
 

@@ -191,15 +191,15 @@ def test_a_concurrent_writer_that_stores_a_key_first_makes_the_effects_run_again
     """Another worker writes notice 1 between our check and our insert: the unique key refuses ours,
     and the transaction runs once more, finds it, and writes the rest."""
     case = opened()
-    checked = database._add_once
+    checked = database._stored_keys
 
-    def racing(session, row):
-        added = checked(session, row)
-        if row.key == "c-1:notice:1" and not db.rows(NotificationRow, key=row.key):
+    def racing(session, model, keys):
+        stored = checked(session, model, keys)
+        if model is NotificationRow and not db.rows(NotificationRow, key="c-1:notice:1"):
             db.insert_once(_notice(1))  # the other writer, committed in its own transaction
-        return added
+        return stored
 
-    monkeypatch.setattr(database, "_add_once", racing)
+    monkeypatch.setattr(database, "_stored_keys", racing)
     written = db.write_effects([_notice(1), _notice(2)], view(case), case.timeline, [])
     assert [row.key for row in written.inserted] == ["c-1:notice:2"] and written.recorded
     assert sorted(row.key for row in db.rows(NotificationRow, case_id="c-1")) == ["c-1:notice:1", "c-1:notice:2"]
