@@ -50,6 +50,7 @@ from starter.client import CaseClient, NewCase
 from starter.settings import Settings
 from store.database import Store
 from store.schema import CaseRow, TimelineRow
+from workflows import search_attributes
 from workflows.refund_case import workflow_id
 
 HERE = Path(__file__).parent
@@ -83,8 +84,12 @@ async def _open(client: CaseClient, policy: str = "direct_service") -> str:
 
 
 async def _until(client: CaseClient, case_id: str, status: str) -> None:
+    """Waits on the case's CaseStatus search attribute (describe), not a query: a query that arrives
+    while a local activity runs makes the worker end its workflow task early, and a path's history would
+    then count a workflow task that only the benchmark's polling caused."""
+    handle = client.client.get_workflow_handle(workflow_id(case_id))
     for _ in range(2000):
-        if (await client.show(case_id)).status.value == status:
+        if (await handle.describe()).typed_search_attributes.get(search_attributes.CASE_STATUS) == status:
             return
         await asyncio.sleep(0.05)
     raise RuntimeError(f"case {case_id} never reached {status}")
@@ -270,7 +275,6 @@ async def long_case(messages: int = 200) -> dict:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
-    from workflows import search_attributes
     from worker import build_worker
 
     env = await WorkflowEnvironment.start_time_skipping(
