@@ -15,7 +15,7 @@ table and written to bench/results/bench.json:
    p99 under 5 s, no failures);
 5. the time-skipping scenario suite's wall time (goal: under 60 s).
 
-    .venv/bin/python -m bench.cases_bench [--cases 40] [--rounds 3] [--idle 10000]
+    .venv/bin/python -m bench.cases_bench [--cases 30] [--rounds 3] [--samples 100] [--idle 10000] [--skip-suite]
 """
 
 from __future__ import annotations
