@@ -73,7 +73,7 @@ EFFECTS_TOGETHER = "effects-of-a-transition-in-one-activity"
 # read after a local activity, which could move it into a later workflow task than on replay. Their
 # effects go to the store in one local activity, and they open at the moment the client checked the
 # request (engine.opening_time), so the search attributes set at start need no upsert. The next
-# change gets a new id, read the same way.
+# change gets a new code id, read in __init__ before this one.
 CURRENT_CODE = "case-code-2026-12"
 
 GATEWAY = Actor(party=Party.PAYMENT, id="gateway")
@@ -460,8 +460,9 @@ class RefundCaseWorkflow:
         return workflow.patched(CURRENT_CODE)
 
     def _takes(self, change: str) -> bool:
-        """Whether the case runs the code of `change`: all of them on CURRENT_CODE, else as the change's
-        own patch said when the case first reached it."""
+        """Whether the case runs the code of `change`, one of the changes CURRENT_CODE folds in: all of
+        them on CURRENT_CODE, else as the change's own patch said when the case first reached it. Not
+        for later changes: those get a new code id, read in `__init__` (README, "Changing workflow code")."""
         return self._current_code() or workflow.patched(change)
 
     def _history_is_long(self) -> bool:
