@@ -492,12 +492,26 @@ async def run(config: Config, home: Path) -> Figures:
     return figures
 
 
+def _seconds_range(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(",")
+    try:
+        span = (float(low), float(high))
+    except ValueError:
+        raise argparse.ArgumentTypeError("two numbers of seconds, MIN,MAX") from None
+    if not 0 < span[0] <= span[1]:
+        raise argparse.ArgumentTypeError("MIN must be above 0 and at most MAX")
+    return span
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=Config.cases)
     parser.add_argument("--workers", type=int, default=Config.workers)
     parser.add_argument("--server-restarts", type=int, default=Config.server_restarts)
     parser.add_argument("--seed", type=int, default=Config.seed)
+    parser.add_argument(
+        "--kill-every", type=_seconds_range, default=Config.kill_every, metavar="MIN,MAX", help="seconds between worker kills, drawn between MIN and MAX (default 2,5)"
+    )
     parser.add_argument("--out", type=Path, default=Config.out)
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (server, worker logs, databases)")
     parser.add_argument(
@@ -513,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=arguments.workers,
         server_restarts=arguments.server_restarts,
         seed=arguments.seed,
+        kill_every=arguments.kill_every,
         out=arguments.out,
         sabotage=arguments.sabotage,
     )
