@@ -93,14 +93,14 @@ class Store:
         """Runs `write` in one transaction. Every write here is insert-once or versioned, so when a
         concurrent writer of the same key wins the race (a unique-key error), running it once more
         finds that row and does the rest."""
-        for attempt in (1, 2):
-            try:
-                with self.sessions() as session, session.begin():
-                    return write(session)
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return self._transaction(write)
+        except IntegrityError:
+            return self._transaction(write)
+
+    def _transaction(self, write: Callable[[Session], T]) -> T:
+        with self.sessions() as session, session.begin():
+            return write(session)
 
     def migrate(self) -> None:
         """Brings the schema to the newest migration (store/migrations). A store that `create_all`
@@ -151,7 +151,6 @@ class Store:
             return Written(inserted, recorded, deliveries)
 
         return self.in_transaction(write)
-
 
     def pay_out(self, order_id: str, seller_id: str, amount: Money, at: datetime) -> PayoutRow:
         """Records an order's payout to its seller, once; refused while a case on the order is open
