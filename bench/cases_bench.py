@@ -188,22 +188,35 @@ def _payloads(history: WorkflowHistory):
                     stack.append(item)
 
 
-# Billable actions (Temporal Cloud's list): a start, each activity scheduled, each timer started, each
-# signal and update taken, each search-attribute upsert, each marker (patch markers included).
-BILLABLE = {
+# Billable actions as Temporal Cloud counts them (docs.temporal.io/evaluate/cloud/actions): the start,
+# each activity scheduled or retried, each timer started, each signal and update taken, each
+# search-attribute upsert except one that sets only TemporalChangeVersion (exempt), and the markers a
+# workflow task records (local activities, patches) as one action for that task, plus each local
+# activity retry.
+COUNTED = (
     "workflow_execution_started_event_attributes",
     "activity_task_scheduled_event_attributes",
     "timer_started_event_attributes",
     "workflow_execution_signaled_event_attributes",
     "workflow_execution_update_accepted_event_attributes",
-    "upsert_workflow_search_attributes_event_attributes",
-    "marker_recorded_event_attributes",
-    "workflow_properties_modified_event_attributes",
-}
+)
+EXEMPT_UPSERT = {"TemporalChangeVersion"}  # an upsert of this alone
 
 
 def _actions(history: WorkflowHistory) -> int:
-    return sum(1 for e in history.events if any(e.HasField(name) for name in BILLABLE))
+    count, tasks_with_markers = 0, set()
+    for e in history.events:
+        if any(e.HasField(name) for name in COUNTED):
+            count += 1
+        elif e.HasField("upsert_workflow_search_attributes_event_attributes"):
+            count += set(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields) != EXEMPT_UPSERT
+        elif e.HasField("marker_recorded_event_attributes"):
+            tasks_with_markers.add(e.marker_recorded_event_attributes.workflow_task_completed_event_id)
+        if e.HasField("activity_task_started_event_attributes"):
+            count += e.activity_task_started_event_attributes.attempt - 1
+        if e.HasField("workflow_task_completed_event_attributes"):
+            count += e.workflow_task_completed_event_attributes.metering_metadata.nonfirst_local_activity_execution_attempts
+    return count + len(tasks_with_markers)
 
 
 def _refunds(history: WorkflowHistory) -> int:
