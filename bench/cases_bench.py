@@ -455,6 +455,44 @@ async def deadline_storm(client: CaseClient, raw: Client, cluster: Cluster, stor
     }
 
 
+async def floor_storm(raw: Client, count: int) -> dict:
+    """The same storm through BaselineCase: `count` workflows that run a local activity, wait on a
+    timer due within the same kind of minute, and run one more; how late Temporal itself, with no
+    logic, acts on them on this machine."""
+    rate = 50.0  # workflow starts per second, with room
+    due = datetime.now(UTC) + timedelta(seconds=count / rate + 60)
+    gate = asyncio.Semaphore(40)
+
+    async def one(number: int):
+        async with gate:
+            wait = due + timedelta(seconds=number % 60) - datetime.now(UTC)
+            shape = Shape(triggers=["timer"], activities=[0, 0], local_activities=[1, 1], wait=wait)
+            return await raw.start_workflow(BaselineCase.run, shape, id=f"baseline-storm-{uuid.uuid4().hex}", task_queue=BASELINE_QUEUE)
+
+    started = time.perf_counter()
+    handles = await asyncio.gather(*(one(n) for n in range(count)))
+    opening = time.perf_counter() - started
+
+    results_gate = asyncio.Semaphore(200)
+
+    async def lateness(handle) -> float | None:
+        async with results_gate:
+            try:
+                return (await asyncio.wait_for(handle.result(), timeout=max((due - datetime.now(UTC)).total_seconds(), 0) + 60 + STORM_PATIENCE_S))[0]
+            except TimeoutError:
+                return None
+
+    results = await asyncio.gather(*(lateness(h) for h in handles))
+    waits = sorted(w for w in results if w is not None)
+    return {
+        "cases": count,
+        "opening_s": round(opening, 1),
+        "deadlines_fired": len(waits),
+        "lateness_p50_s": round(statistics.median(waits), 2) if waits else None,
+        "lateness_p99_s": round(waits[int(0.99 * (len(waits) - 1))], 2) if waits else None,
+    }
+
+
 # How long the storm waits, after its minute, for the deadlines to fire. A deadline not fired by then
 # enters the percentiles with the time it has waited so far: a lower bound.
 STORM_PATIENCE_S = 300
@@ -532,6 +570,8 @@ async def run(arguments: argparse.Namespace, home: Path) -> dict:
         if arguments.idle:
             print(f"4. idle fleet of {arguments.idle} and deadline storm", flush=True)
             storm = await deadline_storm(client, raw, cluster, cluster.env["DATABASE_URL"], arguments.idle)
+            print(f"4b. the same storm through the floor's workflow", flush=True)
+            storm["floor"] = await floor_storm(raw, arguments.idle)
     finally:
         if baseline_worker is not None:
             baseline_worker.kill()
@@ -564,6 +604,8 @@ def table(results: dict) -> str:
             f"{storm['deadlines_fired']} of {storm['deadlines_due']} deadlines fired within {storm['waited_after_the_minute_s']} s after the minute, lateness p50 {storm['lateness_p50_s']} s p99 {storm['lateness_p99_s']} s, "
             f"task failures {storm['task_failures_in_sampled_histories']}"
         )
+        floor = storm["floor"]
+        lines.append(f"storm through the floor's workflow: {floor['deadlines_fired']} of {floor['cases']} timers fired, lateness p50 {floor['lateness_p50_s']} s p99 {floor['lateness_p99_s']} s")
     if results["suite_seconds"] is not None:
         lines.append(f"time-skipping scenario suite: {results['suite_seconds']} s")
     return "\n".join(lines)

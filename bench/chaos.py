@@ -52,15 +52,14 @@ from cases.model import Actor, Order, OrderItem, Party, Resolution, Status
 from cases.money import Money
 from cases.view import CaseView
 from starter.client import CaseClient, CaseRefused, NewCase
+from starter.dev import server_command
 from starter.reconcile import differences
 from starter.ports import free_port
 from starter.settings import Settings
 from store.database import Store
-from workflows import search_attributes
 from workflows.refund_case import workflow_id
 
 HERE = Path(__file__).parent
-BIN = Path(sys.executable).parent
 POLICY = policies.load_file(HERE / "policies" / "chaos.toml")
 REJECTED = 1313  # the provider rejects refunds of 13.13 for good
 QUEUE = "chaos"
@@ -160,11 +159,7 @@ class Cluster:
 
     def start_server(self) -> None:
         log = open(self.home / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server
-        command = [
-            str(BIN / "temporal"), "server", "start-dev", "--db-filename", str(self.home / "temporal.db"),
-            "--ip", "127.0.0.1", "--port", str(self.port), "--headless", "--log-level", "warn",
-            *search_attributes.cli_flags(),
-        ]  # fmt: skip
+        command = server_command(self.home / "temporal.db", self.port, "--headless")
         self.server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill_server(self) -> None:
