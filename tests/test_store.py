@@ -15,12 +15,12 @@ from sqlalchemy import select, text
 
 from cases.engine import apply, open_case
 from cases.messages import RefundSettled, SellerResponse, Withdrawal
-from cases.model import Reason, Resolution
+from cases.model import Reason, Resolution, Status
 from cases.view import view
 from store import queries
 from store import database
 from store.database import PayoutHeld
-from store.schema import Base, CaseRow, GatewayRefundRow, LedgerRow, NotificationRow, PayoutHoldRow, RefundRow, TimelineRow
+from store.schema import Base, CaseRow, GatewayRefundRow, LedgerRow, NotificationRow, PayoutHoldRow, RefundRow, SellerFlagRow, TimelineRow
 from tests.factories import BUYER, PAYMENT, SELLER, T0, eur, request
 
 HOUR = timedelta(hours=1)
@@ -112,6 +112,21 @@ def test_a_seller_charge_after_the_payout_is_recovered_from_the_next_payout(db):
     db.post_ledger_entry(LedgerRow(key="c-9:ledger:1", order_id="ord-not-paid", **charge))
     assert db.get(LedgerRow, "c-1:ledger:1").settled_by == "next_payout"
     assert db.get(LedgerRow, "c-9:ledger:1").settled_by == "seller_balance"
+
+
+def test_a_seller_flag_is_raised_lifted_and_raised_again_and_a_reopened_case_holds_its_order_again(db):
+    shown = view(opened())
+    steps = [({"seller_flagged": True}, T0 + HOUR), ({"seller_flagged": False, "status": Status.CLOSED}, T0 + 2 * HOUR), ({"seller_flagged": True, "status": Status.AWAITING_SUPPORT}, T0 + 3 * HOUR)]
+    db.record_case(shown, shown.timeline)
+    seen = []
+    for number, (changes, at) in enumerate(steps, start=1):
+        entry = shown.timeline[-1].model_copy(update={"seq": shown.timeline[-1].seq + number, "at": at})
+        step = shown.model_copy(update={**changes, "version": shown.version + number, "timeline": [*shown.timeline, entry]})
+        assert db.record_case(step, [entry])
+        flag, hold = db.get(SellerFlagRow, "c-1"), db.get(PayoutHoldRow, shown.order_id)
+        seen.append((flag.raised_at, flag.lifted_at, hold.released_at))
+    assert seen == [(T0 + HOUR, None, None), (T0 + HOUR, T0 + 2 * HOUR, T0 + 2 * HOUR), (T0 + 3 * HOUR, None, None)]
+    assert [row.seq for row in db.rows(TimelineRow, case_id="c-1")] == [e.seq for e in shown.timeline] + [shown.timeline[-1].seq + n for n in (1, 2, 3)]
 
 
 def test_two_cases_closing_at_once_release_their_order(db):
