@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -66,11 +66,10 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def one_at_a_time(sessions: sessionmaker) -> Callable:
+def one_at_a_time(sessions: sessionmaker, lock: threading.RLock) -> Callable:
     """SQLite admits one writer at a time and makes the others sleep in its busy handler, in steps of
     up to 100 ms: under load the worker's activity threads spent most of their time there (bench
     figures in the README, "Performance"). Threads of one process queue on a lock instead."""
-    lock = threading.RLock()
 
     @contextmanager
     def session() -> Iterator[Session]:
@@ -86,10 +85,12 @@ class Store:
     def __init__(self, url: str):
         self.engine = make_engine(url)
         self.sessions: Callable[[], Session] = sessionmaker(self.engine, expire_on_commit=False)
+        self.writer: AbstractContextManager = nullcontext()
         if url.startswith("sqlite"):
-            self.sessions = one_at_a_time(self.sessions)
+            self.writer = threading.RLock()
+            self.sessions = one_at_a_time(self.sessions, self.writer)
 
-    def in_transaction(self, write: Callable[[Session], T]) -> T:
+    def in_transaction(self, write: Callable[[Connection], T]) -> T:
         """Runs `write` in one transaction. Every write here is insert-once or versioned, so when a
         concurrent writer of the same key wins the race (a unique-key error), running it once more
         finds that row and does the rest."""
@@ -98,9 +99,11 @@ class Store:
         except IntegrityError:
             return self._transaction(write)
 
-    def _transaction(self, write: Callable[[Session], T]) -> T:
-        with self.sessions() as session, session.begin():
-            return write(session)
+    def _transaction(self, write: Callable[[Connection], T]) -> T:
+        """On a bare connection: the writes here are SQLAlchemy Core, and a Session's setup and
+        teardown cost more than they do (README, "Performance")."""
+        with self.writer, self.engine.begin() as connection:
+            return write(connection)
 
     def migrate(self) -> None:
         """Brings the schema to the newest migration (store/migrations). A store that `create_all`
@@ -137,17 +140,17 @@ class Store:
         outbox: an event is written once, with the change that caused it). Safe to repeat and to
         receive out of order. `force` (reconciliation only) writes the view whatever is stored, and
         owes no events."""
-        recorded, _ = self.in_transaction(lambda session: _record(session, view, new_entries, force))
+        recorded, _ = self.in_transaction(lambda connection: _record(connection, view, new_entries, force))
         return recorded
 
     def write_effects(self, rows: Sequence[Base], view: CaseView | None, new_entries: list[TimelineEntry], failed_refunds: list[str]) -> Written:
         """What one transition leaves behind, in one transaction: its ledger postings, support tickets
         and notices, each inserted once on its key; the shares of failed refunds given back to their
         order; and the read model, as `record_case` writes it. All or nothing, and safe to repeat."""
-        def write(session: Session) -> Written:
-            inserted = _add_new(session, rows)
-            _release(session, failed_refunds)
-            recorded, deliveries = _record(session, view, new_entries, False) if view is not None else (False, False)
+        def write(connection: Connection) -> Written:
+            inserted = _add_new(connection, rows)
+            _release(connection, failed_refunds)
+            recorded, deliveries = _record(connection, view, new_entries, False) if view is not None else (False, False)
             return Written(inserted, recorded, deliveries)
 
         return self.in_transaction(write)
@@ -171,7 +174,7 @@ class Store:
             return paid
 
     def post_ledger_entry(self, row: LedgerRow) -> None:
-        self.in_transaction(lambda session: _add_new(session, [row]))
+        self.in_transaction(lambda connection: _add_new(connection, [row]))
 
     def record_order_volume(self, seller_id: str, day: date, orders: int) -> None:
         """The backends' feed: a seller's orders on a day. Sending a day again replaces its figure."""
@@ -185,8 +188,7 @@ class Store:
         reserved (now or by an earlier call with the key), else what the order's other cases have
         already taken. One conditional UPDATE decides, so two cases racing for the last euro cannot
         both win, on SQLite and on PostgreSQL alike."""
-        def reserve(session: Session) -> Money | None:
-            connection = session.connection()
+        def reserve(connection: Connection) -> Money | None:
             if connection.execute(RESERVATION, {"key": key}).first() is not None:
                 return None
             if connection.execute(BUDGET, {"order_id": order_id}).first() is None:  # a race to create it: run again
@@ -199,7 +201,7 @@ class Store:
         return self.in_transaction(reserve)
 
     def release_refunds(self, keys: list[str]) -> None:
-        self.in_transaction(lambda session: _release(session, keys))
+        self.in_transaction(lambda connection: _release(connection, keys))
 
     def undispatched_deliveries(self, case_id: str) -> list[str]:
         """The case's webhook deliveries whose delivery workflow has not been started yet."""
@@ -309,6 +311,13 @@ TAKE = (
     .where(BUDGETS.c.order_id == bindparam("order_id_"), BUDGETS.c.reserved + bindparam("amount") <= BUDGETS.c.paid)
     .values(reserved=BUDGETS.c.reserved + bindparam("amount"))
 )
+GIVE_BACK = update(BUDGETS).where(BUDGETS.c.order_id == bindparam("order_id_")).values(reserved=BUDGETS.c.reserved - bindparam("amount"))
+RELEASE = (
+    update(RESERVATIONS)
+    .where(RESERVATIONS.c.key == bindparam("key_"), RESERVATIONS.c.released.is_(False))
+    .values(released=True)
+    .returning(RESERVATIONS.c.order_id, RESERVATIONS.c.amount)
+)
 TAKEN_BY_OTHERS = select(func.coalesce(func.sum(RESERVATIONS.c.amount), 0)).where(
     RESERVATIONS.c.order_id == _ORDER, RESERVATIONS.c.case_id != _CASE, RESERVATIONS.c.released.is_(False)
 )
@@ -328,15 +337,14 @@ def _refund_values(view: CaseView, refund: Refund, at: datetime) -> dict:
     }
 
 
-def _add_new(session: Session, rows: Sequence[Base]) -> list[Base]:
+def _add_new(connection: Connection, rows: Sequence[Base]) -> list[Base]:
     """Inserts the rows whose keys are not stored yet (one query per kind of row), in order; returns them.
     A seller charge on an order already paid out is recovered from the seller's next payout."""
     kinds: dict[type[Base], list[Base]] = {}
     for row in rows:
         kinds.setdefault(type(row), []).append(row)
-    stored = {(model, key) for model, group in kinds.items() for key in _stored_keys(session, model, [_key(row) for row in group])}
+    stored = {(model, key) for model, group in kinds.items() for key in _stored_keys(connection, model, [_key(row) for row in group])}
     added = [row for row in rows if (type(row), _key(row)) not in stored]
-    connection = session.connection()
     for row in added:
         if isinstance(row, LedgerRow) and row.kind == "seller_charge" and row.order_id is not None:
             if connection.execute(PAID_OUT, {"order_id": row.order_id}).first() is not None:
@@ -362,30 +370,23 @@ def _key(row: Base):
     return key
 
 
-def _stored_keys(session: Session, model: type[Base], keys: list) -> set:
+def _stored_keys(connection: Connection, model: type[Base], keys: list) -> set:
     (column,) = model.__table__.primary_key
-    return set(session.connection().execute(select(column).where(column.in_(keys))).scalars())
+    return set(connection.execute(select(column).where(column.in_(keys))).scalars())
 
 
-def _release(session: Session, keys: list[str]) -> None:
+def _release(connection: Connection, keys: list[str]) -> None:
     """Gives failed refunds' shares back to their orders; a key already released is left alone."""
     for key in keys:
-        released = session.execute(
-            update(RefundReservationRow)
-            .where(RefundReservationRow.key == key, RefundReservationRow.released.is_(False))
-            .values(released=True)
-            .returning(RefundReservationRow.order_id, RefundReservationRow.amount)
-        ).first()
+        released = connection.execute(RELEASE, {"key_": key}).first()
         if released is not None:
-            order_id, amount = released
-            session.execute(update(OrderBudgetRow).where(OrderBudgetRow.order_id == order_id).values(reserved=OrderBudgetRow.reserved - amount))
+            connection.execute(GIVE_BACK, {"order_id_": released.order_id, "amount": released.amount})
 
 
-def _record(session: Session, view: CaseView, new_entries: list[TimelineEntry], force: bool) -> tuple[bool, bool]:
+def _record(connection: Connection, view: CaseView, new_entries: list[TimelineEntry], force: bool) -> tuple[bool, bool]:
     """`Store.record_case` inside a transaction; (whether the view was newer, whether deliveries were
     written)."""
     at = view.timeline[-1].at if view.timeline else view.opened_at
-    connection = session.connection()
     # The order's hold row is locked first, so two cases on one order closing at once count each
     # other's final status. The first case of an order creates it; a second one racing to create it
     # fails on the key and, run again by `in_transaction`, waits on the lock instead.
