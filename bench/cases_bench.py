@@ -13,7 +13,7 @@ table and written to bench/results/bench.json:
 4. idle fleet and deadline storm: --idle cases waiting, all due within one minute: the worker's
    resident memory, how late the deadlines fire (p99) and workflow task failures (goals: under 300 MB,
    p99 under 5 s, no failures);
-5. the time-skipping scenario suite's wall time (goal: under 60 s).
+5. the time-skipping scenario suite's wall time, in one process and in two (goal: under 60 s).
 
     .venv/bin/python -m bench.cases_bench [--cases 30] [--rounds 3] [--samples 100] [--idle 10000] [--skip-suite]
 """
@@ -103,8 +103,10 @@ async def refund_after_return(client: CaseClient, case_id: str) -> None:
     await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.REFUND_AFTER_RETURN))
     await client.send(case_id, ReturnShipped(by=CARRIER, tracking_number="RET-12345"))
     await client.send(case_id, ReturnDelivered(by=CARRIER))
-    await _until(client, case_id, "awaiting_return_inspection")
-    await client.send(case_id, ReturnInspection(by=SELLER, confirm=True))
+    # In its fire-and-forget form: the case takes its messages in order. As an update it would have to
+    # wait until the case had taken the carrier's signal (its validator sees the case as the signals
+    # queued before it found it), and polling for that cost more than the path itself.
+    await client.send(case_id, ReturnInspection(by=SELLER, confirm=True), wait=False)
 
 
 async def partial_accepted(client: CaseClient, case_id: str) -> None:
@@ -540,10 +542,12 @@ def _lateness(store_url: str, due_at: dict[str, datetime]) -> dict[str, float]:
     return {case_id: (at - due_at[case_id]).total_seconds() for case_id, at in fired if case_id in due_at}
 
 
-def suite_time() -> float:
-    """Wall time of the time-skipping scenario suite (`pytest -m workflow`)."""
+def suite_time(processes: int) -> float:
+    """Wall time of the time-skipping scenario suite (`pytest -m workflow`), in one process or spread
+    over several (pytest-xdist, each with its own test server)."""
+    spread = ["-n", str(processes)] if processes > 1 else []
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "workflow", "-p", "no:cacheprovider"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "workflow", "-p", "no:cacheprovider", *spread], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the workflow suite failed:\n{done.stdout[-2000:]}")
     return round(time.perf_counter() - started, 1)
@@ -579,7 +583,7 @@ async def run(arguments: argparse.Namespace, home: Path) -> dict:
     suite = None
     if not arguments.skip_suite:
         print("5. the time-skipping scenario suite", flush=True)
-        suite = suite_time()
+        suite = {"one_process": suite_time(1), "two_processes": suite_time(2)}
     return {"machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}", "paths": paths, "long_case": long, "answer_to_money": latency, "storm": storm, "suite_seconds": suite}
 
 
@@ -607,7 +611,8 @@ def table(results: dict) -> str:
         floor = storm["floor"]
         lines.append(f"storm through the floor's workflow: {floor['deadlines_fired']} of {floor['cases']} timers fired, lateness p50 {floor['lateness_p50_s']} s p99 {floor['lateness_p99_s']} s")
     if results["suite_seconds"] is not None:
-        lines.append(f"time-skipping scenario suite: {results['suite_seconds']} s")
+        suite = results["suite_seconds"]
+        lines.append(f"time-skipping scenario suite: {suite['one_process']} s in one process, {suite['two_processes']} s in two (pytest -n 2)")
     return "\n".join(lines)
 
 
