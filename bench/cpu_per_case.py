@@ -1,0 +1,66 @@
+"""CPU per case, process by process: the dev server, our worker, the floor's worker and this client,
+from their /proc times over N cases of one path run through RefundCase, then the same through the floor.
+
+    .venv/bin/python -m bench.cpu_per_case "decline, then support" [--batches 4] [--cases 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from bench.baseline import shape_of
+from bench.cases_bench import PATHS, QUEUE, _baseline, _ours, _rate
+from bench.chaos import Cluster, Config
+from bench.chaos import _connect as connect_to
+from store.database import Store
+from workflows.refund_case import workflow_id
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(path: str, batches: int, cases: int, home: Path) -> None:
+    play, policy = PATHS[path]
+    cluster = Cluster(Config(workers=1), home, REFUND_GATEWAY="embedded", TEMPORAL_TASK_QUEUE=QUEUE)
+    cluster.start_server()
+    floor_worker = None
+    try:
+        client = await connect_to(cluster)
+        Store(cluster.env["DATABASE_URL"]).migrate()
+        cluster.revive()
+        floor_worker = subprocess.Popen([sys.executable, "-m", "bench.baseline"], env=cluster.env, start_new_session=True)
+        sample = await _ours(client, play, policy)
+        shape = shape_of(await client.client.get_workflow_handle(workflow_id(sample)).fetch_history(), timedelta(hours=72))
+        await _baseline(client.client, shape)
+        processes = {"server": cluster.server.pid, "worker": cluster.workers[0].pid, "floor worker": floor_worker.pid, "client": os.getpid()}
+        for label, one in (("ours", lambda: _ours(client, play, policy)), ("floor", lambda: _baseline(client.client, shape))):
+            before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+            rates = [await _rate(cases, one) for _ in range(batches)]
+            spent = {name: round((cpu_seconds(pid) - before[name]) / (batches * cases) * 1000, 1) for name, pid in processes.items()}
+            print(f"{label:>5}: {sorted(rates)[len(rates) // 2]:.1f} cases/s (median batch); ms of CPU per case {spent}", flush=True)
+    finally:
+        if floor_worker is not None:
+            floor_worker.kill()
+        cluster.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("path", choices=list(PATHS))
+    parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument("--cases", type=int, default=20, help="cases per batch, run at once")
+    arguments = parser.parse_args()
+    asyncio.run(measure(arguments.path, arguments.batches, arguments.cases, Path(tempfile.mkdtemp(prefix="cpu-"))))
+
+
+if __name__ == "__main__":
+    main()
