@@ -365,8 +365,20 @@ async def answer_to_money(client: CaseClient, raw: Client, full_rate: float, sam
 
 
 def _percentiles(waits: list[float], prefix: str) -> dict:
-    waits = sorted(waits)
-    return {f"{prefix}p50_ms": round(statistics.median(waits), 1), f"{prefix}p99_ms": round(waits[int(0.99 * (len(waits) - 1))], 1)}
+    p50, p99 = _p50_p99(waits)
+    return {f"{prefix}p50_ms": round(p50, 1), f"{prefix}p99_ms": round(p99, 1)}
+
+
+def _lateness_percentiles(waits: list[float]) -> dict:
+    if not waits:
+        return {"lateness_p50_s": None, "lateness_p99_s": None}
+    p50, p99 = _p50_p99(waits)
+    return {"lateness_p50_s": round(p50, 2), "lateness_p99_s": round(p99, 2)}
+
+
+def _p50_p99(values: list[float]) -> tuple[float, float]:
+    values = sorted(values)
+    return statistics.median(values), values[int(0.99 * (len(values) - 1))]
 
 
 def _accepted_to_refunded_ms(history: WorkflowHistory) -> float:
@@ -467,8 +479,7 @@ async def deadline_storm(client: CaseClient, raw: Client, cluster: Cluster, stor
         "deadlines_due": len(due_at),
         "deadlines_fired": len(lateness),
         "waited_after_the_minute_s": STORM_PATIENCE_S,
-        "lateness_p50_s": round(statistics.median(waits), 2) if waits else None,
-        "lateness_p99_s": round(waits[int(0.99 * (len(waits) - 1))], 2) if waits else None,
+        **_lateness_percentiles(waits),
         "task_failures_in_sampled_histories": failures,
     }
 
@@ -506,8 +517,7 @@ async def floor_storm(raw: Client, count: int) -> dict:
         "cases": count,
         "opening_s": round(opening, 1),
         "deadlines_fired": len(waits),
-        "lateness_p50_s": round(statistics.median(waits), 2) if waits else None,
-        "lateness_p99_s": round(waits[int(0.99 * (len(waits) - 1))], 2) if waits else None,
+        **_lateness_percentiles(waits),
     }
 
 
@@ -590,7 +600,7 @@ async def run(arguments: argparse.Namespace, home: Path) -> dict:
         if arguments.idle:
             print(f"4. idle fleet of {arguments.idle} and deadline storm", flush=True)
             storm = await deadline_storm(client, raw, cluster, cluster.env["DATABASE_URL"], arguments.idle)
-            print(f"4b. the same storm through the floor's workflow", flush=True)
+            print("4b. the same storm through the floor's workflow", flush=True)
             storm["floor"] = await floor_storm(raw, arguments.idle)
     finally:
         if baseline_worker is not None:
