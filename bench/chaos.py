@@ -22,6 +22,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from activities.provider_double import ProviderDouble
@@ -183,6 +187,24 @@ class Cluster:
         for index, worker in enumerate(self.workers):
             if worker is None or worker.poll() is not None:
                 self.start_worker(index)
+
+    async def polling(self, client: Client, seconds: float = 60) -> None:
+        """Waits until every live worker polls the task queue: a worker still importing would otherwise
+        leave all the first cases to the one that started first."""
+        live = {index: worker for index, worker in enumerate(self.workers) if worker is not None and worker.poll() is None}
+        identities = {f"{worker.pid}@{socket.gethostname()}" for worker in live.values()}
+        queue = self.env["TEMPORAL_TASK_QUEUE"]
+        request = DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+        deadline = time.monotonic() + seconds
+        while True:
+            polling = {poller.identity for poller in (await client.workflow_service.describe_task_queue(request)).pollers}
+            if identities <= polling:
+                return
+            if dead := [index for index, worker in live.items() if worker.poll() is not None]:
+                raise RuntimeError(f"worker {dead[0]} exited before polling; see {self.home / f'worker-{dead[0]}.log'}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workers {sorted(identities - polling)} not polling {queue!r} after {seconds:.0f} s")
+            await asyncio.sleep(0.1)
 
     def stop(self) -> None:
         for process in [*self.workers, self.server]:

@@ -56,6 +56,7 @@ async def test_three_workers_share_the_cases_and_two_finish_them_when_one_dies(t
         client = await connect_to(cluster)
         Store(cluster.env["DATABASE_URL"]).migrate()
         cluster.revive()
+        await cluster.polling(client.client)
         identity = {f"{worker.pid}@{socket.gethostname()}": index for index, worker in enumerate(cluster.workers)}
 
         case_ids = await asyncio.gather(*(_open(client) for _ in range(CASES)))
