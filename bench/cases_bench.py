@@ -103,10 +103,7 @@ async def refund_after_return(client: CaseClient, case_id: str) -> None:
     await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.REFUND_AFTER_RETURN))
     await client.send(case_id, ReturnShipped(by=CARRIER, tracking_number="RET-12345"))
     await client.send(case_id, ReturnDelivered(by=CARRIER))
-    # In its fire-and-forget form: the case takes its messages in order. As an update it would have to
-    # wait until the case had taken the carrier's signal (its validator sees the case as the signals
-    # queued before it found it), and polling for that cost more than the path itself.
-    await client.send(case_id, ReturnInspection(by=SELLER, confirm=True), wait=False)
+    await client.send(case_id, ReturnInspection(by=SELLER, confirm=True))  # judged after the signals ahead of it
 
 
 async def partial_accepted(client: CaseClient, case_id: str) -> None:

@@ -172,6 +172,31 @@ async def test_a_decision_in_the_first_workflow_task_does_not_overtake_the_openi
         await h.client.send(opened.case_id, SupportDecision(by=SUPPORT, decision="deny"))
 
 
+async def test_an_update_right_behind_a_signal_sees_what_the_signal_did(env, store):
+    """The carrier's delivery signal and the seller's inspection update reach the case in one workflow
+    task (no worker runs while they are sent): the inspection is judged on the delivered return, not
+    refused as if the return were still on its way. An update behind those that the case cannot take is
+    judged in its turn: refused, with its reason, and it changes nothing."""
+    queue = f"behind-{uuid.uuid4().hex[:8]}"
+    async with worker_for(env, store, queue, worker_max_cached_cases=0) as h:
+        case_id = await open_case(h)
+        await h.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.REFUND_AFTER_RETURN))
+        await signal(h, case_id, ReturnShipped(by=CARRIER, tracking_number="RET-12345"))
+    await h.client.send(case_id, ReturnDelivered(by=CARRIER))
+    inspection = asyncio.create_task(h.client.send(case_id, ReturnInspection(by=SELLER, confirm=True)))
+    await asyncio.sleep(0.2)
+    stray = asyncio.create_task(h.client.send(case_id, BuyerAnswer(by=BUYER, accept=True)))
+    await asyncio.sleep(0.5)
+    async with worker_for(env, store, queue, worker_max_cached_cases=0):
+        shown = await inspection
+        with pytest.raises(CaseRefused, match=r"^status: the case is closed \(refunded_full\)"):  # judged after the inspection
+            await stray
+        after = await h.client.show(case_id)
+    assert shown.outcome is Outcome.REFUNDED_FULL
+    assert [e.kind for e in shown.timeline][-3:] == ["return_delivered", "return_inspection", "refund_settled"]
+    assert after.version == shown.version and money_rows(h, case_id) == ([4500], [("seller_charge", 4500 + 650)])
+
+
 async def test_replacement_with_tracking(cases):
     case_id = await open_case(cases)
     shown = await cases.client.send(

@@ -94,6 +94,7 @@ class RefundCaseWorkflow:
         self._lock = asyncio.Lock()
         self._history_limit = request.continue_after_events
         self._recorded = 0
+        self._ahead = 0  # messages taken in but not yet applied or carried out (see _check)
         self._opening: engine.Transition | None = None
         self._metrics = CaseMetrics()
         if request.continued is not None:
@@ -293,10 +294,23 @@ class RefundCaseWorkflow:
     # ------------------------------------------------------------------------------- the shell
 
     def _check(self, message: CaseMessage) -> None:
-        """Update validators: a refusal here rejects the update and leaves no trace in history."""
-        engine.check(self.case, message, workflow.now())
+        """Update validators: a refusal here rejects the update and leaves no trace in history. They
+        judge only an update with nothing ahead of it: behind a message not yet applied (a carrier's
+        signal in the same workflow task, a refund still awaiting the gateway's answer) the case is not
+        yet what the update will meet, so the update is accepted and its handler judges it in turn, a
+        refusal then failing the update with the same reason. Validators do not run on replay, so this
+        changes no recorded history."""
+        if self._opening is None and not self._ahead:
+            engine.check(self.case, message, workflow.now())
 
     async def _deliver(self, message: CaseMessage, via: str) -> CaseView:
+        self._ahead += 1
+        try:
+            return await self._apply_in_turn(message, via)
+        finally:
+            self._ahead -= 1
+
+    async def _apply_in_turn(self, message: CaseMessage, via: str) -> CaseView:
         # A message may arrive before the opening's own commands have run; it must not overtake them.
         await workflow.wait_condition(lambda: self._opening is None)
         async with self._lock:
@@ -307,7 +321,7 @@ class RefundCaseWorkflow:
             try:
                 transition = engine.apply(self.case, message, workflow.now())
             except engine.Refusal as refusal:
-                if via == "update":  # the state changed between validator and handler
+                if via == "update":  # judged here, not by the validator (see _check), or the state changed since
                     raise ApplicationError(str(refusal), type="Refusal", non_retryable=True) from None
                 if via == "clock":  # the deadline moved while we waited for the lock
                     return view(self.case)
