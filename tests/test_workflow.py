@@ -195,6 +195,10 @@ async def test_an_update_right_behind_a_signal_sees_what_the_signal_did(env, sto
     assert shown.outcome is Outcome.REFUNDED_FULL
     assert [e.kind for e in shown.timeline][-3:] == ["return_delivered", "return_inspection", "refund_settled"]
     assert after.version == shown.version and money_rows(h, case_id) == ([4500], [("seller_charge", 4500 + 650)])
+    history = await env.client.get_workflow_handle(workflow_id(case_id)).fetch_history()
+    accepted = [e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
+    assert len(accepted) == 3  # the seller's response, the inspection, and the stray answer its handler refused
+    await Replayer(workflows=[RefundCaseWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
 
 
 async def test_replacement_with_tracking(cases):
