@@ -42,6 +42,7 @@ class BaselineCase:
         self.lock = asyncio.Lock()
         self.received = 0
         self.done = 0
+        self.opened = False
         self.timer_lateness_s: list[float] = []
 
     @workflow.run
@@ -49,6 +50,7 @@ class BaselineCase:
         """Returns how late each timer stage began, in seconds (measured as a case measures its
         deadlines: the time of the task that acts, less the time due)."""
         await self._stage(0)
+        self.opened = True
         for stage, trigger in enumerate(shape.triggers, start=1):
             wait = shape.wait if trigger == "timer" else timedelta(days=1)
             due = workflow.now() + wait
@@ -58,7 +60,8 @@ class BaselineCase:
                 if trigger != "timer":
                     raise
                 self.timer_lateness_s.append((workflow.now() - due).total_seconds())
-                await self._stage(stage)
+                async with self.lock:
+                    await self._stage(stage)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.timer_lateness_s
 
@@ -75,6 +78,9 @@ class BaselineCase:
         await self._message()
 
     async def _message(self) -> int:
+        # As a case's messages wait for its opening: a message in the first task would otherwise run its
+        # stage beside stage 0, which could then set `done` back to 0 and leave the run waiting a day.
+        await workflow.wait_condition(lambda: self.opened)
         async with self.lock:
             self.received += 1
             stage = self.done + 1
