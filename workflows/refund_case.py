@@ -8,6 +8,8 @@ message at a time and the rules in `cases.engine` are the only place that decide
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -94,7 +96,7 @@ class RefundCaseWorkflow:
         self._lock = asyncio.Lock()
         self._history_limit = request.continue_after_events
         self._recorded = 0
-        self._ahead = 0  # messages taken in but not yet applied or carried out (see _check)
+        self._ahead = 0  # messages waiting for their turn (see _check)
         self._opening: engine.Transition | None = None
         self._metrics = CaseMetrics()
         if request.continued is not None:
@@ -295,25 +297,31 @@ class RefundCaseWorkflow:
 
     def _check(self, message: CaseMessage) -> None:
         """Update validators: a refusal here rejects the update and leaves no trace in history. They
-        judge only an update with nothing ahead of it: behind a message not yet applied (a carrier's
-        signal in the same workflow task, a refund still awaiting the gateway's answer) the case is not
-        yet what the update will meet, so the update is accepted and its handler judges it in turn, a
-        refusal then failing the update with the same reason. Validators do not run on replay, so this
-        changes no recorded history."""
+        judge only an update with nothing ahead of it: behind a message still waiting for its turn (a
+        carrier's signal in the same workflow task) the case is not yet what the update will meet, so
+        the update is accepted and its handler judges it in turn, a refusal then failing the update
+        with the same reason. Validators do not run on replay, so this changes no recorded history."""
         if self._opening is None and not self._ahead:
             engine.check(self.case, message, workflow.now())
 
-    async def _deliver(self, message: CaseMessage, via: str) -> CaseView:
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """A message's turn: after the opening's own commands (it must not overtake them), then under
+        the lock. Until it has the lock it counts as ahead of any update that arrives (see _check); from
+        the lock to its new state nothing else runs, as no await lies between."""
         self._ahead += 1
         try:
-            return await self._apply_in_turn(message, via)
+            await workflow.wait_condition(lambda: self._opening is None)
+            await self._lock.acquire()
         finally:
             self._ahead -= 1
+        try:
+            yield
+        finally:
+            self._lock.release()
 
-    async def _apply_in_turn(self, message: CaseMessage, via: str) -> CaseView:
-        # A message may arrive before the opening's own commands have run; it must not overtake them.
-        await workflow.wait_condition(lambda: self._opening is None)
-        async with self._lock:
+    async def _deliver(self, message: CaseMessage, via: str) -> CaseView:
+        async with self._turn():
             if engine.is_repeat(self.case, message):
                 if self._takes(REQUEST_IDS):
                     return view(self.case)  # a retry of a command the case has taken: answer, do not act
