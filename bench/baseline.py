@@ -40,7 +40,6 @@ class BaselineCase:
     def __init__(self, shape: Shape) -> None:
         self.shape = shape
         self.lock = asyncio.Lock()
-        self.received = 0
         self.done = 0
         self.opened = False
         self.timer_lateness_s: list[float] = []
@@ -82,7 +81,6 @@ class BaselineCase:
         # stage beside stage 0, which could then set `done` back to 0 and leave the run waiting a day.
         await workflow.wait_condition(lambda: self.opened)
         async with self.lock:
-            self.received += 1
             stage = self.done + 1
             await self._stage(stage)
             return stage
