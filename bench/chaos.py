@@ -188,22 +188,26 @@ class Cluster:
             if worker is None or worker.poll() is not None:
                 self.start_worker(index)
 
+    def identities(self) -> dict[str, int]:
+        """Each live worker's identity as the SDK names it by default (pid@host), to its index."""
+        host = socket.gethostname()
+        return {f"{worker.pid}@{host}": index for index, worker in enumerate(self.workers) if worker is not None and worker.poll() is None}
+
     async def polling(self, client: Client, seconds: float = 60) -> None:
         """Waits until every live worker polls the task queue: a worker still importing would otherwise
         leave all the first cases to the one that started first."""
-        live = {index: worker for index, worker in enumerate(self.workers) if worker is not None and worker.poll() is None}
-        identities = {f"{worker.pid}@{socket.gethostname()}" for worker in live.values()}
+        identities = self.identities()
         queue = self.env["TEMPORAL_TASK_QUEUE"]
         request = DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
         deadline = time.monotonic() + seconds
         while True:
             polling = {poller.identity for poller in (await client.workflow_service.describe_task_queue(request)).pollers}
-            if identities <= polling:
+            if identities.keys() <= polling:
                 return
-            if dead := [index for index, worker in live.items() if worker.poll() is not None]:
+            if dead := [index for index in identities.values() if self.workers[index].poll() is not None]:
                 raise RuntimeError(f"worker {dead[0]} exited before polling; see {self.home / f'worker-{dead[0]}.log'}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"workers {sorted(identities - polling)} not polling {queue!r} after {seconds:.0f} s")
+                raise TimeoutError(f"workers {sorted(identities.keys() - polling)} not polling {queue!r} after {seconds:.0f} s")
             await asyncio.sleep(0.1)
 
     def stop(self) -> None:

@@ -6,7 +6,6 @@ and the three counts add up to the cases opened: a case is counted once, however
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import httpx
@@ -57,7 +56,7 @@ async def test_three_workers_share_the_cases_and_two_finish_them_when_one_dies(t
         Store(cluster.env["DATABASE_URL"]).migrate()
         cluster.revive()
         await cluster.polling(client.client)
-        identity = {f"{worker.pid}@{socket.gethostname()}": index for index, worker in enumerate(cluster.workers)}
+        identity = cluster.identities()
 
         case_ids = await asyncio.gather(*(_open(client) for _ in range(CASES)))
         raw = client.client
