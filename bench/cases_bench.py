@@ -30,7 +30,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -242,13 +243,18 @@ def _minimum(shape: Shape, refunds: int) -> tuple[int, int]:
     return events, actions
 
 
+def floor_shape(history: WorkflowHistory, policy: str) -> Shape:
+    """The floor's shape for a path recorded in `history`: its timers wait as long as the path's deadline
+    (3 s on the quick policy; otherwise they never fire within a run)."""
+    return shape_of(history, timedelta(seconds=3) if policy == QUICK.name else timedelta(hours=72))
+
+
 async def overhead_and_history(client: CaseClient, raw: Client, cases: int, rounds: int) -> tuple[list[dict], dict]:
     rows = []
     for name, (play, policy) in PATHS.items():
         sample = await _ours(client, play, policy)
         history = await raw.get_workflow_handle(workflow_id(sample)).fetch_history()
-        wait = timedelta(seconds=3) if policy == QUICK.name else timedelta(hours=72)
-        shape = shape_of(history, wait)
+        shape = floor_shape(history, policy)
         ours, floor = [], []
         for _ in range(rounds):
             ours.append(await _rate(cases, lambda: _ours(client, play, policy)))
@@ -583,18 +589,29 @@ def suite_time(processes: int) -> float:
     return round(time.perf_counter() - started, 1)
 
 
-async def run(arguments: argparse.Namespace, home: Path) -> dict:
+@asynccontextmanager
+async def bench_cluster(home: Path) -> AsyncIterator[tuple[Cluster, CaseClient, subprocess.Popen]]:
+    """The dev server, one worker of ours on the embedded gateway, the floor's worker, and a client that
+    knows the bench's quick policy; all stopped on the way out."""
     cluster = Cluster(Config(workers=1), home, REFUND_GATEWAY="embedded", TEMPORAL_TASK_QUEUE=QUEUE)
     cluster.start_server()
-    baseline_worker = None
+    floor_worker = None
     try:
         client = await connect_to(cluster)
-        for policy in (QUICK,):
-            client.extra_policies[policy.name] = policy
-        raw = client.client
+        client.extra_policies[QUICK.name] = QUICK
         Store(cluster.env["DATABASE_URL"]).migrate()
         cluster.revive()
-        baseline_worker = subprocess.Popen([sys.executable, "-m", "bench.baseline"], env=cluster.env, start_new_session=True)
+        floor_worker = subprocess.Popen([sys.executable, "-m", "bench.baseline"], env=cluster.env, start_new_session=True)
+        yield cluster, client, floor_worker
+    finally:
+        if floor_worker is not None:
+            floor_worker.kill()
+        cluster.stop()
+
+
+async def run(arguments: argparse.Namespace, home: Path) -> dict:
+    async with bench_cluster(home) as (cluster, client, _):
+        raw = client.client
         print("1-2. overhead against the floor, history cost", flush=True)
         paths, long = await overhead_and_history(client, raw, arguments.cases, arguments.rounds)
         print("3. answer to money", flush=True)
@@ -606,10 +623,6 @@ async def run(arguments: argparse.Namespace, home: Path) -> dict:
             storm = await deadline_storm(client, raw, cluster, cluster.env["DATABASE_URL"], arguments.idle)
             print("4b. the same storm through the floor's workflow", flush=True)
             storm["floor"] = await floor_storm(raw, arguments.idle)
-    finally:
-        if baseline_worker is not None:
-            baseline_worker.kill()
-        cluster.stop()
     suite = None
     if not arguments.skip_suite:
         print("5. the time-skipping scenario suite", flush=True)

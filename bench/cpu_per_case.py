@@ -9,17 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 
-from bench.baseline import shape_of
-from bench.cases_bench import PATHS, QUEUE, _baseline, _ours, _rate
-from bench.chaos import Cluster, Config
-from bench.chaos import _connect as connect_to
-from store.database import Store
+from bench.cases_bench import PATHS, _baseline, _ours, _rate, bench_cluster, floor_shape
 from workflows.refund_case import workflow_id
 
 
@@ -30,16 +23,9 @@ def cpu_seconds(pid: int) -> float:
 
 async def measure(path: str, batches: int, cases: int, home: Path) -> None:
     play, policy = PATHS[path]
-    cluster = Cluster(Config(workers=1), home, REFUND_GATEWAY="embedded", TEMPORAL_TASK_QUEUE=QUEUE)
-    cluster.start_server()
-    floor_worker = None
-    try:
-        client = await connect_to(cluster)
-        Store(cluster.env["DATABASE_URL"]).migrate()
-        cluster.revive()
-        floor_worker = subprocess.Popen([sys.executable, "-m", "bench.baseline"], env=cluster.env, start_new_session=True)
+    async with bench_cluster(home) as (cluster, client, floor_worker):
         sample = await _ours(client, play, policy)
-        shape = shape_of(await client.client.get_workflow_handle(workflow_id(sample)).fetch_history(), timedelta(hours=72))
+        shape = floor_shape(await client.client.get_workflow_handle(workflow_id(sample)).fetch_history(), policy)
         await _baseline(client.client, shape)
         processes = {"server": cluster.server.pid, "worker": cluster.workers[0].pid, "floor worker": floor_worker.pid, "client": os.getpid()}
         for label, one in (("ours", lambda: _ours(client, play, policy)), ("floor", lambda: _baseline(client.client, shape))):
@@ -47,10 +33,6 @@ async def measure(path: str, batches: int, cases: int, home: Path) -> None:
             rates = [await _rate(cases, one) for _ in range(batches)]
             spent = {name: round((cpu_seconds(pid) - before[name]) / (batches * cases) * 1000, 1) for name, pid in processes.items()}
             print(f"{label:>5}: {sorted(rates)[len(rates) // 2]:.1f} cases/s (median batch); ms of CPU per case {spent}", flush=True)
-    finally:
-        if floor_worker is not None:
-            floor_worker.kill()
-        cluster.stop()
 
 
 def main() -> None:
