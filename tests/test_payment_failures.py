@@ -12,11 +12,10 @@ from activities.payments import GatewayRejection, GatewayUnavailable
 from activities.provider_double import Faults, ProviderDouble
 from cases.messages import SellerResponse
 from cases.model import Outcome, Resolution, Status
-from cases.view import CaseView
 from tests.conftest import worker_for
 from tests.factories import SELLER, eur
-from tests.test_workflow import open_case
-from workflows.refund_case import REFUND_RETRIES_FOR, workflow_id
+from tests.test_workflow import final_view, open_case
+from workflows.refund_case import REFUND_RETRIES_FOR
 
 FULL_REFUND = SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND)
 
@@ -88,11 +87,10 @@ async def test_transient_errors_are_retried_with_backoff_and_refund_once(module_
     double = provider(unavailable=0.5)
     async with worker_for(module_env, store, gateway=double) as h:
         case_ids = [await open_case(h) for _ in range(6)]
-        for case_id in case_ids:  # as signals: the test then waits on the results, so the server skips the backoffs
+        for case_id in case_ids:  # as signals, so that the backoffs pass in skipped time while final_view waits
             await h.client.send(case_id, FULL_REFUND, wait=False)
         for case_id in case_ids:
-            final = await h.client.client.get_workflow_handle(workflow_id(case_id), result_type=CaseView).result()
-            assert final.outcome is Outcome.REFUNDED_FULL
+            assert (await final_view(h, case_id)).outcome is Outcome.REFUNDED_FULL
     per_key = double.payments_per_key()
     assert per_key == {f"{case_id}:refund:1": 1 for case_id in case_ids}
     assert double.calls > len(case_ids), "with half the calls failing, some refunds needed a retry"

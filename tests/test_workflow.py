@@ -87,8 +87,17 @@ async def status(h, case_id) -> Status:
     return (await h.client.show(case_id)).status
 
 
-async def outcome_of(h, case_id):
-    return await h.env.client.get_workflow_handle(workflow_id(case_id)).result(result_type=None)
+async def final_view(h, case_id, patience: timedelta = timedelta(hours=1)) -> CaseView:
+    """The case's result, letting time pass on the time-skipping server until the workflow ends.
+
+    Only a handle from start_workflow lets time skip while it waits for a result; a handle from
+    get_workflow_handle waits in real time (retry backoffs and all), and the test server ends that
+    wait after 20 s with no event, which the SDK reports as "No completion event found"."""
+    until = await h.env.get_current_time() + patience
+    while await h.client.is_running(case_id):
+        assert await h.env.get_current_time() < until, f"case {case_id} still running after {patience}"
+        await h.env.sleep(timedelta(minutes=1))
+    return await h.env.client.get_workflow_handle(workflow_id(case_id), result_type=CaseView).result()
 
 
 def money_rows(h, case_id):
@@ -621,10 +630,9 @@ async def test_marketplace_case_unresolved_for_30_days_flags_its_seller_until_it
 
 async def across_closing(h, case_id, reopenable_until):
     """The workflow still runs one second before the time to reopen ends, and has finished after it."""
-    handle = h.env.client.get_workflow_handle(workflow_id(case_id), result_type=CaseView)
     await h.env.sleep(reopenable_until - await h.env.get_current_time() - SECOND)
     assert await h.client.is_running(case_id)
-    final = await handle.result()
+    final = await final_view(h, case_id)
     assert final.reopenable_until is None and final.timeline[-1].kind == "reopening_lapsed"
 
 
