@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -98,7 +99,13 @@ class EncryptionCodec(PayloadCodec):
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             raise KeyringError(f"payload sealed with key {key_id!r}, which this keyring does not hold")
-        plain = cipher.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], key_id.encode())
+        try:
+            plain = cipher.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], key_id.encode())
+        except InvalidTag:
+            raise KeyringError(
+                f"payload sealed with key {key_id!r} does not open with this keyring's {key_id!r}: "
+                "another key under the same id, or the payload was altered"
+            ) from None
         return Payload.FromString(plain)
 
 

@@ -234,3 +234,7 @@ async def test_the_history_on_the_server_holds_no_plaintext(dev_server):
     assert "Canary-note-4711" not in raw and base64.b64encode(b"Canary-note-4711").decode()[:16] not in raw
     without_key = await cli({**env, "CODEC": "off", "CODEC_KEYS": ""}, "show", case_id, "--json")
     assert without_key.returncode != 0 and "Canary-note-4711" not in without_key.stdout + without_key.stderr
+    other_key = f"e2e={base64.b64encode(bytes(32)).decode()}"  # the same key id, another key
+    wrong_key = await cli({**env, "CODEC_KEYS": other_key}, "show", case_id, "--json")
+    assert wrong_key.returncode == 2 and "Traceback" not in wrong_key.stderr and "Canary-note-4711" not in wrong_key.stdout
+    assert "payload sealed with key 'e2e' does not open with this keyring's 'e2e'" in wrong_key.stderr

@@ -54,6 +54,12 @@ async def test_keys_rotate_old_ones_still_open_and_unknown_ones_are_named():
         await old.decode([sealed_with_k2])
 
 
+async def test_another_key_under_the_same_id_is_named_not_a_crash():
+    [sealed] = await EncryptionCodec(Keyring.parse(f"k1={KEY_1}")).encode([plain(CANARY)])
+    with pytest.raises(KeyringError, match="payload sealed with key 'k1' does not open with this keyring's 'k1'"):
+        await EncryptionCodec(Keyring.parse(f"k1={KEY_2}")).decode([sealed])
+
+
 async def test_unencrypted_payloads_pass_through_so_older_histories_stay_readable():
     codec = EncryptionCodec(Keyring.parse(f"k1={KEY_1}"))
     assert await codec.decode([plain("old")]) == [plain("old")]
@@ -105,12 +111,15 @@ async def test_the_codec_server_decodes_for_the_token_holder_only(server):
         assert CANARY not in refused.text
 
 
-def test_the_codec_server_encodes_and_names_bad_input(server):
+async def test_the_codec_server_encodes_and_names_bad_input(server):
     http, _ = server
     sealed = http.post("/s3cret/encode", content=body(plain("x")), headers={"content-type": "application/json"})
     assert json_format.Parse(sealed.text, Payloads()).payloads[0].metadata["encoding"] == ENCODING
     bad = http.post("/s3cret/decode", content="{not json", headers={"content-type": "application/json"})
     assert bad.status_code == 400 and bad.json()["detail"].startswith("payloads: not a JSON Payloads message")
+    [foreign] = await EncryptionCodec(Keyring.parse(f"k1={KEY_2}")).encode([plain(CANARY)])
+    unopened = http.post("/s3cret/decode", content=body(foreign), headers={"content-type": "application/json"})
+    assert unopened.status_code == 422 and "does not open with this keyring's 'k1'" in unopened.json()["detail"]
 
 
 def test_cors_admits_only_the_ui_origin(server):
