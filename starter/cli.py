@@ -57,7 +57,7 @@ for sub, name in [(seller, "seller"), (buyer, "buyer"), (support, "support"), (c
 store_cli.register(app)
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one-line messages: an id or a rule is never split across lines
 
 CaseArg = Annotated[str, typer.Argument(help="Case id (as printed by `open` and `list`).")]
 AsOpt = Annotated[str | None, typer.Option("--as", help="Acting party's id; defaults to the case's own.")]
@@ -111,7 +111,7 @@ def _act(case_id: str, party: Party, as_id: str | None, build: Callable[[Actor, 
         if shown is None:
             shown = await _taken(client, case_id, current.version)
         if shown is None:
-            out.print(f"sent {message.kind} to case {case_id} as a signal; it applies when a worker runs")
+            out.print(f"sent {message.kind} to case {case_id} as a signal; it applies when a worker runs", soft_wrap=True)
         else:
             render.case(out, shown)
 
@@ -192,7 +192,7 @@ def open_case(
             out.print_json(json.dumps({"case_id": opened.case_id, "workflow_id": opened.workflow_id, "created": opened.created}))
         else:
             verb = "opened" if opened.created else "already open (same request id)"
-            out.print(f"case [bold]{opened.case_id}[/bold] {verb}; workflow id {opened.workflow_id}")
+            out.print(f"case [bold]{opened.case_id}[/bold] {verb}; workflow id {opened.workflow_id}", soft_wrap=True)
 
     _run(work)
 

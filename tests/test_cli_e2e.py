@@ -91,7 +91,7 @@ async def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     return await asyncio.to_thread(
         subprocess.run,
         [str(BIN / "refund-cases"), *args],
-        env={**os.environ, **env, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -151,6 +151,8 @@ async def test_the_tour_open_answer_ship_confirm_refund_and_charge(dev_server):
 async def test_bad_input_gets_a_clear_error_and_exit_code_2(dev_server):
     env, _, _ = dev_server
     case_id = json.loads(await ok(env, "open", *ORDER, "--reason", "defective", "--request-id", "bad-1", "--json"))["case_id"]
+    env = {**env, "COLUMNS": "40"}  # a narrow terminal or a pipe still gets each message, and each id, on one line
+    assert f"workflow id case-{case_id}\n" in await ok(env, "open", *ORDER, "--reason", "defective", "--request-id", "bad-1")
     too_much = await cli(env, "seller", "respond", case_id, "--resolution", "partial_refund", "--amount", "100.00")
     assert too_much.returncode == 2
     assert "amount: must not exceed what is refundable, 45.00 EUR" in too_much.stderr
