@@ -47,7 +47,7 @@ def build_worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=[RefundCaseWorkflow, WebhookDeliveryWorkflow],
-        activities=[*CaseActivities(store, gateway, dispatch).all(), *WebhookActivities(store).all()],
+        activities=[*CaseActivities(store, gateway, dispatch).all(), *WebhookActivities(store, settings.webhook_private_targets).all()],
         activity_executor=pool,
         max_cached_workflows=settings.worker_max_cached_cases,
         workflow_runner=WORKFLOW_RUNNER,

@@ -7,20 +7,28 @@ Signature scheme (Stripe's, for familiarity): the header
 
 A receiver recomputes v1 over the raw body with its subscription's secret, compares in constant time,
 and refuses timestamps older than a few minutes (replays). `verify` below does exactly that.
+
+Subscriber URLs come from API callers, so a delivery must not become a way into this service's own
+network (SSRF): a URL whose host is, or resolves to, a loopback, private, link-local or otherwise
+non-public address is refused, when subscribed and again at each delivery, unless
+WEBHOOK_PRIVATE_TARGETS allows it (make run, tests). A delivery connects to the address it checked.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import time
 from datetime import UTC, datetime
 
 import httpx
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from store.database import Store
 
@@ -34,6 +42,26 @@ class WebhookDelivery(BaseModel):
 
 class WebhookNotDelivered(Exception):
     """The subscriber did not take the delivery (an error status or no answer): retried."""
+
+
+class TargetRefused(ValueError):
+    """A subscriber URL that reaches a non-public address: refused, and never retried."""
+
+
+def checked_addresses(url: str, private_allowed: bool) -> list[str]:
+    """`url`'s host's addresses, once every one of them is public (or private targets are allowed).
+    Raises OSError when the host does not resolve."""
+    host = httpx.URL(url).host
+    addresses = list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)))
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        ip = getattr(ip, "ipv4_mapped", None) or ip
+        if not private_allowed and (not ip.is_global or ip.is_multicast):
+            raise TargetRefused(
+                f"{host} is {address}, not a public address: loopback, private, link-local and reserved "
+                "addresses are refused (WEBHOOK_PRIVATE_TARGETS=true allows them)"
+            )
+    return addresses
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -54,8 +82,9 @@ def verify(secret: str, header: str, body: bytes, now: float | None = None, tole
 
 
 class WebhookActivities:
-    def __init__(self, store: Store, http: httpx.Client | None = None):
+    def __init__(self, store: Store, private_targets: bool = False, http: httpx.Client | None = None):
         self.store = store
+        self.private_targets = private_targets
         self.http = http or httpx.Client(timeout=10.0, follow_redirects=False)
 
     @activity.defn
@@ -76,9 +105,15 @@ class WebhookActivities:
             "Refund-Cases-Event": row.event,
             "Refund-Cases-Delivery": row.id,
         }
+        url = httpx.URL(subscription.url)
         try:
-            answer = self.http.post(subscription.url, content=body, headers=headers)
+            answer = self._post(url, checked_addresses(subscription.url, self.private_targets), body, headers)
             error = None if answer.is_success else f"HTTP {answer.status_code}"
+        except TargetRefused as refused:
+            self.store.update_delivery(row.id, last_error=str(refused))
+            raise ApplicationError(str(refused), type="WebhookTargetRefused", non_retryable=True) from None
+        except socket.gaierror:
+            error = f"DNS: {url.host} does not resolve"
         except httpx.HTTPError as failure:
             error = f"{type(failure).__name__}"
         if error is None:
@@ -87,6 +122,22 @@ class WebhookActivities:
             return
         self.store.update_delivery(row.id, attempted=True, last_error=error)
         raise WebhookNotDelivered(f"{row.id}: {error}")
+
+    def _post(self, url: httpx.URL, addresses: list[str], body: bytes, headers: dict[str, str]) -> httpx.Response:
+        """POSTs to the first of the checked `addresses` that takes the connection (as a connection by
+        name would), so DNS cannot answer differently between the check and the connection. The name
+        still goes in the Host header and, for TLS, in SNI and the certificate check."""
+        for address in addresses:
+            try:
+                return self.http.post(
+                    url.copy_with(host=address),
+                    content=body,
+                    headers={**headers, "Host": url.netloc.decode()},
+                    extensions={"sni_hostname": url.host} if url.scheme == "https" else {},
+                )
+            except httpx.ConnectError as failure:
+                refused = failure
+        raise refused
 
     @activity.defn
     def give_up_webhook(self, delivery: WebhookDelivery) -> None:

@@ -5,6 +5,7 @@ No `from __future__ import annotations` here: the action routes are made in a lo
 each one's body model from its live annotation.
 """
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.webhooks import TargetRefused, checked_addresses
 from api.auth import Caller, Callers, Role
 from cases.events import CaseEvent
 from cases.messages import (
@@ -401,6 +403,12 @@ def create_app(
     async def subscribe(subscription: NewSubscription, caller: Annotated[Caller, Depends(authenticate)]) -> CreatedSubscription:
         """Registers a URL for some case events. Deliveries are signed with the secret returned here."""
         allow(caller)
+        try:
+            await asyncio.to_thread(checked_addresses, str(subscription.url), settings.webhook_private_targets)
+        except TargetRefused as refused:
+            raise Problem(422, "Webhook URL refused", "url", str(refused)) from None
+        except OSError:
+            pass  # the host does not resolve yet: each delivery checks it again
         row = WebhookSubscriptionRow(
             id=f"wh_{secrets.token_hex(8)}",
             url=str(subscription.url),

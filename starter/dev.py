@@ -75,6 +75,7 @@ async def connect_when_ready(settings: Settings, server: subprocess.Popen, secon
 
 
 async def main() -> None:
+    os.environ.setdefault("WEBHOOK_PRIVATE_TARGETS", "true")  # everything here is on this machine, subscribers too
     settings = Settings()
     if settings.codec != "off" and settings.codec_keys is None and not settings.codec_key_file.exists():
         print(f"encryption: new key in {Keyring.create(settings.codec_key_file)}", flush=True)

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         None, description='The API\'s callers as JSON: [{"name", "token_sha256", "role", "seller_ids", "buyer_ids"}].'
     )
     api_tokens_file: Path = Field(Path(".data/api-tokens.json"), description="The same, in a file (used when API_TOKENS is unset).")
+    webhook_private_targets: bool = Field(
+        False,
+        description="Let webhook URLs reach loopback, private and link-local addresses. Off, such a URL is refused when "
+        "subscribed and at each delivery, so a subscriber cannot reach this service's own network; `make run` turns it on.",
+    )
 
     @classmethod
     def table(cls) -> str:

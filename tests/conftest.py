@@ -85,6 +85,7 @@ def db(request, tmp_path):
 async def worker_for(env, store, queue=None, gateway=None, **settings):
     """Runs a worker on `queue` (a fresh one by default) inside the `async with` block."""
     queue = queue or f"cases-{uuid.uuid4().hex[:8]}"
+    settings = {"webhook_private_targets": True, **settings}  # the tests' webhook receivers listen on loopback
     config = Settings(temporal_task_queue=queue, database_url=str(store.engine.url), **settings)
     with ThreadPoolExecutor(max_workers=8) as pool:
         worker = build_worker(env.client, config, store, pool, gateway=gateway)

@@ -1,24 +1,31 @@
 """Outbound webhooks: a receiver on loopback verifies every signature, fails on purpose, and sees the
-retries; a subscriber that never answers is given up after the bound."""
+retries; a subscriber that never answers is given up after the bound; a URL that reaches a non-public
+address is refused at each delivery, unless private targets are allowed."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
+import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from temporalio.exceptions import ApplicationError
 
-from activities.webhooks import SIGNATURE_HEADER, sign, verify
+from activities.webhooks import SIGNATURE_HEADER, TargetRefused, WebhookActivities, WebhookDelivery, checked_addresses, sign, verify
 from api.app import create_app
-from store.schema import WebhookDeliveryRow
+from starter.settings import Settings
+from store.database import Store
+from store.schema import WebhookDeliveryRow, WebhookSubscriptionRow
 from tests.test_api import CALLERS, auth, new_case_body, seller_response
-from workflows.webhook_delivery import GIVE_UP_AFTER
+from tests.conftest import worker_for
+from workflows.webhook_delivery import GIVE_UP_AFTER, WebhookDeliveryWorkflow
 from workflows.webhook_delivery import workflow_id as delivery_workflow_id
 
 
@@ -30,6 +37,7 @@ class Receiver:
     secret: str = ""
     fail: int = 0
     calls: list[tuple[str, bool, int]] = field(default_factory=list)  # (event, signature valid, status answered)
+    hosts: list[str] = field(default_factory=list)  # each call's Host header
 
 
 @pytest.fixture
@@ -43,6 +51,7 @@ def receiver():
             status = 500 if got.fail > 0 else 200
             got.fail -= 1
             got.calls.append((self.headers["Refund-Cases-Event"], valid, status))
+            got.hosts.append(self.headers["Host"])
             self.send_response(status)
             self.end_headers()
 
@@ -60,7 +69,7 @@ def receiver():
 @asynccontextmanager
 async def subscribed(harness, receiver: Receiver, events: list[str]):
     """The API, with `receiver` subscribed to `events` for the duration."""
-    app = create_app(case_client=harness.client, store=harness.store, callers=CALLERS)
+    app = create_app(Settings(webhook_private_targets=True), case_client=harness.client, store=harness.store, callers=CALLERS)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
         http.harness = harness
         created = await http.post("/v1/webhooks", json={"url": receiver.url, "events": events}, headers=auth("admin"))
@@ -84,6 +93,71 @@ async def outcomes(harness, subscription: str, expected: int, skip: timedelta = 
         await harness.env.sleep(min(skip, timedelta(hours=4)))
         skip -= timedelta(hours=4)
     return {row.event: await harness.env.client.get_workflow_handle(delivery_workflow_id(row.id)).result() for row in rows}
+
+
+def test_only_public_addresses_are_delivered_to_unless_private_targets_are_allowed():
+    assert checked_addresses("https://8.8.8.8/hook", private_allowed=False) == ["8.8.8.8"]
+    for url in ["http://127.0.0.1:9/hook", "http://10.0.0.5/hook", "http://169.254.169.254/latest", "http://[::1]/hook",
+                "http://[::ffff:127.0.0.1]/hook", "http://100.64.0.1/hook", "http://0.0.0.0/hook", "http://localhost/hook"]:
+        with pytest.raises(TargetRefused, match="not a public address"):
+            checked_addresses(url, private_allowed=False)
+    assert checked_addresses("http://127.0.0.1:9/hook", private_allowed=True) == ["127.0.0.1"]
+
+
+@pytest.fixture
+def own_store(tmp_path):
+    """A store of these tests' own: their subscriptions must not collect the shared cases' events."""
+    store = Store(f"sqlite:///{tmp_path}/cases.db")
+    store.migrate()
+    return store
+
+
+def pending_delivery(store, url: str) -> WebhookDelivery:
+    """A subscription to `url` and one delivery waiting for it, as a case's outbox writes them."""
+    now = datetime.now(UTC)
+    key = uuid.uuid4().hex[:8]
+    store.insert_once(WebhookSubscriptionRow(id=f"wh_{key}", url=url, events=["closed"], secret="whsec_t", created_by="test", created_at=now, active=True))
+    store.insert_once(WebhookDeliveryRow(id=f"d_{key}", subscription_id=f"wh_{key}", case_id="c", event="closed", payload={}, status="pending", created_at=now))
+    return WebhookDelivery(delivery_id=f"d_{key}")
+
+
+def test_a_delivery_to_a_private_address_is_refused_for_good_and_sends_nothing(own_store, receiver):
+    delivery = pending_delivery(own_store, receiver.url)
+    with pytest.raises(ApplicationError, match="127.0.0.1 is 127.0.0.1, not a public address") as refused:
+        WebhookActivities(own_store, private_targets=False).deliver_webhook(delivery)
+    assert refused.value.non_retryable and receiver.calls == []
+    row = own_store.rows(WebhookDeliveryRow, id=delivery.delivery_id)[0]
+    assert (row.attempts, row.status) == (0, "pending") and "not a public address" in row.last_error
+
+
+@pytest.mark.workflow
+async def test_a_refused_delivery_is_given_up_at_once_with_the_reason(env, own_store):
+    delivery = pending_delivery(own_store, "http://169.254.169.254/latest/meta-data")
+    async with worker_for(env, own_store, webhook_private_targets=False) as h:
+        outcome = await env.client.execute_workflow(
+            WebhookDeliveryWorkflow.run, delivery, id=delivery_workflow_id(delivery.delivery_id), task_queue=h.client.task_queue
+        )
+    row = own_store.rows(WebhookDeliveryRow, id=delivery.delivery_id)[0]
+    assert (outcome, row.status, row.attempts) == ("given_up", "given_up", 0)
+    assert row.last_error.startswith("169.254.169.254 is 169.254.169.254, not a public address")
+
+
+def test_a_delivery_connects_to_the_addresses_it_checked_in_turn_and_keeps_the_name(own_store, receiver, monkeypatch):
+    resolve, answers = socket.getaddrinfo, [("127.0.0.2", "127.0.0.1")]
+
+    def dns(host, *args, **kwargs):
+        """Nothing listens on the name's first address; asked again, the name moves there (rebinding)."""
+        if host != "receiver.test":
+            return resolve(host, *args, **kwargs)
+        addresses = answers.pop() if answers else ("127.0.0.2",)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 0)) for address in addresses]
+
+    monkeypatch.setattr(socket, "getaddrinfo", dns)
+    by_name = receiver.url.replace("127.0.0.1", "receiver.test")
+    delivery = pending_delivery(own_store, by_name)
+    WebhookActivities(own_store, private_targets=True).deliver_webhook(delivery)
+    assert receiver.hosts == [httpx.URL(by_name).netloc.decode()]
+    assert own_store.rows(WebhookDeliveryRow, id=delivery.delivery_id)[0].status == "delivered"
 
 
 def test_a_signature_checks_the_body_the_secret_and_the_time():
