@@ -11,7 +11,7 @@ and refuses timestamps older than a few minutes (replays). `verify` below does e
 Subscriber URLs come from API callers, so a delivery must not become a way into this service's own
 network (SSRF): a URL whose host is, or resolves to, a loopback, private, link-local or otherwise
 non-public address is refused, when subscribed and again at each delivery, unless
-WEBHOOK_PRIVATE_TARGETS allows it (make run, tests). A delivery connects to the address it checked.
+WEBHOOK_PRIVATE_TARGETS allows it (make run, tests). A delivery connects to the addresses it checked.
 """
 
 from __future__ import annotations
@@ -136,8 +136,8 @@ class WebhookActivities:
                     extensions={"sni_hostname": url.host} if url.scheme == "https" else {},
                 )
             except httpx.ConnectError as failure:
-                refused = failure
-        raise refused
+                unreachable = failure
+        raise unreachable
 
     @activity.defn
     def give_up_webhook(self, delivery: WebhookDelivery) -> None:
