@@ -429,18 +429,22 @@ def store_check(
     repair: Annotated[bool, typer.Option("--repair", help="Rewrite drifted rows from the workflows.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compare every open case's store row with its workflow's own view; report drift (exit 1), or
-    repair it."""
+    """Compare every open case's store row, refunds and seller ledger with its workflow's own view;
+    report drift (exit 1), or repair the case row and refunds (exit 1 if a ledger drift is left)."""
 
     async def work(client: CaseClient) -> int:
         compared, drifts = await reconcile.check(client, store_cli.open_store(), repair=repair)
+        left = [drift for drift in drifts if not drift.repaired]
         if as_json:
             out.print_json(json.dumps({"compared": compared, "drifts": [vars(d) for d in drifts]}))
         else:
             for drift in drifts:
-                out.print(f"{'repaired' if drift.repaired else '[red]drift[/red]'} {drift.case_id}: {drift.what}")
-            out.print(f"{compared} case(s) compared, {len(drifts)} drifted" + (", all repaired" if repair and drifts else ""))
-        return 1 if drifts and not repair else 0
+                out.print(f"{'repaired' if drift.repaired else '[red]drift[/red]'} {drift.case_id}: {drift.what}", soft_wrap=True)
+                if repair and drift.left:
+                    out.print(f"  [red]left[/red] (money posted under its keys is not rewritten): {drift.left}", soft_wrap=True)
+            repaired = len(drifts) - len(left) if repair else 0
+            out.print(f"{compared} case(s) compared, {len(drifts)} drifted" + (f", {repaired} repaired" if repair and drifts else ""))
+        return 1 if left else 0
 
     code = _run(work)
     if code:

@@ -1,5 +1,7 @@
 """Reconciliation: the workflows are the truth, the store a copy. Finds where the copy drifted (a lost
-write, a hand edit, a restore from backup) and, asked to, rewrites it from the workflows."""
+write, a hand edit, a restore from backup), in the case row, its refunds and its seller ledger, and,
+asked to, rewrites the case row and refunds from the workflows. Ledger lines are money posted once under
+their keys: a drift there is reported, never rewritten by a tool."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ from sqlalchemy import select
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from cases.model import LedgerKind
+from cases.money import Money
 from cases.view import CaseView
 from starter.client import CaseClient
-from store.database import Store, case_row
-from store.schema import CaseRow
+from store.database import REFUND_STATUS, Store, case_row
+from store.schema import CaseRow, LedgerRow, RefundRow
 from workflows.refund_case import workflow_id
 
 # What the store must agree on with the workflow's own view.
@@ -24,6 +28,7 @@ class Drift:
     case_id: str
     what: str
     repaired: bool = False
+    left: str = ""  # what a repair could not rewrite
 
 
 async def check(client: CaseClient, store: Store, repair: bool = False) -> tuple[int, list[Drift]]:
@@ -43,7 +48,8 @@ async def check(client: CaseClient, store: Store, repair: bool = False) -> tuple
             drift = Drift(case_id, what)
             if repair:
                 store.record_case(shown, shown.timeline, force=True)
-                drift.repaired = True
+                drift.left = differences(store, shown)
+                drift.repaired = not drift.left
             drifts.append(drift)
     return len(running | open_in_store), drifts
 
@@ -73,5 +79,25 @@ def differences(store: Store, shown: CaseView) -> str:
         stored, actual = getattr(row, name), getattr(expected, name)
         if stored != actual:
             differ.append(f"{name}: store {stored}, workflow {actual}")
-    return "; ".join(differ)
+    return "; ".join(differ + _refund_differences(store, shown) + _ledger_difference(store, shown))
+
+
+def _refund_differences(store: Store, shown: CaseView) -> list[str]:
+    """Each refund as finance reads it (`refunds`) against the workflow's."""
+    stored = {r.number: f"{Money(amount=r.amount, currency=r.currency)} {r.status}" for r in store.rows(RefundRow, case_id=shown.case_id)}
+    actual = {r.number: f"{r.amount} {REFUND_STATUS[r.status]}" for r in shown.refunds}
+    return [
+        f"refund {number}: store {stored.get(number, 'none')}, workflow {actual.get(number, 'none')}"
+        for number in sorted(stored.keys() | actual.keys())
+        if stored.get(number) != actual.get(number)
+    ]
+
+
+def _ledger_difference(store: Store, shown: CaseView) -> list[str]:
+    """What the seller's ledger lines for the case add up to against what the workflow charged."""
+    sign = {LedgerKind.SELLER_CHARGE.value: 1, LedgerKind.CHARGE_REVERSAL.value: -1}
+    net = sum(sign.get(line.kind, 0) * line.amount for line in store.rows(LedgerRow, case_id=shown.case_id))
+    if net == shown.charged_to_seller.amount:
+        return []
+    return [f"ledger: store charges the seller {Money(amount=net, currency=shown.charged_to_seller.currency)}, workflow {shown.charged_to_seller}"]
 

@@ -282,7 +282,8 @@ def case_values(view: CaseView) -> dict:
     }
 
 
-_REFUND_STATUS = {"requested": "requested", "settled": "succeeded", "failed": "failed"}
+# A refund's status in the workflow, as finance's `refunds` table names it.
+REFUND_STATUS = {"requested": "requested", "settled": "succeeded", "failed": "failed"}
 
 # A transition's writes are these prepared SQLAlchemy Core statements on a bare connection: the ORM's
 # identity map and unit of work cost the worker 2.06 ms a transition against 0.81 ms
@@ -332,7 +333,7 @@ def _refund_values(view: CaseView, refund: Refund, at: datetime) -> dict:
         "number": refund.number,
         "amount": refund.amount.amount,
         "currency": refund.amount.currency,
-        "status": _REFUND_STATUS[refund.status],
+        "status": REFUND_STATUS[refund.status],
         "updated_at": at,
     }
 

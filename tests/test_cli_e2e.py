@@ -198,7 +198,7 @@ async def test_store_check_finds_drift_and_repair_rewrites_it_from_the_workflows
     assert drifts[tampered] == "status: store closed, workflow awaiting_seller_response; refunded: store 100, workflow 0"
     assert drifts[lost] == "missing from the store"
 
-    assert "all repaired" in await ok(env, "store", "check", "--repair")
+    assert "2 drifted, 2 repaired" in await ok(env, "store", "check", "--repair")
     assert json.loads(await ok(env, "store", "check", "--json"))["drifts"] == []
     assert store.get(CaseRow, lost).status == "awaiting_seller_response"
 
