@@ -42,22 +42,31 @@ def case(out: Console, view: CaseView) -> None:
 
 
 def case_list(out: Console, rows: list[dict]) -> None:
-    table = Table("case", "status", "awaiting", "due (UTC)", "reason", "order", "seller")
-    table.columns[0].no_wrap = True
-    table.columns[1].no_wrap = True
-    for row in rows:
-        due = row.get("ResponseDueAt")
-        table.add_row(
-            row["case_id"],
-            row.get("CaseStatus") or "",
-            row.get("AwaitingParty") or "",
-            f"{due:%Y-%m-%d %H:%M}" if due else "",
-            row.get("CaseReason") or "",
-            row.get("OrderId") or "",
-            row.get("SellerId") or "",
-        )
+    """One line per case, with as many columns as the terminal holds whole: ids are never cut, and
+    the columns left out are named."""
+    columns = {
+        "case": [row["case_id"] for row in rows],
+        "status": [row.get("CaseStatus") or "" for row in rows],
+        "awaiting": [row.get("AwaitingParty") or "" for row in rows],
+        "due (UTC)": [f"{due:%Y-%m-%d %H:%M}" if (due := row.get("ResponseDueAt")) else "" for row in rows],
+        "reason": [row.get("CaseReason") or "" for row in rows],
+        "order": [row.get("OrderId") or "" for row in rows],
+        "seller": [row.get("SellerId") or "" for row in rows],
+    }
+    shown, width = [], 1
+    for header, cells in columns.items():
+        width += max(map(len, [header, *cells])) + 3  # a cell's padding and its border
+        if shown and width > out.width:
+            break
+        shown.append(header)
+    table = Table(*shown)
+    for column in table.columns:
+        column.no_wrap = True
+    for line in zip(*(columns[header] for header in shown), strict=True):
+        table.add_row(*line)
     out.print(table)
-    out.print(f"{len(rows)} case(s)")
+    hidden = [header for header in columns if header not in shown]
+    out.print(f"{len(rows)} case(s)" + (f"; not shown at this width: {', '.join(hidden)} (--json has them)" if hidden else ""))
 
 
 def demo(out: Console, played: list[tuple[str, str, str]]) -> None:
