@@ -10,21 +10,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.case_activities import CaseActivities
 from activities.payments import EmbeddedGateway, PaymentGateway
 from activities.provider_double import Faults, ProviderDouble
-from activities.webhooks import WebhookActivities, WebhookDelivery
-from starter.client import connect
+from activities.webhooks import WebhookActivities
+from starter.client import connect, start_delivery
 from starter.settings import Settings
 from starter.telemetry import configure_logging, install_runtime
 from store.database import Store
 from workflows.refund_case import RefundCaseWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
-from workflows.webhook_delivery import workflow_id as webhook_workflow_id
 
 log = logging.getLogger("refund_cases.worker")
 
@@ -56,21 +53,12 @@ def build_worker(
 
 
 def webhook_dispatcher(client: Client, task_queue: str, store: Store, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
-    """Starts one WebhookDelivery workflow per delivery a case's transition wrote to the outbox. Called
-    from activity threads; the workflow id is the delivery's, so a second start finds the first."""
+    """Starts one WebhookDelivery workflow per delivery a case's transition wrote to the outbox (or a
+    redelivery a crash left undispatched). Called from activity threads."""
 
     async def start(delivery_ids: list[str]) -> None:
         for delivery_id in delivery_ids:
-            try:
-                await client.start_workflow(
-                    WebhookDeliveryWorkflow.run,
-                    WebhookDelivery(delivery_id=delivery_id),
-                    id=webhook_workflow_id(delivery_id),
-                    task_queue=task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                )
-            except WorkflowAlreadyStartedError:
-                pass
+            await start_delivery(client, task_queue, delivery_id)
 
     def dispatch(case_id: str) -> None:
         delivery_ids = store.undispatched_deliveries(case_id)

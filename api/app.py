@@ -47,10 +47,10 @@ from cases.messages import (
 from cases.model import OPAQUE_PATTERN
 from cases.money import Money
 from cases.view import CaseView
-from starter.client import CaseClient, CaseRefused, NewCase
+from starter.client import CaseClient, CaseRefused, NewCase, start_delivery
 from starter.settings import Settings
 from store import queries
-from store.database import Store
+from store.database import DeliveryRefused, Store
 from store.schema import ApiIdempotencyRow, CaseRow, WebhookDeliveryRow, WebhookSubscriptionRow
 
 # The path of each action, and the message it takes. Decisions are updates (200 with the case view, or
@@ -77,6 +77,7 @@ FACTS = {
 
 CaseId = Annotated[str, Path(pattern=OPAQUE_PATTERN, max_length=64, description="The case id.")]
 OpaquePath = Annotated[str, Path(pattern=OPAQUE_PATTERN, max_length=64)]
+DeliveryPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")]  # case:version:event:subscription
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$", description="Makes the call safe to retry."),
@@ -449,6 +450,24 @@ def create_app(
             )
             rows = list(session.scalars(query))
         return [Delivery.model_validate(row, from_attributes=True) for row in rows]
+
+    @app.post(
+        "/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/redeliver", status_code=202, response_model=Delivery, tags=["webhooks"]
+    )
+    async def redeliver(subscription_id: OpaquePath, delivery_id: DeliveryPath, caller: Annotated[Caller, Depends(authenticate)]) -> Delivery:
+        """Sends a given-up delivery again, say after the subscriber's long outage: a new round of
+        attempts with the same event id, on which the subscriber deduplicates."""
+        allow(caller)
+        try:
+            row = state["store"].redeliver(subscription_id, delivery_id)
+        except LookupError:
+            raise Problem(404, "No such delivery", "delivery_id", f"subscription {subscription_id} has no delivery {delivery_id}") from None
+        except DeliveryRefused as refused:
+            raise Problem(409, "Not possible in the delivery's current state", refused.field, refused.rule) from None
+        client = state["client"]
+        await start_delivery(client.client, client.task_queue, delivery_id)
+        state["store"].update_delivery(delivery_id, dispatched_at=datetime.now(UTC))
+        return Delivery.model_validate(row, from_attributes=True)
 
     return app
 

@@ -16,6 +16,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
+from activities.webhooks import WebhookDelivery
 from cases import engine, policies
 from codec.encryption import data_converter
 from cases.messages import FACT_KINDS, Decision, Fact, OpenCase, PartyMessage
@@ -26,6 +27,8 @@ from starter.settings import Settings
 from starter.telemetry import tracing_interceptors
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
+from workflows.webhook_delivery import workflow_id as delivery_workflow_id
 
 CASE_NAMESPACE = uuid.UUID("6f1d2c1e-4b8a-4f4e-9a52-2f0c5f6b7e10")
 
@@ -190,3 +193,18 @@ class CaseClient:
             rows.append(row)
         return rows
 
+
+async def start_delivery(client: Client, task_queue: str, delivery_id: str) -> None:
+    """Starts the WebhookDelivery workflow of one outbox delivery, under the delivery's id: a start while
+    a run is open finds it; a start after it closed (a redelivery) is a new run. Only a delivery the
+    store holds as pending is sent, so a start repeated after a delivery sends nothing twice."""
+    try:
+        await client.start_workflow(
+            WebhookDeliveryWorkflow.run,
+            WebhookDelivery(delivery_id=delivery_id),
+            id=delivery_workflow_id(delivery_id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass

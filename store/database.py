@@ -228,6 +228,21 @@ class Store:
             for name, value in changes.items():
                 setattr(row, name, value)
 
+    def redeliver(self, subscription_id: str, delivery_id: str) -> WebhookDeliveryRow:
+        """Puts a given-up delivery back to pending and undispatched, for a new run of its workflow.
+        Raises LookupError when the subscription has no such delivery, DeliveryRefused when its state
+        forbids it. A pending one that was never dispatched (a crash after this write) is taken too."""
+        with self.sessions() as session, session.begin():
+            row = session.get(WebhookDeliveryRow, delivery_id, with_for_update=True)
+            if row is None or row.subscription_id != subscription_id:
+                raise LookupError(delivery_id)
+            if not session.get(WebhookSubscriptionRow, subscription_id).active:
+                raise DeliveryRefused("subscription_id", "the subscription was removed")
+            if row.status == "delivered" or (row.status == "pending" and row.dispatched_at is not None):
+                raise DeliveryRefused("status", f"only a given-up delivery is sent again; this one is {row.status}")
+            row.status, row.dispatched_at = "pending", None
+            return row
+
     def deactivate_subscription(self, subscription_id: str) -> bool:
         with self.sessions() as session, session.begin():
             row = session.get(WebhookSubscriptionRow, subscription_id)
@@ -244,6 +259,14 @@ class Store:
         with self.sessions() as session:
             query = select(model).filter_by(**where)
             return list(session.scalars(query))
+
+
+class DeliveryRefused(ValueError):
+    """A webhook delivery that cannot be sent again: the field and the rule."""
+
+    def __init__(self, field: str, rule: str):
+        self.field, self.rule = field, rule
+        super().__init__(f"{field}: {rule}")
 
 
 class PayoutHeld(ValueError):

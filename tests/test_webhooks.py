@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.webhooks import SIGNATURE_HEADER, TargetRefused, WebhookActivities, WebhookDelivery, checked_addresses, sign, verify
 from api.app import create_app
 from starter.settings import Settings
-from store.database import Store
+from store.database import DeliveryRefused, Store
 from store.schema import WebhookDeliveryRow, WebhookSubscriptionRow
 from tests.test_api import CALLERS, auth, new_case_body, seller_response
 from tests.conftest import worker_for
@@ -130,6 +130,24 @@ def test_a_delivery_to_a_private_address_is_refused_for_good_and_sends_nothing(o
     assert (row.attempts, row.status) == (0, "pending") and "not a public address" in row.last_error
 
 
+def test_a_delivery_is_sent_again_only_when_given_up_or_never_dispatched(own_store):
+    delivery = pending_delivery(own_store, "http://127.0.0.1:9/hook")
+    subscription = own_store.rows(WebhookDeliveryRow, id=delivery.delivery_id)[0].subscription_id
+    assert own_store.redeliver(subscription, delivery.delivery_id).status == "pending"  # a crash left it undispatched
+    own_store.update_delivery(delivery.delivery_id, dispatched_at=datetime.now(UTC))
+    with pytest.raises(DeliveryRefused, match="status: only a given-up delivery is sent again; this one is pending"):
+        own_store.redeliver(subscription, delivery.delivery_id)
+    own_store.update_delivery(delivery.delivery_id, status="given_up")
+    row = own_store.redeliver(subscription, delivery.delivery_id)
+    assert (row.status, row.dispatched_at) == ("pending", None)
+    with pytest.raises(LookupError):
+        own_store.redeliver("wh_other", delivery.delivery_id)
+    own_store.update_delivery(delivery.delivery_id, status="given_up")
+    own_store.deactivate_subscription(subscription)
+    with pytest.raises(DeliveryRefused, match="subscription_id: the subscription was removed"):
+        own_store.redeliver(subscription, delivery.delivery_id)
+
+
 @pytest.mark.workflow
 async def test_a_refused_delivery_is_given_up_at_once_with_the_reason(env, own_store):
     delivery = pending_delivery(own_store, "http://169.254.169.254/latest/meta-data")
@@ -191,7 +209,7 @@ async def test_a_case_sends_signed_events_and_a_failing_receiver_gets_retries(ca
 
 
 @pytest.mark.workflow
-async def test_a_receiver_that_never_answers_is_given_up_after_the_bound(quiet_cases, receiver):
+async def test_a_receiver_that_never_answers_is_given_up_after_the_bound_and_sent_again_once_back(quiet_cases, receiver):
     receiver.fail = 10**6
     async with subscribed(quiet_cases, receiver, ["case_opened"]) as (http, subscription):
         started = await quiet_cases.env.get_current_time()
@@ -199,6 +217,21 @@ async def test_a_receiver_that_never_answers_is_given_up_after_the_bound(quiet_c
         results = await outcomes(quiet_cases, subscription, expected=1, skip=GIVE_UP_AFTER + timedelta(hours=1))
         waited = await quiet_cases.env.get_current_time() - started
         deliveries = (await http.get(f"/v1/webhooks/{subscription}/deliveries", headers=auth("admin"))).json()
-    assert results == {"case_opened": "given_up"}
-    assert GIVE_UP_AFTER <= waited < GIVE_UP_AFTER * 2
-    assert deliveries[0]["status"] == "given_up" and deliveries[0]["attempts"] > 10 and deliveries[0]["last_error"] == "HTTP 500"
+        assert results == {"case_opened": "given_up"}
+        assert GIVE_UP_AFTER <= waited < GIVE_UP_AFTER * 2
+        given_up = deliveries[0]
+        assert given_up["status"] == "given_up" and given_up["attempts"] > 10 and given_up["last_error"] == "HTTP 500"
+
+        receiver.fail, receiver.calls = 0, []  # the subscriber is back: an admin sends the delivery again
+        again = f"/v1/webhooks/{subscription}/deliveries/{given_up['id']}/redeliver"
+        sent = await http.post(again, headers=auth("admin"))
+        assert (sent.status_code, sent.json()["status"]) == (202, "pending")
+        assert await outcomes(quiet_cases, subscription, expected=1) == {"case_opened": "delivered"}
+        after = (await http.get(f"/v1/webhooks/{subscription}/deliveries", headers=auth("admin"))).json()[0]
+        assert (after["status"], after["attempts"]) == ("delivered", given_up["attempts"] + 1)
+        assert receiver.calls == [("case_opened", True, 200)]
+        twice = await http.post(again, headers=auth("admin"))
+        assert (twice.status_code, twice.json()["rule"]) == (409, "only a given-up delivery is sent again; this one is delivered")
+        unknown = await http.post(f"/v1/webhooks/{subscription}/deliveries/nope/redeliver", headers=auth("admin"))
+        assert (unknown.status_code, unknown.json()["field"]) == (404, "delivery_id")
+        assert (await http.post(again, headers=auth("support"))).status_code == 403
