@@ -465,7 +465,8 @@ def create_app(
         except DeliveryRefused as refused:
             raise Problem(409, "Not possible in the delivery's current state", refused.field, refused.rule) from None
         client = state["client"]
-        await start_delivery(client.client, client.task_queue, delivery_id)
+        if not await start_delivery(client.client, client.task_queue, delivery_id):  # left undispatched: a retry takes it
+            raise Problem(409, "Not possible in the delivery's current state", "status", "its last round is still closing: send it again in a moment")
         state["store"].update_delivery(delivery_id, dispatched_at=datetime.now(UTC))
         return Delivery.model_validate(row, from_attributes=True)
 

@@ -194,10 +194,10 @@ class CaseClient:
         return rows
 
 
-async def start_delivery(client: Client, task_queue: str, delivery_id: str) -> None:
-    """Starts the WebhookDelivery workflow of one outbox delivery, under the delivery's id: a start while
-    a run is open finds it; a start after it closed (a redelivery) is a new run. Only a delivery the
-    store holds as pending is sent, so a start repeated after a delivery sends nothing twice."""
+async def start_delivery(client: Client, task_queue: str, delivery_id: str) -> bool:
+    """Starts the WebhookDelivery workflow of one outbox delivery, under the delivery's id; whether a new
+    run started (False: one is still open). A start after a run closed (a redelivery) is a new run. Only
+    a delivery the store holds as pending is sent, so a start repeated after a delivery sends nothing twice."""
     try:
         await client.start_workflow(
             WebhookDeliveryWorkflow.run,
@@ -207,4 +207,5 @@ async def start_delivery(client: Client, task_queue: str, delivery_id: str) -> N
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:
-        pass
+        return False
+    return True

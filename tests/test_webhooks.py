@@ -190,6 +190,25 @@ def test_a_signature_checks_the_body_the_secret_and_the_time():
 
 
 @pytest.mark.workflow
+async def test_a_redelivery_waits_for_the_last_round_to_close(module_env, own_store, receiver):
+    """On a server of its own: a run left on a queue nobody polls keeps the server from skipping time."""
+    async with worker_for(module_env, own_store) as h, subscribed(h, receiver, ["closed"]) as (http, subscription):
+        delivery_id = f"c-1:1:closed:{subscription}"
+        own_store.insert_once(WebhookDeliveryRow(id=delivery_id, subscription_id=subscription, case_id="c-1", event="closed",
+                                                 payload={}, status="given_up", created_at=datetime.now(UTC)))
+        last_round = await module_env.client.start_workflow(
+            WebhookDeliveryWorkflow.run, WebhookDelivery(delivery_id=delivery_id), id=delivery_workflow_id(delivery_id), task_queue="nobody"
+        )
+        again = f"/v1/webhooks/{subscription}/deliveries/{delivery_id}/redeliver"
+        closing = await http.post(again, headers=auth("admin"))
+        assert (closing.status_code, closing.json()["rule"]) == (409, "its last round is still closing: send it again in a moment")
+        await last_round.terminate()
+        assert (await http.post(again, headers=auth("admin"))).status_code == 202
+        assert await module_env.client.get_workflow_handle(delivery_workflow_id(delivery_id)).result() == "delivered"
+    assert receiver.calls == [("closed", True, 200)]
+
+
+@pytest.mark.workflow
 async def test_a_case_sends_signed_events_and_a_failing_receiver_gets_retries(cases, receiver):
     receiver.fail = 2
     events = ["case_opened", "waiting_on_party", "offer_made", "refunded", "closed"]
