@@ -171,13 +171,8 @@ class CaseClient:
             raise CaseRefused("status: the case is closed; nothing more can be done") from None
 
     async def is_running(self, case_id: str) -> bool:
-        """Whether the case's workflow still runs: open, or closed but still reopenable. The raw call,
-        because the SDK's describe() cannot decode an unset Datetime search attribute on every server."""
-        request = DescribeWorkflowExecutionRequest(
-            namespace=self.client.namespace, execution=WorkflowExecution(workflow_id=workflow_id(case_id))
-        )
-        described = await self.client.workflow_service.describe_workflow_execution(request)
-        return described.workflow_execution_info.status == WORKFLOW_EXECUTION_STATUS_RUNNING
+        """Whether the case's workflow still runs: open, or closed but still reopenable."""
+        return await workflow_running(self.client, workflow_id(case_id))
 
     async def show(self, case_id: str) -> CaseView:
         return await self.client.get_workflow_handle(workflow_id(case_id)).query(RefundCaseWorkflow.case_view)
@@ -192,6 +187,14 @@ class CaseClient:
             row.update({key.name: attrs.get(key) for key in search_attributes.ALL})
             rows.append(row)
         return rows
+
+
+async def workflow_running(client: Client, workflow_id: str) -> bool:
+    """Whether the workflow's latest run is open. The raw call, because the SDK's describe() cannot
+    decode an unset Datetime search attribute on every server."""
+    request = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id))
+    described = await client.workflow_service.describe_workflow_execution(request)
+    return described.workflow_execution_info.status == WORKFLOW_EXECUTION_STATUS_RUNNING
 
 
 async def start_delivery(client: Client, task_queue: str, delivery_id: str) -> bool:

@@ -7,6 +7,7 @@ import uuid
 from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.payments import EmbeddedGateway
-from starter.client import CaseClient
+from starter.client import CaseClient, workflow_running
 from starter.settings import Settings
 from store.database import Store
 from store.throwaway_postgres import ThrowawayPostgres
@@ -30,6 +31,19 @@ BIN = Path(sys.executable).parent
 async def register_search_attributes(client: Client, namespace: str = "default") -> None:
     """The time-skipping server knows no custom search attributes until told."""
     await search_attributes.register(client, namespace)
+
+
+async def result_when_done(env, workflow_id: str, result_type=None, patience: timedelta = timedelta(hours=1)):
+    """The workflow's result, letting time pass on the time-skipping server until it ends.
+
+    Only a handle from start_workflow lets time skip while it waits for a result; a handle from
+    get_workflow_handle waits in real time (retry backoffs and all), and the test server ends that
+    wait after 20 s with no event, which the SDK reports as "No completion event found"."""
+    until = await env.get_current_time() + patience
+    while await workflow_running(env.client, workflow_id):
+        assert await env.get_current_time() < until, f"{workflow_id} still running after {patience}"
+        await env.sleep(timedelta(minutes=1))
+    return await env.client.get_workflow_handle(workflow_id, result_type=result_type).result()
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -24,7 +24,7 @@ from starter.settings import Settings
 from store.database import DeliveryRefused, Store
 from store.schema import WebhookDeliveryRow, WebhookSubscriptionRow
 from tests.test_api import CALLERS, auth, new_case_body, seller_response
-from tests.conftest import worker_for
+from tests.conftest import result_when_done, worker_for
 from workflows.webhook_delivery import GIVE_UP_AFTER, WebhookDeliveryWorkflow
 from workflows.webhook_delivery import workflow_id as delivery_workflow_id
 
@@ -92,7 +92,7 @@ async def outcomes(harness, subscription: str, expected: int, skip: timedelta = 
     while skip > timedelta(0):  # in steps: each sleep is one call, and a day of retries takes a while
         await harness.env.sleep(min(skip, timedelta(hours=4)))
         skip -= timedelta(hours=4)
-    return {row.event: await harness.env.client.get_workflow_handle(delivery_workflow_id(row.id)).result() for row in rows}
+    return {row.event: await result_when_done(harness.env, delivery_workflow_id(row.id)) for row in rows}
 
 
 def test_only_public_addresses_are_delivered_to_unless_private_targets_are_allowed():

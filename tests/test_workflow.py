@@ -34,7 +34,7 @@ from cases.messages import (
 from cases.model import CaseKind, ItemCategory, Outcome, Party, Reason, Resolution, Status
 from cases.view import CaseView, static_summary
 from starter.client import CaseClient, CaseRefused, NewCase, case_id_for
-from tests.conftest import worker_for
+from tests.conftest import result_when_done, worker_for
 from store import queries
 from store.schema import CaseRow, LedgerRow, NotificationRow, RefundReservationRow, GatewayRefundRow, SupportTicketRow, TimelineRow
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, eur, order
@@ -88,16 +88,7 @@ async def status(h, case_id) -> Status:
 
 
 async def final_view(h, case_id, patience: timedelta = timedelta(hours=1)) -> CaseView:
-    """The case's result, letting time pass on the time-skipping server until the workflow ends.
-
-    Only a handle from start_workflow lets time skip while it waits for a result; a handle from
-    get_workflow_handle waits in real time (retry backoffs and all), and the test server ends that
-    wait after 20 s with no event, which the SDK reports as "No completion event found"."""
-    until = await h.env.get_current_time() + patience
-    while await h.client.is_running(case_id):
-        assert await h.env.get_current_time() < until, f"case {case_id} still running after {patience}"
-        await h.env.sleep(timedelta(minutes=1))
-    return await h.env.client.get_workflow_handle(workflow_id(case_id), result_type=CaseView).result()
+    return await result_when_done(h.env, workflow_id(case_id), CaseView, patience)
 
 
 def money_rows(h, case_id):
