@@ -427,13 +427,18 @@ def list_cases(
 @store_cli.store_app.command("check")
 def store_check(
     repair: Annotated[bool, typer.Option("--repair", help="Rewrite drifted rows from the workflows.")] = False,
+    closed_within_days: Annotated[
+        int, typer.Option(min=0, help="Also the cases closed in the last this many days, their money above all.")
+    ] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compare every open case's store row, refunds and seller ledger with its workflow's own view;
-    report drift (exit 1), or repair the case row and refunds (exit 1 if a ledger drift is left)."""
+    """Compare every open case's store row, refunds and seller ledger with its workflow's own view (and
+    recently closed ones' with --closed-within-days); report drift (exit 1), or repair the case row and
+    refunds (exit 1 if a ledger drift is left)."""
 
     async def work(client: CaseClient) -> int:
-        compared, drifts = await reconcile.check(client, store_cli.open_store(), repair=repair)
+        since = datetime.now(UTC) - timedelta(days=closed_within_days) if closed_within_days else None
+        compared, drifts = await reconcile.check(client, store_cli.open_store(), repair=repair, closed_since=since)
         left = [drift for drift in drifts if not drift.repaired]
         if as_json:
             out.print_json(json.dumps({"compared": compared, "drifts": [vars(d) for d in drifts]}))

@@ -6,6 +6,7 @@ their keys: a drift there is reported, never rewritten by a tool."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from temporalio.client import WorkflowFailureError
@@ -31,15 +32,23 @@ class Drift:
     left: str = ""  # what a repair could not rewrite
 
 
-async def check(client: CaseClient, store: Store, repair: bool = False) -> tuple[int, list[Drift]]:
-    """Compares every running case and every case the store holds open with its workflow. Returns how
-    many cases were compared and the drifts found (repaired when `repair`)."""
+async def check(
+    client: CaseClient, store: Store, repair: bool = False, closed_since: datetime | None = None
+) -> tuple[int, list[Drift]]:
+    """Compares every running case, every case the store holds open, and those it holds closed since
+    `closed_since`, with its workflow. Returns how many cases were compared and the drifts found
+    (repaired when `repair`). A closed case whose history the server no longer keeps (past the
+    namespace's retention) has nothing to compare with and is left out."""
     running = {row["case_id"] for row in await client.list("ExecutionStatus = 'Running'", limit=1_000_000)}
     with store.sessions() as session:
         open_in_store = set(session.scalars(select(CaseRow.case_id).where(CaseRow.status != "closed")))
-    drifts = []
-    for case_id in sorted(running | open_in_store):
+        closed = set(session.scalars(select(CaseRow.case_id).where(CaseRow.closed_at >= closed_since))) if closed_since else set()
+    drifts, compared = [], 0
+    for case_id in sorted(running | open_in_store | closed):
         shown = await _truth(client, case_id, running=case_id in running)
+        if shown is None and case_id not in open_in_store:
+            continue
+        compared += 1
         if shown is None:
             drifts.append(Drift(case_id, "the store holds it open but there is no workflow for it"))
             continue
@@ -51,7 +60,7 @@ async def check(client: CaseClient, store: Store, repair: bool = False) -> tuple
                 drift.left = differences(store, shown)
                 drift.repaired = not drift.left
             drifts.append(drift)
-    return len(running | open_in_store), drifts
+    return compared, drifts
 
 
 async def _truth(client: CaseClient, case_id: str, running: bool) -> CaseView | None:

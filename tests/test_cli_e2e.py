@@ -199,8 +199,11 @@ async def test_store_check_finds_drift_and_repair_rewrites_it_from_the_workflows
     assert drifts[lost] == "missing from the store"
 
     assert "2 drifted, 2 repaired" in await ok(env, "store", "check", "--repair")
-    assert json.loads(await ok(env, "store", "check", "--json"))["drifts"] == []
+    open_only = json.loads(await ok(env, "store", "check", "--json"))
+    assert open_only["drifts"] == []
     assert store.get(CaseRow, lost).status == "awaiting_seller_response"
+    with_closed = json.loads(await ok(env, "store", "check", "--closed-within-days", "1", "--json"))
+    assert with_closed["drifts"] == [] and with_closed["compared"] > open_only["compared"]  # the tour's refunded case, among others
 
 
 async def test_payouts_are_held_while_a_case_is_open_and_the_report_counts_the_cases(dev_server):

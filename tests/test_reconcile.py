@@ -3,29 +3,35 @@ what a repair rewrites (the case row and refunds) and leaves (money posted under
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, update
 
 from cases.engine import apply, open_case
-from cases.messages import SellerResponse
+from cases.messages import RefundSettled, SellerResponse
 from cases.model import Resolution
 from cases.view import view
 from starter import reconcile
 from store.database import Store
 from store.schema import LedgerRow, RefundRow
-from tests.factories import SELLER, T0, request
+from tests.factories import PAYMENT, SELLER, T0, request
+
+HOUR = timedelta(hours=1)
+
+
+def refunded_in_full():
+    """Case c-1, which the seller refunded in full: its refund waits for the provider."""
+    return apply(open_case(request(case_id="c-1"), T0).case, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND), T0).case
 
 
 @pytest.fixture
 def refunded(tmp_path):
-    """A store holding one case the seller refunded in full, as the worker writes it: the case row, its
-    refund, and the seller's charge."""
+    """A store holding that case as the worker writes it: the case row, its refund, and the seller's
+    charge."""
     store = Store(f"sqlite:///{tmp_path}/cases.db")
     store.migrate()
-    case = apply(open_case(request(case_id="c-1"), T0).case, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND), T0).case
-    shown = view(case)
+    shown = view(refunded_in_full())
     store.record_case(shown, shown.timeline)
     charge = shown.charged_to_seller
     store.post_ledger_entry(
@@ -36,15 +42,21 @@ def refunded(tmp_path):
 
 
 class Workflows:
-    """The client side `check` reads: one running case and its view."""
+    """The client side `check` reads: one case and its view, running or finished (its result)."""
 
-    def __init__(self, shown):
-        self.shown = shown
+    def __init__(self, shown, running: bool = True):
+        self.shown, self.running, self.client = shown, running, self
 
     async def list(self, query: str, limit: int) -> list[dict]:
-        return [{"case_id": self.shown.case_id}]
+        return [{"case_id": self.shown.case_id}] if self.running else []
 
     async def show(self, case_id: str):
+        return self.shown
+
+    def get_workflow_handle(self, workflow_id: str, result_type=None):
+        return self
+
+    async def result(self):
         return self.shown
 
 
@@ -78,3 +90,16 @@ async def test_a_repair_rewrites_the_refunds_and_leaves_the_ledger_to_a_person(r
     assert (drift.repaired, drift.left) == (False, f"ledger: store charges the seller 0.01 EUR, workflow {shown.charged_to_seller}")
     assert store.get(RefundRow, "c-1:refund:1").status == "requested"
     assert store.get(LedgerRow, "c-1:ledger:1").amount == 1
+
+
+async def test_cases_closed_since_a_date_are_compared_too(refunded):
+    store, _ = refunded
+    closed = view(apply(refunded_in_full(), RefundSettled(by=PAYMENT, refund_number=1), T0 + HOUR).case)
+    store.record_case(closed, closed.timeline)
+    with store.sessions() as session, session.begin():
+        session.execute(update(RefundRow).where(RefundRow.case_id == "c-1").values(amount=1))
+    finished = Workflows(closed, running=False)
+    assert await reconcile.check(finished, store) == (0, [])
+    compared, [drift] = await reconcile.check(finished, store, closed_since=T0)
+    assert compared == 1 and drift.what == f"refund 1: store 0.01 EUR succeeded, workflow {closed.refunded} succeeded"
+    assert await reconcile.check(finished, store, closed_since=T0 + 2 * HOUR) == (0, [])
