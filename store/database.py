@@ -326,6 +326,8 @@ UPDATE_REFUND = update(REFUNDS).where(REFUNDS.c.idempotency_key == bindparam("ke
 FLAG = select(FLAGS.c.lifted_at).where(FLAGS.c.case_id == _CASE)
 UPDATE_FLAG = update(FLAGS).where(FLAGS.c.case_id == bindparam("case_id_"))
 TIMELINE_SEQS = select(TIMELINE.c.seq).where(TIMELINE.c.case_id == _CASE, TIMELINE.c.seq.in_(bindparam("seqs", expanding=True)))
+ENTRY_AT = select(TIMELINE.c.at).where(TIMELINE.c.case_id == _CASE, TIMELINE.c.seq == bindparam("seq"))
+UPDATE_ENTRY = update(TIMELINE).where(TIMELINE.c.case_id == bindparam("case_id_"), TIMELINE.c.seq == bindparam("seq_"))
 ACTIVE_SUBSCRIPTIONS = select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.events).where(SUBSCRIPTIONS.c.active.is_(True))
 PAID_OUT = select(PAYOUTS.c.order_id).where(PAYOUTS.c.order_id == _ORDER)
 BUDGETS, RESERVATIONS = OrderBudgetRow.__table__, RefundReservationRow.__table__
@@ -419,11 +421,12 @@ def _record(connection: Connection, view: CaseView, new_entries: list[TimelineEn
         connection.execute(insert(HOLDS), {"order_id": view.order_id, "seller_id": view.seller_id, "held_at": at, "released_at": None})
     stored = connection.execute(LOCK_CASE, {"case_id": view.case_id}).first()
     newer = force or stored is None or stored.version < view.version
+    again = not newer and stored.version == view.version and _later_attempt(connection, view)
     deliveries = False
     if newer and not force:
         was = (stored.status, stored.awaiting) if stored else (None, None)
         deliveries = _outbox(connection, view, events(*was, view, new_entries), at)
-    if newer:
+    if newer or again:
         if stored is None:
             connection.execute(insert(CASES), case_values(view))
         else:
@@ -438,7 +441,22 @@ def _record(connection: Connection, view: CaseView, new_entries: list[TimelineEn
         fresh = [_timeline_values(view.case_id, e) for e in new_entries if e.seq not in seen]
         if fresh:
             connection.execute(insert(TIMELINE), fresh)
+        if again:
+            for entry in (e for e in new_entries if e.seq in seen):
+                connection.execute(UPDATE_ENTRY, {**_timeline_values(view.case_id, entry), "case_id_": view.case_id, "seq_": entry.seq})
     return newer, deliveries
+
+
+def _later_attempt(connection: Connection, view: CaseView) -> bool:
+    """Whether this view of a version already stored comes from a later attempt of the workflow task
+    that made it, which is the attempt the history keeps: the first attempt's local activity wrote,
+    then its worker died (or stalled past the task's timeout), and the retry ran the transition again at
+    a later workflow time. A write from the stalled attempt arriving after the retry's is older: kept out."""
+    if not view.timeline:
+        return False
+    last = view.timeline[-1]
+    stored_at = connection.execute(ENTRY_AT, {"case_id": view.case_id, "seq": last.seq}).scalar()
+    return stored_at is None or stored_at <= last.at
 
 
 def _refunds(connection: Connection, view: CaseView, at: datetime) -> None:

@@ -23,7 +23,7 @@ from store.database import PayoutHeld
 from store.schema import Base, CaseRow, GatewayRefundRow, LedgerRow, NotificationRow, PayoutHoldRow, RefundRow, SellerFlagRow, TimelineRow
 from tests.factories import BUYER, PAYMENT, SELLER, T0, eur, request
 
-HOUR = timedelta(hours=1)
+HOUR, SECOND = timedelta(hours=1), timedelta(seconds=1)
 
 
 def opened(case_id="c-1", at=T0, **changes):
@@ -73,6 +73,17 @@ def test_an_older_transition_never_overwrites_a_newer_view_and_a_retry_adds_noth
     assert db.get(CaseRow, "c-1").status == "closed"
     with db.sessions() as session:
         assert len(list(session.scalars(select(TimelineRow).where(TimelineRow.case_id == "c-1")))) == len(closed.timeline)
+
+
+def test_a_transition_written_again_by_a_later_attempt_of_its_workflow_task_is_the_one_kept(db):
+    case = opened()
+    record(db, case)
+    first_try, retry = withdrawn(case, T0 + HOUR), withdrawn(case, T0 + HOUR + 10 * SECOND)
+    record(db, first_try)  # its local activity wrote, then the worker died before the server took the task
+    record(db, retry)  # the task again, ten seconds later: the history keeps this one
+    assert (db.get(CaseRow, "c-1").closed_at, db.rows(TimelineRow, case_id="c-1", seq=2)[0].at) == (retry.closed_at, retry.closed_at)
+    record(db, first_try)  # the stalled first attempt, arriving last
+    assert db.get(CaseRow, "c-1").closed_at == retry.closed_at
 
 
 def test_refunds_are_recorded_as_requested_then_succeeded(db):
