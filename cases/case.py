@@ -8,9 +8,9 @@ from pydantic import BaseModel
 
 from cases.model import (
     AWAITING,
+    SELLER_SIGN,
     CaseKind,
     Deadline,
-    LedgerKind,
     LedgerLine,
     Offer,
     OpaqueId,
@@ -85,10 +85,7 @@ class Case(BaseModel):
     def charged_to_seller(self) -> Money:
         total = Money.zero(self.currency)
         for line in self.ledger:
-            if line.kind is LedgerKind.SELLER_CHARGE:
-                total = total + line.amount
-            elif line.kind is LedgerKind.CHARGE_REVERSAL:
-                total = total - line.amount
+            total = total + Money(amount=SELLER_SIGN[line.kind] * line.amount.amount, currency=line.amount.currency)
         return total
 
     @property

@@ -252,6 +252,11 @@ class LedgerKind(StrEnum):
     PLATFORM_REFUND = "platform_refund"
 
 
+# What a ledger line does to the seller's charge: a charge adds, its reversal takes back, a refund the
+# platform pays charges nobody. The case's own view and the store check both count by it.
+SELLER_SIGN = {LedgerKind.SELLER_CHARGE: 1, LedgerKind.CHARGE_REVERSAL: -1, LedgerKind.PLATFORM_REFUND: 0}
+
+
 class LedgerLine(BaseModel):
     number: int
     kind: LedgerKind

@@ -445,9 +445,9 @@ def store_check(
         else:
             for drift in drifts:
                 out.print(f"{'repaired' if drift.repaired else '[red]drift[/red]'} {drift.case_id}: {drift.what}", soft_wrap=True)
-                if repair and drift.left:
+                if drift.left:  # set by a repair only
                     out.print(f"  [red]left[/red] (money posted under its keys is not rewritten): {drift.left}", soft_wrap=True)
-            repaired = len(drifts) - len(left) if repair else 0
+            repaired = len(drifts) - len(left)
             out.print(f"{compared} case(s) compared, {len(drifts)} drifted" + (f", {repaired} repaired" if repair and drifts else ""))
         return 1 if left else 0
 

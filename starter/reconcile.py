@@ -12,7 +12,7 @@ from sqlalchemy import select
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cases.model import LedgerKind
+from cases.model import SELLER_SIGN
 from cases.money import Money
 from cases.view import CaseView
 from starter.client import CaseClient
@@ -104,8 +104,7 @@ def _refund_differences(store: Store, shown: CaseView) -> list[str]:
 
 def _ledger_difference(store: Store, shown: CaseView) -> list[str]:
     """What the seller's ledger lines for the case add up to against what the workflow charged."""
-    sign = {LedgerKind.SELLER_CHARGE.value: 1, LedgerKind.CHARGE_REVERSAL.value: -1}
-    net = sum(sign.get(line.kind, 0) * line.amount for line in store.rows(LedgerRow, case_id=shown.case_id))
+    net = sum(SELLER_SIGN.get(line.kind, 0) * line.amount for line in store.rows(LedgerRow, case_id=shown.case_id))
     if net == shown.charged_to_seller.amount:
         return []
     return [f"ledger: store charges the seller {Money(amount=net, currency=shown.charged_to_seller.currency)}, workflow {shown.charged_to_seller}"]
