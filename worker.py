@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client
@@ -35,15 +35,21 @@ WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 
 def build_worker(
-    client: Client, settings: Settings, store: Store, pool: ThreadPoolExecutor, gateway: PaymentGateway | None = None
+    client: Client,
+    settings: Settings,
+    store: Store,
+    pool: ThreadPoolExecutor,
+    gateway: PaymentGateway | None = None,
+    case_workflow: type = RefundCaseWorkflow,
 ) -> Worker:
-    """Called from the event loop the worker will run on (its webhook dispatcher starts workflows there)."""
+    """Called from the event loop the worker will run on (its webhook dispatcher starts workflows there).
+    `case_workflow` is for the negative controls of the replay checks (bench/controls.py) only."""
     gateway = gateway or gateway_for(settings, store)
     dispatch = webhook_dispatcher(client, settings.temporal_task_queue, store, asyncio.get_running_loop())
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[RefundCaseWorkflow, WebhookDeliveryWorkflow],
+        workflows=[case_workflow, WebhookDeliveryWorkflow],
         activities=[*CaseActivities(store, gateway, dispatch).all(), *WebhookActivities(store, settings.webhook_private_targets).all()],
         activity_executor=pool,
         max_cached_workflows=settings.worker_max_cached_cases,
@@ -82,13 +88,13 @@ def gateway_for(settings: Settings, store: Store) -> PaymentGateway:
     return EmbeddedGateway(store, settle_later=settings.refund_gateway == "embedded-pending")
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
+async def serve(settings: Settings, stop: asyncio.Event, case_workflow: type = RefundCaseWorkflow, interceptors: Sequence = ()) -> None:
     install_runtime(settings, settings.worker_metrics_port)
     store = Store(settings.database_url)
     store.migrate()
-    client = await connect(settings)
+    client = await connect(settings, interceptors)
     with ThreadPoolExecutor(max_workers=settings.activity_threads) as pool:
-        worker = build_worker(client, settings, store, pool)
+        worker = build_worker(client, settings, store, pool, case_workflow=case_workflow)
         async with worker:
             log.info(
                 "worker polling %s on %s (%s); metrics on %s",
@@ -102,7 +108,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     store.engine.dispose()
 
 
-def main() -> None:
+def main(case_workflow: type = RefundCaseWorkflow, interceptors: Sequence = ()) -> None:
     settings = Settings()
     configure_logging(settings)
     stop = asyncio.Event()
@@ -111,7 +117,7 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop)
+        await serve(settings, stop, case_workflow, interceptors)
 
     asyncio.run(run())
 

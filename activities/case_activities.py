@@ -28,9 +28,8 @@ REFUND_REJECTED = "RefundRejected"
 class RefundOrder(BaseModel):
     case_id: str
     refund: IssueRefund
-    # Absent only in orders scheduled by workflow code older than the order budget.
-    order_id: str | None = None
-    order_paid: Money | None = None
+    order_id: str
+    order_paid: Money
 
     @property
     def idempotency_key(self) -> str:
@@ -45,17 +44,7 @@ class LedgerPosting(BaseModel):
     case_id: str
     seller_id: str
     posting: PostLedgerEntry
-    order_id: str | None = None  # absent only in postings scheduled by workflow code older than payouts
-
-
-class Notifications(BaseModel):
-    """All notices of one transition, in one activity."""
-
-    case_id: str
-    notices: list[Notify]
-
-    def summary(self) -> str:
-        return f"notify {', '.join(sorted({n.to.value for n in self.notices}))}"
+    order_id: str
 
 
 class TicketRequest(BaseModel):
@@ -77,23 +66,22 @@ class CaseRecord(BaseModel):
 
 class Effects(BaseModel):
     """Everything a transition (and the gateway's answer fed back into it) leaves behind besides the
-    refund: one activity instead of one each, because they are all store writes, idempotent on their
-    own keys, and none needs retrying apart from the others."""
+    refund: one activity, because they are all store writes, idempotent on their own keys, and none
+    needs retrying apart from the others."""
 
     case_id: str
     postings: list[LedgerPosting] = []
     tickets: list[TicketRequest] = []
     notices: list[Notify] = []
-    record: CaseRecord | None = None  # set last: the state after the refunds' answers
+    record: CaseRecord  # the state after the refunds' answers
 
     def summary(self) -> str:
         """How the step reads in the UI's event history."""
         parts = [f"ledger {p.posting.entry.value} {p.posting.amount}" for p in self.postings]
         parts += ["support ticket"] * len(self.tickets)
         if self.notices:
-            parts.append(Notifications(case_id=self.case_id, notices=self.notices).summary())
-        if self.record is not None:
-            parts.append(f"record {self.record.view.status.value}")
+            parts.append(f"notify {', '.join(sorted({n.to.value for n in self.notices}))}")
+        parts.append(f"record {self.record.view.status.value}")
         return "; ".join(parts)
 
 
@@ -109,11 +97,10 @@ class CaseActivities:
         """Reserves the refund's share of the order, then refunds; both are idempotent on the key. A
         transient gateway error propagates, so Temporal retries it with the same key."""
         refund = order.refund
-        if order.order_id is not None and order.order_paid is not None:
-            others = self.store.reserve_refund(order.idempotency_key, order.case_id, order.order_id, order.order_paid, refund.amount)
-            if others is not None:
-                log.info("refund %s %s refused: other cases on the order took %s", order.idempotency_key, refund.amount, others, extra=order.log_context)
-                return GatewayReceipt(status="refused", other_cases_refunded=others)
+        others = self.store.reserve_refund(order.idempotency_key, order.case_id, order.order_id, order.order_paid, refund.amount)
+        if others is not None:
+            log.info("refund %s %s refused: other cases on the order took %s", order.idempotency_key, refund.amount, others, extra=order.log_context)
+            return GatewayReceipt(status="refused", other_cases_refunded=others)
         try:
             receipt = self.gateway.refund(order.idempotency_key, order.case_id, refund.number, refund.amount)
         except GatewayRejection as rejection:
@@ -125,43 +112,18 @@ class CaseActivities:
         return receipt
 
     @activity.defn
-    def post_ledger_entry(self, entry: LedgerPosting) -> None:
-        self.store.post_ledger_entry(_ledger_row(entry))
-
-    @activity.defn
-    def send_notifications(self, batch: Notifications) -> None:
-        _log_notices(batch.case_id, [row for row in _notice_rows(batch.case_id, batch.notices) if self.store.insert_once(row)[1]])
-
-    @activity.defn
-    def open_support_ticket(self, request: TicketRequest) -> None:
-        self.store.insert_once(_ticket_row(request))
-
-    @activity.defn
-    def record_case(self, record: CaseRecord) -> None:
-        view = record.view
-        self.store.release_refunds(record.failed_refund_keys)
-        self.store.record_case(view, record.new_entries)
-        if self.dispatch_webhooks is not None:
-            self.dispatch_webhooks(view.case_id)  # also on a retry: whatever the first try did not start
-
-    @activity.defn
     def apply_effects(self, effects: Effects) -> None:
-        """What the separate activities write, in one transaction: postings, tickets, notices, then
-        the read model."""
+        """One transaction: postings, tickets, notices, then the read model."""
         rows = [*map(_ledger_row, effects.postings), *map(_ticket_row, effects.tickets), *_notice_rows(effects.case_id, effects.notices)]
         record = effects.record
-        if record is None:
-            written = self.store.write_effects(rows, None, [], [])
-        else:
-            written = self.store.write_effects(rows, record.view, record.new_entries, record.failed_refund_keys)
+        written = self.store.write_effects(rows, record.view, record.new_entries, record.failed_refund_keys)
         _log_notices(effects.case_id, [row for row in written.inserted if isinstance(row, NotificationRow)])
         # Deliveries to start: those this write owes, or, on a retry, any the first try left unstarted.
-        if record is not None and self.dispatch_webhooks is not None and (written.deliveries or not written.recorded):
+        if self.dispatch_webhooks is not None and (written.deliveries or not written.recorded):
             self.dispatch_webhooks(effects.case_id)
 
     def all(self) -> list:
-        """Cases started before `apply_effects` still schedule the four separate activities."""
-        return [self.issue_refund, self.apply_effects, self.post_ledger_entry, self.send_notifications, self.open_support_ticket, self.record_case]
+        return [self.issue_refund, self.apply_effects]
 
 
 def _ledger_row(entry: LedgerPosting) -> LedgerRow:

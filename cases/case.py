@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cases.model import (
     AWAITING,
@@ -28,10 +28,17 @@ from cases.money import Money
 from cases.policy import Policy
 
 
+# The code generation a case opens under, recorded in the case and kept for its whole life (across
+# continue-as-new). A rule that must treat cases opened before a change differently reads
+# `case.generation`; the generation goes up with such a change (docs/changing-workflow-code.md).
+GENERATION = 1
+
+
 class Case(BaseModel):
     """The whole state of one case; the workflow carries it across continue-as-new."""
 
     case_id: OpaqueId
+    generation: int = Field(ge=1, description="The code generation the case opened under (GENERATION then).")
     request_id: str
     kind: CaseKind
     reason: Reason

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cases.case import Case
+from cases.case import GENERATION, Case
 from cases.commands import Command, IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
 from cases.messages import (
     Appeal,
@@ -190,6 +190,7 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
     routed_to, why = _route(request)
     case = Case(
         case_id=request.case_id,
+        generation=GENERATION,
         request_id=request.request_id,
         kind=request.kind,
         reason=request.reason,
@@ -874,10 +875,10 @@ def _hours(span: timedelta) -> str:
     return f"{span.total_seconds() / 3600:.0f} h"
 
 
-def next_alarm(case: Case, seller_flags: bool = True) -> tuple[datetime, CaseMessage] | None:
+def next_alarm(case: Case) -> tuple[datetime, CaseMessage] | None:
     """What the clock must deliver next, and when: the earliest of the buyer's escalation opening, the
     seller's flag, a reminder, and the deadline itself; for a closed case, the end of the time to reopen
-    it. `seller_flags=False` leaves the flag out, for cases started before flags existed."""
+    it."""
     if case.is_closed:
         at = case.reopenable_until
         return None if at is None else (at, ReopeningLapsed(by=CLOCK, at=at))
@@ -891,7 +892,7 @@ def next_alarm(case: Case, seller_flags: bool = True) -> tuple[datetime, CaseMes
     opens = escalation_opens_at(case)
     if opens is not None and case.status is S.AWAITING_SELLER_RESPONSE and not case.buyer_may_escalate:
         alarms.append((opens, EscalationOpens(by=CLOCK, at=opens)))
-    if seller_flags and case.flag_seller_at is not None:
+    if case.flag_seller_at is not None:
         alarms.append((case.flag_seller_at, SellerFlagDue(by=CLOCK, at=case.flag_seller_at)))
     return min(alarms, key=lambda alarm: alarm[0])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -65,7 +65,8 @@ def case_id_for(request_id: str) -> str:
     return str(uuid.uuid5(CASE_NAMESPACE, request_id))
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, interceptors: Sequence = ()) -> Client:
+    """`interceptors` join the tracing ones (the replay checks' negative controls add theirs)."""
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert or settings.temporal_tls_ca:
         tls = TLSConfig(
@@ -81,7 +82,7 @@ async def connect(settings: Settings) -> Client:
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
         tls=tls,
         data_converter=data_converter(settings.keyring()),
-        interceptors=tracing_interceptors(settings),
+        interceptors=[*tracing_interceptors(settings), *interceptors],
     )
 
 WORKFLOW_EXECUTION_STATUS_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING

@@ -143,14 +143,14 @@ class Store:
         recorded, _ = self.in_transaction(lambda connection: _record(connection, view, new_entries, force))
         return recorded
 
-    def write_effects(self, rows: Sequence[Base], view: CaseView | None, new_entries: list[TimelineEntry], failed_refunds: list[str]) -> Written:
+    def write_effects(self, rows: Sequence[Base], view: CaseView, new_entries: list[TimelineEntry], failed_refunds: list[str]) -> Written:
         """What one transition leaves behind, in one transaction: its ledger postings, support tickets
         and notices, each inserted once on its key; the shares of failed refunds given back to their
         order; and the read model, as `record_case` writes it. All or nothing, and safe to repeat."""
         def write(connection: Connection) -> Written:
             inserted = _add_new(connection, rows)
             _release(connection, failed_refunds)
-            recorded, deliveries = _record(connection, view, new_entries, False) if view is not None else (False, False)
+            recorded, deliveries = _record(connection, view, new_entries, False)
             return Written(inserted, recorded, deliveries)
 
         return self.in_transaction(write)

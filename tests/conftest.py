@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import uuid
 from contextlib import asynccontextmanager
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from sqlalchemy import create_engine, text
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -44,6 +47,18 @@ async def result_when_done(env, workflow_id: str, result_type=None, patience: ti
         assert await env.get_current_time() < until, f"{workflow_id} still running after {patience}"
         await env.sleep(timedelta(minutes=1))
     return await env.client.get_workflow_handle(workflow_id, result_type=result_type).result()
+
+
+async def settled(client: Client, workflow_id: str, seconds: float = 30) -> None:
+    """Waits (bounded) until the workflow has nothing in flight: no activity pending and no workflow
+    task scheduled or running. A case has then carried out all it took, its store write included."""
+    request = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id))
+    for _ in range(int(seconds * 50)):
+        described = await client.workflow_service.describe_workflow_execution(request)
+        if not described.pending_activities and not described.HasField("pending_workflow_task"):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{workflow_id} still busy after {seconds} s")
 
 
 @pytest_asyncio.fixture(scope="session")

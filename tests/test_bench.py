@@ -16,38 +16,48 @@ from temporalio.worker import Worker
 
 from bench.baseline import BaselineCase, Shape, noop
 from bench.cases_bench import _actions
+from cases.case import GENERATION
 
-HISTORIES = Path(__file__).parent / "histories"
+HISTORIES = Path(__file__).parent / "histories" / f"generation-{GENERATION}"
 
 
 def _history(name: str) -> WorkflowHistory:
     return WorkflowHistory.from_json(name, json.loads((HISTORIES / name).read_text()))
 
 
-def test_a_full_refund_costs_eight_actions():
-    # The start; the first task's patch marker and local activity marker (one action for the task);
-    # its TemporalChangeVersion upsert (exempt); two timers; the seller's update; the refund activity;
-    # the status upsert; the closing task's local activity marker.
-    history = _history("v8-full_refund.json")
-    assert _actions(history) == 8
-    events = sum(1 for e in history.events if e.HasField("marker_recorded_event_attributes") or e.HasField("upsert_workflow_search_attributes_event_attributes"))
-    assert events == 5  # counted one by one, the markers and upserts alone would make it 10
+def test_a_full_refund_costs_seven_actions():
+    # The start; the opening's effects, the refund and the closing's effects (three activities); the
+    # seller-window timer; the seller's update; the status upsert (the opening's attributes are set at start).
+    history = _history("full_refund.json")
+    assert _actions(history) == 7
 
 
-def test_an_upsert_that_sets_more_than_the_change_version_is_billed():
-    history = _history("v8-full_refund.json")
+def test_an_upsert_of_the_change_version_alone_is_exempt():
+    history = _history("full_refund.json")
     upsert = next(e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes"))
-    upsert.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields["CaseStatus"].CopyFrom(Payload(data=b'"open"'))
-    assert _actions(history) == 9
+    fields = upsert.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    fields.clear()
+    fields["TemporalChangeVersion"].CopyFrom(Payload(data=b'["some-patch"]'))
+    assert _actions(history) == 6
+
+
+def test_markers_count_once_per_workflow_task():
+    history = _history("full_refund.json")
+    completed = next(e for e in history.events if e.HasField("workflow_task_completed_event_attributes"))
+    for _ in range(2):  # two local activities in one task: one action
+        marker = history.events.add()
+        marker.marker_recorded_event_attributes.marker_name = "core_local_activity"
+        marker.marker_recorded_event_attributes.workflow_task_completed_event_id = completed.event_id
+    assert _actions(history) == 8
 
 
 def test_retries_are_billed():
-    history = _history("v8-full_refund.json")
+    history = _history("full_refund.json")
     started = next(e for e in history.events if e.HasField("activity_task_started_event_attributes"))
     started.activity_task_started_event_attributes.attempt = 3
     completed = next(e for e in history.events if e.HasField("workflow_task_completed_event_attributes"))
     completed.workflow_task_completed_event_attributes.metering_metadata.nonfirst_local_activity_execution_attempts = 2
-    assert _actions(history) == 8 + 2 + 2
+    assert _actions(history) == 7 + 2 + 2
 
 
 @pytest.mark.workflow

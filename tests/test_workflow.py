@@ -34,7 +34,7 @@ from cases.messages import (
 from cases.model import CaseKind, ItemCategory, Outcome, Party, Reason, Resolution, Status
 from cases.view import CaseView, static_summary
 from starter.client import CaseClient, CaseRefused, NewCase, case_id_for
-from tests.conftest import result_when_done, worker_for
+from tests.conftest import result_when_done, settled, worker_for
 from store import queries
 from store.schema import CaseRow, LedgerRow, NotificationRow, RefundReservationRow, GatewayRefundRow, SupportTicketRow, TimelineRow
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, eur, order
@@ -63,12 +63,13 @@ async def open_case(h, reason=Reason.DEFECTIVE, kind=CaseKind.REFUND_REQUEST, po
 
 
 async def signal(h, case_id, message):
-    """Sends a signal and waits (bounded) until the case has taken it."""
+    """Sends a signal and waits (bounded) until the case has taken it and carried it out."""
     before = (await h.client.show(case_id)).version
     await h.client.send(case_id, message, wait=False)
     for _ in range(500):
         shown = await h.client.show(case_id)
         if shown.version > before:
+            await settled(h.env.client, workflow_id(case_id))
             return shown
         await asyncio.sleep(0.01)
     raise AssertionError(f"case {case_id} did not take {message.kind}")

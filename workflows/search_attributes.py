@@ -32,12 +32,12 @@ def cli_flags() -> list[str]:
     return flags
 
 
-def updates_for(case: Case, awaiting_since: bool = True) -> list[SearchAttributeUpdate]:
-    """The attributes after a transition; `awaiting_since=False` for cases started before it existed."""
+def updates_for(case: Case) -> list[SearchAttributeUpdate]:
+    """The attributes after a transition."""
     due = case.deadline.due_at if case.deadline else None
     since = case.waiting_since if case.awaiting is not None else None
-    extra = [AWAITING_SINCE.value_set(since) if since else AWAITING_SINCE.value_unset()] if awaiting_since else []
-    return extra + [
+    return [
+        AWAITING_SINCE.value_set(since) if since else AWAITING_SINCE.value_unset(),
         CASE_STATUS.value_set(case.status.value),
         CASE_POLICY.value_set(case.policy.name),
         CASE_REASON.value_set(case.reason.value),

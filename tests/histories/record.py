@@ -1,11 +1,13 @@
-"""Records one history per scenario into tests/histories/<name>.json, on the time-skipping server.
+"""Records one history per scenario into tests/histories/generation-<N>/<name>.json: the paths on the
+time-skipping server, and the crowded pattern (two carrier facts and a query in one workflow task) on a
+dev server. N is the code generation the cases open under (cases.case.GENERATION).
 
-Run it after a workflow change that is deliberately incompatible (then the old histories stay as the
-record of what running cases look like), or to add a scenario:
+Run it when the generation goes up (docs/changing-workflow-code.md), or to add a scenario:
 
-    .venv/bin/python -m tests.histories.record [--tag NAME]
+    .venv/bin/python -m tests.histories.record [--only NAME ...]
 
-The replay test (tests/test_replay.py) replays every file on each `make test`.
+The replay gate (tests/test_replay.py) replays every file of the current generation on each `make
+test` and compares the state it rebuilds with the state the history recorded.
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ from cases.model import Resolution
 from starter.client import CaseClient, NewCase
 from starter.settings import Settings
 from store.database import Store
-from tests.conftest import BIN, register_search_attributes
+from tests.conftest import BIN, register_search_attributes, result_when_done
 from tests.factories import BUYER, CARRIER, SELLER, SUPPORT, eur, order
 from worker import build_worker
-from workflows.refund_case import workflow_id
+from cases.case import GENERATION
+from workflows import search_attributes
+from workflows.refund_case import RefundCaseWorkflow, workflow_id
 
 HERE = Path(__file__).parent
 REJECTED = 1313  # the provider double rejects refunds of this amount for good
@@ -147,13 +151,36 @@ SCENARIOS = [
 ]
 
 
-async def record(tag: str, only: list[str]) -> None:
+def folder() -> Path:
+    return HERE / f"generation-{GENERATION}"
+
+
+def save(name: str, history) -> None:
+    path = folder() / f"{name}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(history.to_json())
+    print(f"{path.relative_to(HERE)}: {len(history.events)} events")
+
+
+async def record_crowded(tmp: str) -> None:
+    """The pattern that broke replay before 1.0, on a dev server (tests/test_replay_under_load.py)."""
+    from tests.test_replay_under_load import crowded_case
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"), search_attributes=search_attributes.ALL, data_converter=pydantic_data_converter
+    )
+    _, history = await crowded_case(env.client, Path(tmp), RefundCaseWorkflow)
+    save("carrier_facts_and_a_query_in_one_task", history)
+    await env.shutdown()
+
+
+async def record(only: list[str]) -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
     )
     await register_search_attributes(env.client)
     with TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=8) as pool:
-        settings = Settings(database_url=f"sqlite:///{tmp}/cases.db", temporal_task_queue="record")
+        settings = Settings(_env_file=None, codec="off", database_url=f"sqlite:///{tmp}/cases.db", temporal_task_queue="record")
         store = Store(settings.database_url)
         store.migrate()
         provider = ProviderDouble(f"sqlite:///{tmp}/provider.db", Faults(reject_amount=REJECTED))
@@ -162,18 +189,15 @@ async def record(tag: str, only: list[str]) -> None:
             for scenario in [s for s in SCENARIOS if not only or s.__name__ in only]:
                 case_id = await _open(client, env, **OPENINGS.get(scenario, {}))
                 await scenario(client, env, case_id)
-                handle = env.client.get_workflow_handle(workflow_id(case_id))
-                await handle.result()
-                history = await handle.fetch_history()
-                path = HERE / f"{tag}-{scenario.__name__}.json"
-                path.write_text(history.to_json())
-                print(f"{path.name}: {len(history.events)} events")
-    await env.shutdown()
+                await result_when_done(env, workflow_id(case_id))
+                save(scenario.__name__, await env.client.get_workflow_handle(workflow_id(case_id)).fetch_history())
+        await env.shutdown()
+        if not only or "carrier_facts_and_a_query_in_one_task" in only:
+            await record_crowded(tmp)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tag", default="v1", help="prefix of the files: the workflow version they record")
     parser.add_argument("--only", nargs="*", default=[], help="record only these scenarios")
     arguments = parser.parse_args()
-    asyncio.run(record(arguments.tag, arguments.only))
+    asyncio.run(record(arguments.only))
