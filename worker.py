@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkerDeploymentConfig
 
 from activities.case_activities import CaseActivities
 from activities.payments import EmbeddedGateway, PaymentGateway
@@ -53,8 +54,22 @@ def build_worker(
         activities=[*CaseActivities(store, gateway, dispatch).all(), *WebhookActivities(store, settings.webhook_private_targets).all()],
         activity_executor=pool,
         max_cached_workflows=settings.worker_max_cached_cases,
+        deployment_config=deployment_config(settings),
         workflow_runner=WORKFLOW_RUNNER,
         graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """With a build id, the worker is one version of the deployment: a case runs on the version it
+    started on (pinned) until it continues as new, which it does at its next quiet moment once the
+    deployment's current version has changed (docs/changing-workflow-code.md)."""
+    if settings.worker_build_id is None:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(deployment_name=settings.worker_deployment_name, build_id=settings.worker_build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
     )
 
 

@@ -9,15 +9,20 @@ SIGKILL to a random worker every few seconds and restarts it, and kills and rest
 Then it checks, and prints one line of figures: every acknowledged open is one workflow; every
 acknowledged command is in its case exactly once; every refund decision moved money exactly once at
 the provider and no money moved without one; the store equals each workflow's own view; no workflow
-failed, was terminated or failed a task; none is stuck. Figures go to bench/results/chaos.json.
+failed, was terminated or failed a task; none is stuck; no query failed; and every history the run
+wrote replays on the code that wrote it and rebuilds the state it recorded (replay/check.py). The
+whole run has a wall-clock budget; a step that outlasts it is named. `clean` means no problem of any
+kind. Figures go to bench/results/chaos.json; the exit code is 0 only when clean.
 
-    .venv/bin/python -m bench.chaos [--cases 300] [--workers 3] [--out bench/results/chaos.json]
+    .venv/bin/python -m bench.chaos [--cases 300] [--workers 3] [--budget 1200] [--out bench/results/chaos.json]
+    .venv/bin/python -m bench.chaos --control local-effects --only refund_after_return --cases 12   # must exit 1
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -36,10 +41,12 @@ from pathlib import Path
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory, WorkflowQueryFailedError
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.provider_double import ProviderDouble
+from bench.controls import EffectsInALocalActivity
 from cases import policies
 from cases.messages import (
     BuyerAnswer,
@@ -59,9 +66,10 @@ from starter.client import CaseClient, CaseRefused, NewCase
 from starter.dev import server_command
 from starter.reconcile import differences
 from starter.ports import free_port
+from replay.check import replay
 from starter.settings import Settings
 from store.database import Store
-from workflows.refund_case import workflow_id
+from workflows.refund_case import RefundCaseWorkflow, workflow_id
 
 HERE = Path(__file__).parent
 POLICY = policies.load_file(HERE / "policies" / "chaos.toml")
@@ -69,6 +77,14 @@ REJECTED = 1313  # the provider rejects refunds of 13.13 for good
 QUEUE = "chaos"
 SUPPORT = Actor(party=Party.SUPPORT, id="agent-chaos")
 CARRIER = Actor(party=Party.CARRIER, id="carrier-hook")
+# How long a call is tried again while the server or a worker is down; a query that fails (the worker
+# could not replay the case) is counted at once and never tried again.
+TRANSPORT_PATIENCE_S = 60
+# What the server answers about a case whose workflow task fails (it cannot be replayed): no retry helps.
+NOT_ANSWERABLE = {RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.INVALID_ARGUMENT}
+CALL_TIMEOUT_S = 30  # one try of a call: an update to a case that cannot move would otherwise wait for ever
+# Negative controls: the workflow the workers run instead of today's, with the module that runs them.
+CONTROLS = {"local-effects": (EffectsInALocalActivity, "bench.controls")}
 
 
 @dataclass
@@ -79,9 +95,21 @@ class Config:
     server_restarts: int = 1
     concurrency: int = 60
     settle_seconds: int = 300
+    budget_seconds: int = 1200  # the whole run, start to end: a step still running then is named
     seed: int = 1
     out: Path = HERE / "results" / "chaos.json"
     sabotage: bool = False  # a negative control: the provider forgets keys at once and loses every first answer
+    control: str | None = None  # a negative control: the workers run CONTROLS[control]
+    only: str | None = None  # play this path in every case
+    keep_histories: Path | None = None  # write each case's history here
+
+    @property
+    def case_workflow(self) -> type:
+        return CONTROLS[self.control][0] if self.control else RefundCaseWorkflow
+
+    @property
+    def paths(self) -> list:
+        return [p for p in PATHS if p.__name__ == self.only] if self.only else PATHS
 
 
 @dataclass
@@ -106,16 +134,31 @@ class Figures:
     failed_or_terminated: int = 0
     workflow_task_failures: int = 0
     stuck: int = 0
+    driver_errors: int = 0
+    queries_failed: int = 0
+    histories_replayed: int = 0
+    histories_not_replayable: int = 0
+    server_restarts_planned: int = 0
+    budget_ran_out_in: str | None = None
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
     def clean(self) -> bool:
+        """No problem of any kind, every planned fault made, every history replayed."""
         bad = (
             self.opens_lost, self.opens_duplicated, self.commands_lost, self.commands_duplicated, self.refunds_duplicated,
             self.refunds_without_decision, self.refund_decisions_without_refund, self.store_drift,
-            self.failed_or_terminated, self.workflow_task_failures, self.stuck,
+            self.failed_or_terminated, self.workflow_task_failures, self.stuck, self.driver_errors, self.queries_failed,
+            self.histories_not_replayable,
         )  # fmt: skip
-        return not any(bad) and self.server_restarts >= 1 and self.worker_kills >= 1
+        faults = self.server_restarts >= self.server_restarts_planned and self.worker_kills >= 1
+        replayed = self.histories_replayed == self.cases
+        return not any(bad) and not self.problems and self.budget_ran_out_in is None and faults and replayed
+
+    def problem(self, text: str, limit: int = 60) -> None:
+        """Every problem is counted where it is found; the list keeps the first `limit` of them."""
+        if len(self.problems) < limit:
+            self.problems.append(text)
 
     def line(self) -> str:
         return (
@@ -126,7 +169,9 @@ class Figures:
             f"(duplicated {self.refunds_duplicated}, without decision {self.refunds_without_decision}, "
             f"decisions without refund {self.refund_decisions_without_refund}, rejected {self.rejected_by_provider}), "
             f"drift {self.store_drift}, failed {self.failed_or_terminated + self.workflow_task_failures}, "
-            f"stuck {self.stuck}, {self.seconds:.0f} s"
+            f"stuck {self.stuck}, driver errors {self.driver_errors}, queries failed {self.queries_failed}, "
+            f"histories not replayable {self.histories_not_replayable} of {self.histories_replayed}"
+            f"{f', budget ran out in {self.budget_ran_out_in}' if self.budget_ran_out_in else ''}, {self.seconds:.0f} s"
         )
 
 
@@ -174,7 +219,8 @@ class Cluster:
     def start_worker(self, index: int) -> None:
         log = open(self.home / f"worker-{index}.log", "ab")  # noqa: SIM115
         env = {**self.env, "WORKER_METRICS_PORT": str(self.metrics_ports[index])}
-        self.workers[index] = subprocess.Popen([sys.executable, "-m", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        module = CONTROLS[self.config.control][1] if self.config.control else "worker"
+        self.workers[index] = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill_worker(self, index: int) -> None:
         worker = self.workers[index]
@@ -217,6 +263,10 @@ class Cluster:
                 process.wait()
 
 
+class Unanswered(Exception):
+    """A call that found no server or worker to answer it for TRANSPORT_PATIENCE_S."""
+
+
 class Driver:
     """Plays paths through cases, retrying each command with its request id until it is acknowledged."""
 
@@ -225,17 +275,32 @@ class Driver:
         self.figures = figures
         self.opened: list[str] = []
         self.acknowledged: list[tuple[str, str]] = []  # (case id, request id)
+        self.wedged: set[str] = set()  # cases whose workflow tasks fail: nothing to wait for
 
     async def _retrying(self, call: Callable[[], Awaitable]):
-        for attempt in range(600):
+        """The same call again while the server or a worker is down (at most TRANSPORT_PATIENCE_S); a
+        refusal is the rules' answer, and a failed query a problem, counted at once."""
+        give_up = time.monotonic() + TRANSPORT_PATIENCE_S
+        for attempt in itertools.count():
             try:
-                return await call()
+                return await asyncio.wait_for(call(), CALL_TIMEOUT_S)
             except CaseRefused:
                 raise
-            except Exception:  # the server or the worker was killed under the call: same call again
+            except (WorkflowQueryFailedError, RPCError) as err:
+                if isinstance(err, RPCError) and err.status not in NOT_ANSWERABLE:
+                    if time.monotonic() > give_up:
+                        raise Unanswered(f"no answer for {TRANSPORT_PATIENCE_S} s: RPCError: {str(err)[:200]}") from None
+                    self.figures.transport_retries += 1
+                    await asyncio.sleep(min(0.2 * (attempt + 1), 2.0))
+                    continue
+                self.figures.queries_failed += 1
+                self.figures.problem(f"query failed: {str(err)[:300]}")
+                raise
+            except Exception as err:  # the server or the worker was killed under the call: same call again
+                if time.monotonic() > give_up:
+                    raise Unanswered(f"no answer for {TRANSPORT_PATIENCE_S} s: {type(err).__name__}: {str(err)[:200]}") from None
                 self.figures.transport_retries += 1
                 await asyncio.sleep(min(0.2 * (attempt + 1), 2.0))
-        raise RuntimeError("no answer after 600 tries")
 
     async def open(self, number: int) -> str:
         now = datetime.now(UTC)
@@ -275,12 +340,33 @@ class Driver:
         return await self._retrying(lambda: self.client.show(case_id))
 
     async def wait_for(self, case_id: str, *statuses: Status, seconds: float = 240) -> CaseView:
+        """The case once it reaches one of `statuses` or closes, or as it is after `seconds`. A case that
+        stops moving is looked at every 10 s: one whose workflow tasks fail is wedged, at once."""
         give_up = time.monotonic() + seconds
+        last, still_since = None, time.monotonic()
         while True:
             shown = await self.view(case_id)
             if shown.status in statuses or shown.status is Status.CLOSED or time.monotonic() > give_up:
                 return shown
+            if shown.version != last:
+                last, still_since = shown.version, time.monotonic()
+            elif time.monotonic() - still_since > 10:
+                await self.raise_if_wedged(case_id)
+                still_since = time.monotonic()
             await asyncio.sleep(0.5)
+
+    async def raise_if_wedged(self, case_id: str) -> None:
+        if why := await self.wedged_now(case_id):
+            raise RuntimeError(why)
+
+    async def wedged_now(self, case_id: str) -> str | None:
+        """Why the case cannot move (its workflow tasks fail), or None."""
+        history = await self._retrying(lambda: self.client.client.get_workflow_handle(workflow_id(case_id)).fetch_history())
+        failed = [e.workflow_task_failed_event_attributes for e in history.events if e.HasField("workflow_task_failed_event_attributes")]
+        if not failed:
+            return None
+        self.wedged.add(case_id)
+        return f"case {case_id} is wedged: its workflow task failed {len(failed)} time(s): {failed[-1].failure.message[:200]}"
 
     async def finish(self, case_id: str) -> None:
         """Whatever the path left: support decides what waits for it, until the case is closed."""
@@ -321,9 +407,13 @@ async def partial_accepted(d: Driver, case_id: str) -> None:
 
 
 async def refund_after_return(d: Driver, case_id: str) -> None:
+    """A carrier that reports shipped and delivered together, and a portal that reads the case at once:
+    both facts and the query can meet in one workflow task (docs/nothing-lost.md)."""
     await _seller(d, case_id, Resolution.REFUND_AFTER_RETURN)
-    await d.send(case_id, ReturnShipped(by=CARRIER, tracking_number="RET-12345", request_id=_rid(case_id, "shipped")))
-    await d.send(case_id, ReturnDelivered(by=CARRIER, request_id=_rid(case_id, "delivered")))
+    shipped = asyncio.create_task(d.send(case_id, ReturnShipped(by=CARRIER, tracking_number="RET-12345", request_id=_rid(case_id, "shipped"))))
+    await asyncio.sleep(0.001)  # in this order, a millisecond apart
+    await asyncio.gather(shipped, d.send(case_id, ReturnDelivered(by=CARRIER, request_id=_rid(case_id, "delivered"))))
+    await d.view(case_id)
     shown = await d.wait_for(case_id, Status.AWAITING_RETURN_INSPECTION)
     if shown.status is Status.AWAITING_RETURN_INSPECTION:
         seller = Actor(party=Party.SELLER, id=shown.seller_id)
@@ -397,117 +487,198 @@ async def _connect(cluster: Cluster) -> CaseClient:
 
 async def verify(client: CaseClient, driver: Driver, cluster: Cluster, config: Config, figures: Figures) -> None:
     """The checks, after every case had time to settle with every process alive."""
+    views = await _settled_views(client, driver, config, figures)
+    _check_workflows(await _listed(client), driver, figures)
+    await _check_histories(client, driver, config, figures)
+    _check_commands(views, driver, figures)
+    _check_money(views, ProviderDouble(cluster.env["PROVIDER_DOUBLE_URL"]), figures)
+    _check_store(views, Store(cluster.env["DATABASE_URL"]), figures)
+
+
+async def _settled_views(client: CaseClient, driver: Driver, config: Config, figures: Figures) -> dict[str, CaseView]:
+    """Each case's final view (its result), waiting up to `settle_seconds`; a case still running then is stuck."""
     views: dict[str, CaseView] = {}
     give_up = time.monotonic() + config.settle_seconds
-    pending = set(driver.opened)
-    while pending and time.monotonic() < give_up:
-        for case_id in sorted(pending):
+    pending, seen_pending = set(driver.opened), set()
+    while pending - driver.wedged and time.monotonic() < give_up:
+        for case_id in sorted(pending - driver.wedged):
             if not await driver._retrying(lambda: client.is_running(case_id)):
                 handle = client.client.get_workflow_handle(workflow_id(case_id), result_type=CaseView)
                 views[case_id] = await driver._retrying(handle.result)
                 pending.discard(case_id)
-        if pending:
+            elif case_id in seen_pending:
+                await driver.wedged_now(case_id)
+        seen_pending = set(pending)
+        if pending - driver.wedged:
             await asyncio.sleep(2)
     figures.stuck = len(pending)
-    figures.problems += [f"stuck: case {case_id} still running" for case_id in sorted(pending)[:20]]
-    for case_id in pending:
-        views[case_id] = await driver.view(case_id)
+    for case_id in sorted(pending):
+        figures.problem(f"stuck: case {case_id} still running")
+        try:
+            views[case_id] = await driver.view(case_id)
+        except (WorkflowQueryFailedError, RPCError, Unanswered):
+            pass  # counted by the driver; the case's history is checked below
+    return views
 
-    listed = Counter()
-    failed = 0
-    async for execution in client.client.list_workflows("WorkflowType = 'RefundCase'"):
-        listed[execution.id] += 1
+
+async def _listed(client: CaseClient) -> list:
+    return [execution async for execution in client.client.list_workflows("WorkflowType = 'RefundCase'")]
+
+
+def _check_workflows(executions: list, driver: Driver, figures: Figures) -> None:
+    listed = Counter(execution.id for execution in executions)
+    for execution in executions:
         if execution.status not in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.RUNNING):
-            failed += 1
-            figures.problems.append(f"workflow {execution.id} ended {execution.status.name}")
+            figures.failed_or_terminated += 1
+            figures.problem(f"workflow {execution.id} ended {execution.status.name}")
     wanted = {workflow_id(case_id) for case_id in driver.opened}
     figures.opens_lost = len(wanted - set(listed))
     figures.opens_duplicated = sum(count - 1 for count in listed.values() if count > 1) + len(set(listed) - wanted)
-    figures.failed_or_terminated = failed
 
+
+async def _check_histories(client: CaseClient, driver: Driver, config: Config, figures: Figures) -> None:
+    """Every history: no failed workflow task, and a replay on the code that wrote it that rebuilds
+    the state it recorded."""
     for case_id in driver.opened:
         history = await client.client.get_workflow_handle(workflow_id(case_id)).fetch_history()
         failures = [e for e in history.events if e.HasField("workflow_task_failed_event_attributes")]
         figures.workflow_task_failures += len(failures)
         if failures:
-            figures.problems.append(f"case {case_id}: {len(failures)} workflow task failure(s)")
+            figures.problem(f"case {case_id}: {len(failures)} workflow task failure(s)")
+        replayed = await replay(history, config.case_workflow)
+        figures.histories_replayed += 1
+        if not replayed.holds:
+            figures.histories_not_replayable += 1
+            figures.problem(f"history of case {case_id} does not hold on replay: {replayed.differences[0][:300]}")
+        if config.keep_histories is not None:
+            _keep(config.keep_histories, case_id, history)
 
+
+def _keep(folder: Path, case_id: str, history: WorkflowHistory) -> None:
+    """Each history, named by what it went through (a workflow task that timed out: a worker died in it)."""
+    timed_out = any(e.HasField("workflow_task_timed_out_event_attributes") for e in history.events)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{'task-timed-out-' if timed_out else ''}{case_id}.json").write_text(history.to_json())
+
+
+def _check_commands(views: dict[str, CaseView], driver: Driver, figures: Figures) -> None:
     for case_id, request_id in driver.acknowledged:
+        if case_id not in views:
+            continue  # its case could not be read: counted where that failed
         taken = sum(1 for entry in views[case_id].timeline if entry.request_id == request_id)
         if taken == 0:
             figures.commands_lost += 1
-            figures.problems.append(f"lost: {request_id}")
+            figures.problem(f"lost: {request_id}")
         elif taken > 1:
             figures.commands_duplicated += 1
-            figures.problems.append(f"duplicated: {request_id} x{taken}")
+            figures.problem(f"duplicated: {request_id} x{taken}")
     figures.commands_acknowledged = len(driver.acknowledged)
 
-    provider = ProviderDouble(cluster.env["PROVIDER_DOUBLE_URL"])
+
+def _check_money(views: dict[str, CaseView], provider: ProviderDouble, figures: Figures) -> None:
     moved = Counter()
     amounts = {}
     for payment in provider.payments():
         moved[payment.key] += 1
         amounts[payment.key] = payment.amount
-    decided = {}
+    decided, failed = {}, set()
     for case_id, shown in views.items():
         for refund in shown.refunds:
             key = f"{case_id}:refund:{refund.number}"
             if refund.status == "failed":
                 figures.rejected_by_provider += 1
-                if key in moved:
-                    figures.refunds_without_decision += 1
-                    figures.problems.append(f"refund {key} failed in the case but moved money")
+                failed.add(key)
             else:
                 decided[key] = refund.amount.amount
     figures.refunds_at_provider = sum(moved.values())
-    figures.refunds_duplicated = sum(count - 1 for count in moved.values() if count > 1)
-    figures.problems += [f"refund {key} moved money {count} times" for key, count in moved.items() if count > 1][:20]
-    figures.refunds_without_decision += len(set(moved) - set(decided))
-    missing = [key for key in decided if key not in moved]
-    figures.refund_decisions_without_refund = len(missing)
-    figures.problems += [f"no money moved for {key}" for key in missing[:20]]
-    figures.problems += [f"{key}: provider moved {amounts[key]}, case says {amount}" for key, amount in decided.items() if key in amounts and amounts[key] != amount]
-    figures.refund_decisions_without_refund += sum(1 for key, amount in decided.items() if key in amounts and amounts[key] != amount)
+    for key, count in moved.items():
+        if count > 1:
+            figures.refunds_duplicated += count - 1
+            figures.problem(f"refund {key} moved money {count} times")
+    for key in sorted(set(moved) - set(decided)):
+        figures.refunds_without_decision += 1
+        figures.problem(f"refund {key} failed in the case but moved money" if key in failed else f"money moved for {key} without a refund decision")
+    for key, amount in decided.items():
+        if key not in moved:
+            figures.refund_decisions_without_refund += 1
+            figures.problem(f"no money moved for {key}")
+        elif amounts[key] != amount:
+            figures.refund_decisions_without_refund += 1
+            figures.problem(f"{key}: provider moved {amounts[key]}, case says {amount}")
+    provider.engine.dispose()
 
-    store = Store(cluster.env["DATABASE_URL"])
+
+def _check_store(views: dict[str, CaseView], store: Store, figures: Figures) -> None:
     for case_id, shown in views.items():
         drift = differences(store, shown)
         if drift:
             figures.store_drift += 1
-            figures.problems.append(f"store drift {case_id}: {drift}")
+            figures.problem(f"store drift {case_id}: {drift}")
     store.engine.dispose()
-    provider.engine.dispose()
+
+
+class BudgetSpent(Exception):
+    pass
+
+
+class Budget:
+    """The run's wall clock: each step gets what is left of it, and the one that runs out is named."""
+
+    def __init__(self, seconds: float, figures: Figures):
+        self.seconds = seconds
+        self.until = time.monotonic() + seconds
+        self.figures = figures
+
+    async def step(self, name: str, work: Awaitable):
+        try:
+            async with asyncio.timeout(max(self.until - time.monotonic(), 0.01)) as limit:
+                return await work
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            self.figures.budget_ran_out_in = name
+            self.figures.problem(f"budget: the run's {self.seconds:.0f} s ran out during {name}")
+            raise BudgetSpent(name) from None
 
 
 async def run(config: Config, home: Path) -> Figures:
-    figures = Figures(cases=config.cases, workers=config.workers)
+    figures = Figures(cases=config.cases, workers=config.workers, server_restarts_planned=config.server_restarts)
+    budget = Budget(config.budget_seconds, figures)
     rng = random.Random(config.seed)
     cluster = Cluster(config, home)
     started = time.monotonic()
     cluster.start_server()
+    stop = asyncio.Event()
+    chaos: asyncio.Task | None = None
     try:
-        client = await _connect(cluster)
+        client = await budget.step("start", _connect(cluster))
         Store(cluster.env["DATABASE_URL"]).migrate()
         cluster.revive()
         driver = Driver(client, figures)
         gate = asyncio.Semaphore(config.concurrency)
+        paths = config.paths
 
         async def play(number: int) -> None:
             async with gate:
                 case_id = await driver.open(number)
-                await PATHS[number % len(PATHS)](driver, case_id)
+                await paths[number % len(paths)](driver, case_id)
                 await driver.finish(case_id)
 
-        stop = asyncio.Event()
         chaos = asyncio.create_task(killer(cluster, config, figures, stop, rng))
-        results = await asyncio.gather(*(play(n) for n in range(config.cases)), return_exceptions=True)
+        results = await budget.step("play", asyncio.gather(*(play(n) for n in range(config.cases)), return_exceptions=True))
         stop.set()
-        await chaos
+        await budget.step("the last faults", chaos)
         errors = [r for r in results if isinstance(r, BaseException)]
-        figures.problems += [f"driver: {type(e).__name__}: {e}" for e in errors[:10]]
-        figures.stuck += len(errors)
-        await verify(client, driver, cluster, config, figures)
+        figures.driver_errors = len(errors)
+        for error in errors:
+            figures.problem(f"driver: {type(error).__name__}: {str(error)[:300]}")
+        await budget.step("verify", verify(client, driver, cluster, config, figures))
+    except BudgetSpent:
+        pass
     finally:
+        stop.set()
+        if chaos is not None and not chaos.done():
+            chaos.cancel()
         cluster.stop()
     figures.seconds = time.monotonic() - started
     return figures
@@ -533,8 +704,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kill-every", type=_seconds_range, default=Config.kill_every, metavar="MIN,MAX", help="seconds between worker kills, drawn between MIN and MAX (default 2,5)"
     )
+    parser.add_argument("--budget", type=int, default=Config.budget_seconds, help="seconds the whole run may take (default %(default)s)")
+    parser.add_argument("--only", choices=[p.__name__ for p in PATHS], help="play this path in every case")
+    parser.add_argument("--control", choices=sorted(CONTROLS), help="negative control: the workers run a workflow whose histories cannot replay")
     parser.add_argument("--out", type=Path, default=Config.out)
-    parser.add_argument("--keep", action="store_true", help="keep the run's folder (server, worker logs, databases)")
+    parser.add_argument("--keep", action="store_true", help="keep the run's folder (server, worker logs, databases, each case's history)")
     parser.add_argument(
         "--sabotage",
         action="store_true",
@@ -551,14 +725,20 @@ def main(argv: list[str] | None = None) -> int:
         kill_every=arguments.kill_every,
         out=arguments.out,
         sabotage=arguments.sabotage,
+        budget_seconds=arguments.budget,
+        only=arguments.only,
+        control=arguments.control,
     )
     # The SDK warns at every retried call while the server is down; this run expects that.
     quiet = TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))
     Runtime.set_default(Runtime(telemetry=quiet))
     home = Path(tempfile.mkdtemp(prefix="chaos-"))
+    if arguments.keep:
+        config.keep_histories = home / "histories"
     figures = asyncio.run(run(config, home))
     config.out.parent.mkdir(parents=True, exist_ok=True)
-    config.out.write_text(json.dumps({"config": {**asdict(config), "out": str(config.out)}, "figures": asdict(figures), "clean": figures.clean()}, indent=2) + "\n")
+    settings = {**asdict(config), "out": str(config.out), "keep_histories": str(config.keep_histories) if config.keep_histories else None}
+    config.out.write_text(json.dumps({"config": settings, "figures": asdict(figures), "clean": figures.clean()}, indent=2) + "\n")
     for problem in figures.problems[:30]:
         print(f"  {problem}")
     print(figures.line(), flush=True)

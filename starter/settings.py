@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     codec_server_token: SecretStr | None = Field(None, description="Callers of the codec server must present it.")
     codec_ui_origin: str = Field("http://localhost:8233", description="The Temporal UI's origin, the only one CORS admits.")
 
+    worker_build_id: str | None = Field(
+        None,
+        description="Worker Versioning: this worker's build id (a release's, e.g. its image tag); unset: unversioned. Cases start on the deployment's current version and stay on it until they continue as new (docs/changing-workflow-code.md).",
+    )
+    worker_deployment_name: str = Field("refund-cases", description="Worker Versioning: the deployment this worker's build belongs to.")
     worker_max_cached_cases: int = Field(
         500, ge=0, description="Cases a worker keeps in memory between their messages (the SDK's sticky cache), about 0.2 MB each; fewer saves memory, costs replays."
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -65,16 +65,20 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2
 # refund_pending window, settles it (docs/operating.md, "Payment gateway failures").
 REFUND_RETRIES_FOR = timedelta(hours=12)
 
+SHORTEST_TIMER = timedelta(milliseconds=1)
+
 Via = Literal["update", "signal", "clock"]
 
 
 @dataclass
 class Delivery:
-    """A message waiting for the loop, with the way it came; an update's handler waits on `outcome`."""
+    """A message waiting for the loop, with the way it came; an update's handler waits on `outcome`.
+    An alarm carries the moment it is for (`at`): the clock's transitions happen then."""
 
     message: CaseMessage
     via: Via
     outcome: asyncio.Future[CaseView] | None = None
+    at: datetime | None = None
 
     def answer(self, shown: CaseView) -> None:
         if self.outcome is not None:
@@ -109,10 +113,9 @@ class RefundCaseWorkflow:
             await self._carry_out(self._opening)
         self._arm()
         while self._inbox or not self.case.is_final:
-            await workflow.wait_condition(lambda: bool(self._inbox) or self._history_is_long())
+            await workflow.wait_condition(lambda: bool(self._inbox) or self._should_continue())
             if not self._inbox:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(request.model_copy(update={"continued": self.case}))
+                await self._continue_as_new(request)
             await self._take(self._inbox.pop(0))
         await workflow.wait_condition(workflow.all_handlers_finished)
         return view(self.case)
@@ -298,15 +301,16 @@ class RefundCaseWorkflow:
         if engine.is_repeat(self.case, message):
             delivery.answer(view(self.case))  # a retry of a command the case has taken: answer, do not act
             return
+        now = workflow.now() if delivery.at is None else max(delivery.at, self.case.timeline[-1].at)
         try:
-            transition = engine.apply(self.case, message, workflow.now())
+            transition = engine.apply(self.case, message, now)
         except engine.Refusal as refusal:
             if delivery.via == "update":
                 delivery.refuse(refusal)
                 return
             if delivery.via == "clock":  # overtaken by a message taken before it: no longer due
                 return
-            transition = engine.refuse(self.case, message, refusal, workflow.now())
+            transition = engine.refuse(self.case, message, refusal, now)
         if isinstance(message, DeadlinePassed):
             self._metrics.deadline_missed(self.case, message.status.value)
         await self._carry_out(transition)
@@ -374,10 +378,12 @@ class RefundCaseWorkflow:
         self._timer = None if alarm is None else asyncio.create_task(self._ring(*alarm, _timer_summary(self.case, alarm[1])))
 
     async def _ring(self, at: datetime, alarm: CaseMessage, summary: str) -> None:
-        remaining = at - workflow.now()
-        if remaining > timedelta(0):
-            await workflow.sleep(remaining, summary=summary)
-        self._inbox.append(Delivery(alarm, "clock"))
+        """Waits for `at`; the alarm then acts at `at`, not when its workflow task ran: the same moment
+        on every replay, and a late timer does not push the case's next deadlines later. An alarm
+        already due still gets a (shortest) timer: whether to start one never depends on the task's
+        clock, which the SDK can hand over stale after a worker dies (docs/nothing-lost.md)."""
+        await workflow.sleep(max(at - workflow.now(), SHORTEST_TIMER), summary=summary)
+        self._inbox.append(Delivery(alarm, "clock", at=at))
 
     def _posting(self, command: PostLedgerEntry) -> LedgerPosting:
         order = self.case.order
@@ -411,9 +417,21 @@ class RefundCaseWorkflow:
             workflow.logger.warning("refund %s unanswered after %s: left pending", command.number, REFUND_RETRIES_FOR)
             return None
 
-    def _history_is_long(self) -> bool:
+    def _should_continue(self) -> bool:
+        """Continue as new when the history grows long, or when a newer version of the workers has
+        become the deployment's current one (the case then moves to it)."""
         info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() > self._history_limit
+        long = info.is_continue_as_new_suggested() or info.get_current_history_length() > self._history_limit
+        return long or info.is_target_worker_deployment_version_changed()
+
+    async def _continue_as_new(self, request: OpenCase) -> NoReturn:
+        """Nothing waits in the inbox: the next run starts from the case as it is."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        moving = workflow.info().is_target_worker_deployment_version_changed()
+        workflow.continue_as_new(
+            request.model_copy(update={"continued": self.case}),
+            initial_versioning_behavior=workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE if moving else None,
+        )
 
 
 def _answer(command: IssueRefund, receipt: GatewayReceipt | None) -> RefundSettled | RefundFailed | None:
