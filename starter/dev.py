@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from api.auth import write_dev_tokens
+from cases.case import GENERATION
 from codec.encryption import Keyring
 from starter.client import CaseClient
 from starter.demo import feed_order_volumes, play
@@ -24,6 +25,9 @@ from workflows import search_attributes
 
 DATA = Path(".data")
 DEV_TOKENS = DATA / "api-dev-tokens"
+# What wrote .data/: a folder without this file, or with another generation in it, holds cases that
+# today's workflow code cannot replay.
+WRITTEN_BY = "written-by"
 BIN = Path(sys.executable).parent
 UI = "http://localhost:8233"
 
@@ -74,7 +78,25 @@ async def connect_when_ready(settings: Settings, server: subprocess.Popen, secon
     raise SystemExit(f"the Temporal dev server did not answer within {seconds} s; see {DATA / 'temporal.log'}")
 
 
+def set_aside_older_data(data: Path = DATA, at: datetime | None = None) -> Path | None:
+    """Moves a data folder written by older code (before 1.0, or another code generation) aside, whole,
+    and returns where it went; marks the folder as today's. Nothing is deleted: the old cases' histories,
+    keys and store stay readable in the folder it was moved to."""
+    marker = data / WRITTEN_BY
+    today = f"refund-cases generation {GENERATION}\n"
+    moved = None
+    if data.exists() and (not marker.exists() or marker.read_text() != today):
+        written = f"generation-{marker.read_text().split()[-1]}" if marker.exists() else "before-1.0"
+        moved = data.with_name(f"{data.name}.{written}-{(at or datetime.now(UTC)):%Y%m%dT%H%M%S}")
+        data.rename(moved)
+    data.mkdir(exist_ok=True)
+    marker.write_text(today)
+    return moved
+
+
 async def main() -> None:
+    if moved := set_aside_older_data():
+        print(f"{DATA}/ was written by older code, whose cases this code cannot replay: moved aside to {moved}/ (nothing deleted); starting afresh", flush=True)
     os.environ.setdefault("WEBHOOK_PRIVATE_TARGETS", "true")  # everything here is on this machine, subscribers too
     settings = Settings()
     if settings.codec != "off" and settings.codec_keys is None and not settings.codec_key_file.exists():
