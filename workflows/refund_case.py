@@ -62,12 +62,19 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2
 # A refund is retried with the same idempotency key only while the provider still remembers that key
 # (24 h at the common providers); after that a retry could pay twice. So its retries stop at 12 h, and
 # a refund still unanswered then stays pending: the provider's webhook, or support after the
-# refund_pending window, settles it (docs/operating.md, "Payment gateway failures").
+# refund_pending window, settles it (docs/nothing-lost.md, "Payment gateway failures").
 REFUND_RETRIES_FOR = timedelta(hours=12)
 
 SHORTEST_TIMER = timedelta(milliseconds=1)
 
 Via = Literal["update", "signal", "clock"]
+
+
+STALE_CLOCK = "stale workflow task clock"  # how a task failed on purpose reads in the history
+
+
+class StaleClock(RuntimeError):
+    """Fails a workflow task handed a stale clock; not an error of the case: the task runs again."""
 
 
 @dataclass
@@ -98,6 +105,7 @@ class RefundCaseWorkflow:
         self._metrics = CaseMetrics()
         self._alarm: tuple[datetime, CaseMessage] | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._clock: tuple[datetime, int] | None = None  # the clock and history length a transition last read (see _now)
         self._opening: engine.Transition | None = None
         if request.continued is not None:
             self.case: Case = request.continued
@@ -113,7 +121,7 @@ class RefundCaseWorkflow:
             await self._carry_out(self._opening)
         self._arm()
         while self._inbox or not self.case.is_final:
-            await workflow.wait_condition(lambda: bool(self._inbox) or self._should_continue())
+            await workflow.wait_condition(self._woken)
             if not self._inbox:
                 await self._continue_as_new(request)
             await self._take(self._inbox.pop(0))
@@ -138,7 +146,7 @@ class RefundCaseWorkflow:
 
     @workflow.signal(name="seller_response", description="Fire-and-forget form of the seller_response update.")
     def seller_response_signal(self, response: SellerResponse) -> None:
-        self._inbox.append(Delivery(response, "signal"))
+        self._arrive(Delivery(response, "signal"))
 
     @workflow.update(name="buyer_answer", description="The buyer accepts or declines a partial refund offer.")
     async def buyer_answer(self, answer: BuyerAnswer) -> CaseView:
@@ -150,7 +158,7 @@ class RefundCaseWorkflow:
 
     @workflow.signal(name="buyer_answer", description="Fire-and-forget form of the buyer_answer update.")
     def buyer_answer_signal(self, answer: BuyerAnswer) -> None:
-        self._inbox.append(Delivery(answer, "signal"))
+        self._arrive(Delivery(answer, "signal"))
 
     @workflow.update(name="return_inspection", description="The seller confirms the returned items (refund) or disputes them (support).")
     async def return_inspection(self, inspection: ReturnInspection) -> CaseView:
@@ -162,7 +170,7 @@ class RefundCaseWorkflow:
 
     @workflow.signal(name="return_inspection", description="Fire-and-forget form of the return_inspection update.")
     def return_inspection_signal(self, inspection: ReturnInspection) -> None:
-        self._inbox.append(Delivery(inspection, "signal"))
+        self._arrive(Delivery(inspection, "signal"))
 
     @workflow.update(name="protection_feedback", description="The buyer's feedback during protection: cancel it, or report a problem.")
     async def protection_feedback(self, feedback: ProtectionFeedback) -> CaseView:
@@ -174,7 +182,7 @@ class RefundCaseWorkflow:
 
     @workflow.signal(name="protection_feedback", description="Fire-and-forget form of the protection_feedback update.")
     def protection_feedback_signal(self, feedback: ProtectionFeedback) -> None:
-        self._inbox.append(Delivery(feedback, "signal"))
+        self._arrive(Delivery(feedback, "signal"))
 
     @workflow.update(name="resolution_confirmed", description="The buyer (retailer) marks the issue resolved.")
     async def resolution_confirmed(self, confirmation: ResolutionConfirmed) -> CaseView:
@@ -186,7 +194,7 @@ class RefundCaseWorkflow:
 
     @workflow.signal(name="resolution_confirmed", description="Fire-and-forget form of the resolution_confirmed update.")
     def resolution_confirmed_signal(self, confirmation: ResolutionConfirmed) -> None:
-        self._inbox.append(Delivery(confirmation, "signal"))
+        self._arrive(Delivery(confirmation, "signal"))
 
     @workflow.update(name="escalation", description="The buyer (after a decline) or support (early) hands the case to support.")
     async def escalate(self, escalation: Escalation) -> CaseView:
@@ -198,7 +206,7 @@ class RefundCaseWorkflow:
 
     @workflow.signal(name="escalation", description="Fire-and-forget form of the escalation update.")
     def escalate_signal(self, escalation: Escalation) -> None:
-        self._inbox.append(Delivery(escalation, "signal"))
+        self._arrive(Delivery(escalation, "signal"))
 
     @workflow.update(name="withdrawal", description="The buyer withdraws the request.")
     async def withdraw(self, withdrawal: Withdrawal) -> CaseView:
@@ -210,7 +218,7 @@ class RefundCaseWorkflow:
 
     @workflow.signal(name="withdrawal", description="Fire-and-forget form of the withdrawal update.")
     def withdraw_signal(self, withdrawal: Withdrawal) -> None:
-        self._inbox.append(Delivery(withdrawal, "signal"))
+        self._arrive(Delivery(withdrawal, "signal"))
 
     @workflow.update(name="support_decision", description="Support decides: refund charged to the seller, refund at the platform's cost, deny; on appeal, uphold or overturn.")
     async def support_decision(self, decision: SupportDecision) -> CaseView:
@@ -222,7 +230,7 @@ class RefundCaseWorkflow:
 
     @workflow.signal(name="support_decision", description="Fire-and-forget form of the support_decision update.")
     def support_decision_signal(self, decision: SupportDecision) -> None:
-        self._inbox.append(Delivery(decision, "signal"))
+        self._arrive(Delivery(decision, "signal"))
 
     @workflow.update(name="appeal", description="The seller appeals a support decision that charged them.")
     async def appeal(self, appeal: Appeal) -> CaseView:
@@ -234,7 +242,7 @@ class RefundCaseWorkflow:
 
     @workflow.signal(name="appeal", description="Fire-and-forget form of the appeal update.")
     def appeal_signal(self, appeal: Appeal) -> None:
-        self._inbox.append(Delivery(appeal, "signal"))
+        self._arrive(Delivery(appeal, "signal"))
 
     @workflow.update(name="reopening", description="Support reopens a closed case, where the policy allows it, for a new decision.")
     async def reopen(self, reopening: Reopening) -> CaseView:
@@ -246,7 +254,7 @@ class RefundCaseWorkflow:
 
     @workflow.signal(name="reopening", description="Fire-and-forget form of the reopening update.")
     def reopen_signal(self, reopening: Reopening) -> None:
-        self._inbox.append(Delivery(reopening, "signal"))
+        self._arrive(Delivery(reopening, "signal"))
 
     @workflow.update(name="message", description="A message to the other parties; changes no state.")
     async def message(self, message: PartyMessage) -> CaseView:
@@ -258,25 +266,25 @@ class RefundCaseWorkflow:
 
     @workflow.signal(name="message", description="Fire-and-forget form of the message update.")
     def message_signal(self, message: PartyMessage) -> None:
-        self._inbox.append(Delivery(message, "signal"))
+        self._arrive(Delivery(message, "signal"))
 
     # ------------------------------------------------------------- machine facts: signals only
 
     @workflow.signal(name="return_shipped", description="Carrier: the buyer's return was handed over, with tracking.")
     def return_shipped(self, fact: ReturnShipped) -> None:
-        self._inbox.append(Delivery(fact, "signal"))
+        self._arrive(Delivery(fact, "signal"))
 
     @workflow.signal(name="return_delivered", description="Carrier: the return reached the seller.")
     def return_delivered(self, fact: ReturnDelivered) -> None:
-        self._inbox.append(Delivery(fact, "signal"))
+        self._arrive(Delivery(fact, "signal"))
 
     @workflow.signal(name="refund_settled", description="Payment provider: a pending refund settled.")
     def refund_settled(self, fact: RefundSettled) -> None:
-        self._inbox.append(Delivery(fact, "signal"))
+        self._arrive(Delivery(fact, "signal"))
 
     @workflow.signal(name="refund_failed", description="Payment provider: a pending refund failed.")
     def refund_failed(self, fact: RefundFailed) -> None:
-        self._inbox.append(Delivery(fact, "signal"))
+        self._arrive(Delivery(fact, "signal"))
 
     # ------------------------------------------------------------------------------- the shell
 
@@ -291,8 +299,12 @@ class RefundCaseWorkflow:
 
     async def _hand_over(self, message: CaseMessage) -> CaseView:
         outcome: asyncio.Future[CaseView] = asyncio.get_running_loop().create_future()
-        self._inbox.append(Delivery(message, "update", outcome))
+        self._arrive(Delivery(message, "update", outcome))
         return await outcome
+
+    def _arrive(self, delivery: Delivery) -> None:
+        self._note_clock()
+        self._inbox.append(delivery)
 
     async def _take(self, delivery: Delivery) -> None:
         """One message, in its turn: a repeat is answered, a refusal sent back or recorded, anything
@@ -301,7 +313,7 @@ class RefundCaseWorkflow:
         if engine.is_repeat(self.case, message):
             delivery.answer(view(self.case))  # a retry of a command the case has taken: answer, do not act
             return
-        now = workflow.now() if delivery.at is None else max(delivery.at, self.case.timeline[-1].at)
+        now = self._now() if delivery.at is None else max(delivery.at, self.case.timeline[-1].at)
         try:
             transition = engine.apply(self.case, message, now)
         except engine.Refusal as refusal:
@@ -338,6 +350,7 @@ class RefundCaseWorkflow:
             ),
         )
         await self._write(effects)
+        self._note_clock()
         self._recorded = len(self.case.timeline)
 
     async def _write(self, effects: Effects) -> None:
@@ -363,7 +376,7 @@ class RefundCaseWorkflow:
                 case Notify():
                     left.append(command)
         for fact in answers:
-            left += await self._decide(engine.apply(self.case, fact, workflow.now()))
+            left += await self._decide(engine.apply(self.case, fact, self._now()))
         return left
 
     def _arm(self) -> None:
@@ -383,7 +396,25 @@ class RefundCaseWorkflow:
         already due still gets a (shortest) timer: whether to start one never depends on the task's
         clock, which the SDK can hand over stale after a worker dies (docs/nothing-lost.md)."""
         await workflow.sleep(max(at - workflow.now(), SHORTEST_TIMER), summary=summary)
-        self._inbox.append(Delivery(alarm, "clock", at=at))
+        self._arrive(Delivery(alarm, "clock", at=at))
+
+    def _note_clock(self) -> bool:
+        """Notes the workflow task's clock; False when it is stale. A later task always starts later, so
+        a clock no later than one already noted, with history events since, is an earlier task's: the
+        SDK can hand the events a query replayed on this worker over with it (docs/nothing-lost.md).
+        Noted wherever the case's code runs, so that no earlier clock goes unseen."""
+        now, length = workflow.now(), workflow.info().get_current_history_length()
+        if self._clock is not None and now <= self._clock[0] and length > self._clock[1]:
+            return False
+        self._clock = (now, length)
+        return True
+
+    def _now(self) -> datetime:
+        """The clock for a transition. A stale one fails the task: its retry, replayed afresh, reads the
+        right clock. A replay never sees a stale clock."""
+        if not self._note_clock() and not workflow.unsafe.is_replaying():
+            raise StaleClock(f"{STALE_CLOCK}: the clock of history event {self._clock[1]} handed over again at event {workflow.info().get_current_history_length()}")
+        return workflow.now()
 
     def _posting(self, command: PostLedgerEntry) -> LedgerPosting:
         order = self.case.order
@@ -416,6 +447,11 @@ class RefundCaseWorkflow:
                 return GatewayReceipt(status="rejected", failure=cause.message)
             workflow.logger.warning("refund %s unanswered after %s: left pending", command.number, REFUND_RETRIES_FOR)
             return None
+
+    def _woken(self) -> bool:
+        """What the loop waits for: a message, or a reason to continue as new."""
+        self._note_clock()
+        return bool(self._inbox) or self._should_continue()
 
     def _should_continue(self) -> bool:
         """Continue as new when the history grows long, or when a newer version of the workers has
