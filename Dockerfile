@@ -18,6 +18,7 @@ COPY activities ./activities
 COPY cases ./cases
 COPY codec ./codec
 COPY starter ./starter
+COPY replay ./replay
 COPY store ./store
 COPY workflows ./workflows
 COPY worker.py ./
