@@ -27,6 +27,7 @@ from activities.webhooks import TargetRefused, checked_addresses
 from api.auth import Caller, Callers, Role
 from cases.events import CaseEvent
 from cases.messages import (
+    REQUEST_ID_LENGTH,
     Appeal,
     BuyerAnswer,
     Escalation,
@@ -282,7 +283,7 @@ def create_app(
         if remembered is not None:
             return remembered
         try:
-            opened = await state["client"].open(new)
+            opened = await state["client"].open(new.model_copy(update={"request_id": _scoped(caller, new.request_id)}))
         except CaseRefused as refused:  # no case exists yet to conflict with: the request is what is wrong
             raise Problem(422, "Refused by the policy", refused.field, refused.rule) from None
         answer = Opened(case_id=opened.case_id, workflow_id=opened.workflow_id, created=opened.created)
@@ -311,22 +312,39 @@ def create_app(
         )
         state["store"].insert_once(row)
 
+    def _scoped(caller: Caller, request_id: str | None) -> str | None:
+        """A request id as the case sees it: the caller's name before it, so that no caller's id can
+        find another caller's case or command (the same id from two callers is two requests)."""
+        if request_id is None:
+            return None
+        scoped = f"{caller.name}:{request_id}"
+        if len(scoped) > REQUEST_ID_LENGTH:
+            rule = f"at most {REQUEST_ID_LENGTH - len(caller.name) - 1} characters for the caller {caller.name}"
+            raise Problem(422, "Request id too long", "request_id", rule)
+        return scoped
+
+    async def _check_case(caller: Caller, case_id: str, reading: bool) -> None:
+        """Whether the case exists and the caller may act on it (or read it), from the server's record of
+        the case, before anything reaches the case. A case that does not exist and one that is not the
+        caller's get the same answer, so that ids tell nothing."""
+        parties = await state["client"].parties(case_id)
+        if parties is None or not (caller.may_read(*parties) if reading else caller.may_act_on(*parties)):
+            raise Problem(404, "No such case", "case_id", f"{caller.name} has no case {case_id}")
+
     @app.get("/v1/cases/{case_id}", response_model=CaseView, tags=["cases"])
     async def show_case(case_id: CaseId, caller: Annotated[Caller, Depends(authenticate)]) -> CaseView:
         """The case view, as the workflow's `case` query returns it."""
         allow(caller, Role.SELLER_PORTAL, Role.BUYER_APP, Role.SUPPORT_CONSOLE)
-        shown = await state["client"].show(case_id)
-        if not caller.may_read(shown.seller_id, shown.buyer_id):
-            raise Problem(403, "Not this caller's case", "case_id", f"{caller.name} may not read case {case_id}")
-        return shown
+        await _check_case(caller, case_id, reading=True)
+        return await state["client"].show(case_id)
 
     async def _act(case_id: str, message: Sent, caller: Caller, wait: bool, idempotency_key: str | None) -> Any:
         if not caller.may_speak_for(message.by.party, message.by.id):
             raise Problem(403, "Not allowed to speak for this sender", "by", f"{caller.name} ({caller.role.value}) may not act as {message.by}")
-        if message.request_id is None and idempotency_key is not None:
-            message = message.model_copy(update={"request_id": idempotency_key})
+        await _check_case(caller, case_id, reading=False)
+        message = message.model_copy(update={"request_id": _scoped(caller, message.request_id or idempotency_key)})
         shown = await state["client"].send(case_id, message, wait=wait)
-        if shown is None:
+        if shown is None or not caller.may_read(shown.seller_id, shown.buyer_id):
             return JSONResponse(Accepted(case_id=case_id).model_dump(), status_code=202)
         return shown
 

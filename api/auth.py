@@ -50,6 +50,10 @@ class Caller(BaseModel):
             return True
         return SPEAKS_AS[self.role] is party and self._covers(party_id, party_id)
 
+    def may_act_on(self, seller_id: str, buyer_id: str) -> bool:
+        """Whether this caller may send anything at all to a case of this seller and buyer."""
+        return self.role is Role.ADMIN or self._covers(seller_id, buyer_id)
+
     def may_read(self, seller_id: str, buyer_id: str) -> bool:
         """Whether this caller may read a case of this seller and buyer."""
         if self.role in (Role.ADMIN, Role.SUPPORT_CONSOLE):

@@ -246,28 +246,45 @@ def _route(request: OpenCase) -> tuple[Party, str]:
 
 
 def is_repeat(case: Case, message: CaseMessage) -> bool:
-    """Whether the case has already taken this command (the same request id): it must not act twice."""
+    """Whether the case has already taken this very command: the same request id, from the same sender,
+    for the same kind of message. It must not act twice. A refused message leaves no request id, so
+    nothing another sender sends can match it, and no one's request id can shadow another's command."""
     request_id = getattr(message, "request_id", None)
-    return request_id is not None and any(entry.request_id == request_id for entry in case.timeline)
+    return request_id is not None and any(
+        entry.request_id == request_id and entry.actor == message.by and entry.kind == message.kind for entry in case.timeline
+    )
 
 
 def check(case: Case, message: CaseMessage, now: datetime) -> None:
-    """Whether `message` may act on `case` now. Raises Refusal; changes nothing. A repeat of a command
-    the case has taken passes: the sender's retry is answered, and nothing acts twice."""
-    if is_repeat(case, message):
-        return
+    """Whether `message` may act on `case` now. Raises Refusal; changes nothing. The sender is checked
+    first, whatever the case is doing; then a repeat of a command the case has taken passes (the
+    sender's retry is answered, and nothing acts twice); then what the case's state allows."""
+    check_sender(case, message)
+    if not is_repeat(case, message):
+        _check_now(case, message, now)
+
+
+def check_sender(case: Case, message: CaseMessage) -> None:
+    """Whether the sender is one who may ever send this kind of message to this case."""
+    by = message.by
+    senders = set().union(*WHO_MAY[message.kind].values())
+    if by.party not in senders:
+        names = " or ".join(sorted(p.value for p in senders))
+        raise Refusal("by.party", f"only the {names} may send {message.kind}")
+    expected = case.party_id(by.party)
+    if expected is not None and by.id != expected:
+        raise Refusal("by.id", f"{by.id} is not this case's {by.party.value}")
+
+
+def _check_now(case: Case, message: CaseMessage, now: datetime) -> None:
     if case.is_final or (case.is_closed and message.kind not in ("reopening", "reopening_lapsed")):
         raise Refusal("status", f"the case is closed ({case.outcome.value if case.outcome else 'closed'}){_final_note(case)}")
     allowed = WHO_MAY[message.kind].get(case.status)
     if not allowed:
         raise Refusal("kind", f"{message.kind} is not possible while the case is {case.status.value}")
-    by = message.by
-    if by.party not in allowed:
+    if message.by.party not in allowed:
         names = " or ".join(sorted(p.value for p in allowed))
         raise Refusal("by.party", f"only the {names} may send {message.kind} now")
-    expected = case.party_id(by.party)
-    if expected is not None and by.id != expected:
-        raise Refusal("by.id", f"{by.id} is not this case's {by.party.value}")
     checker = _CHECKS.get(type(message))
     if checker:
         checker(case, message, now)
@@ -425,17 +442,18 @@ def allowed_actions(case: Case) -> dict[Party, list[str]]:
 
 def apply(case: Case, message: CaseMessage, now: datetime) -> Transition:
     """Checks `message` and applies it. Raises Refusal, leaving `case` untouched, when it may not act."""
+    check(case, message, now)
     if is_repeat(case, message):
         return Transition(case)
-    check(case, message, now)
     step = _Step(case, now, message.by, getattr(message, "request_id", None))
     _HANDLERS[type(message)](step, message)
     return step.done()
 
 
 def refuse(case: Case, message: CaseMessage, refusal: Refusal, now: datetime) -> Transition:
-    """A refused signal: it changes nothing but the timeline, and its sender is told why."""
-    step = _Step(case, now, message.by, getattr(message, "request_id", None))
+    """A refused signal: it changes nothing but the timeline, and its sender is told why. Its entry
+    keeps no request id: a refusal is no command taken (see is_repeat)."""
+    step = _Step(case, now, message.by)
     step.log(message.kind, str(refusal), refused=True)
     if message.by.party in (P.BUYER, P.SELLER, P.SUPPORT):
         step.notify(message.by.party, message.by.id, "refused", f"Your {message.kind} was refused: {refusal}")

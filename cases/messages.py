@@ -17,11 +17,12 @@ from cases.money import Money
 from cases.policy import Policy
 
 Note = Annotated[str, Field(max_length=2000)]
+REQUEST_ID_LENGTH = 128
 RequestId = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=128,
+        max_length=REQUEST_ID_LENGTH,
         pattern=r"^[A-Za-z0-9_.:-]+$",
         description="The sender's id for this command: sent again with the same id, it acts once.",
     ),
@@ -35,7 +36,7 @@ class OpenCase(BaseModel):
     model_config = ConfigDict(hide_input_in_errors=True)
 
     case_id: OpaqueId
-    request_id: str = Field(min_length=1, max_length=128)
+    request_id: str = Field(min_length=1, max_length=REQUEST_ID_LENGTH)
     kind: CaseKind = CaseKind.REFUND_REQUEST
     reason: Reason
     order: Order

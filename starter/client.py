@@ -10,16 +10,17 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.converter import PayloadConverter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from activities.webhooks import WebhookDelivery
 from cases import engine, policies
 from codec.encryption import data_converter
-from cases.messages import FACT_KINDS, Decision, Fact, OpenCase, PartyMessage
+from cases.messages import FACT_KINDS, REQUEST_ID_LENGTH, Decision, Fact, OpenCase, PartyMessage
 from cases.model import CaseKind, Order, Reason
 from cases.policy import Policy
 from cases.view import CaseView, static_details, static_summary
@@ -36,7 +37,7 @@ CASE_NAMESPACE = uuid.UUID("6f1d2c1e-4b8a-4f4e-9a52-2f0c5f6b7e10")
 class NewCase(BaseModel):
     """What a backend sends to open a case. `request_id` makes opening idempotent."""
 
-    request_id: str = Field(min_length=1, max_length=128)
+    request_id: str = Field(min_length=1, max_length=REQUEST_ID_LENGTH)
     reason: Reason
     order: Order
     kind: CaseKind = CaseKind.REFUND_REQUEST
@@ -63,6 +64,15 @@ class CaseRefused(Exception):
 def case_id_for(request_id: str) -> str:
     """The same request id always names the same case, so a retried open finds the first one."""
     return str(uuid.uuid5(CASE_NAMESPACE, request_id))
+
+
+def update_id(message: Decision | PartyMessage) -> str | None:
+    """The update's id: its request id, bound to its sender and kind as the case binds it
+    (engine.is_repeat), so that the server answers a retry with the first outcome and never answers
+    one sender's command with another's."""
+    if message.request_id is None:
+        return None
+    return f"{message.kind}/{message.by}/{message.request_id}"
 
 
 async def connect(settings: Settings, interceptors: Sequence = ()) -> Client:
@@ -150,8 +160,7 @@ class CaseClient:
             if not wait or message.kind in FACT_KINDS:
                 await handle.signal(message.kind, message)
                 return None
-            # The request id doubles as the update id, so the server also answers a retry with the first outcome.
-            return await handle.execute_update(message.kind, message, id=message.request_id, result_type=CaseView)
+            return await handle.execute_update(message.kind, message, id=update_id(message), result_type=CaseView)
         except WorkflowUpdateFailedError as err:
             if isinstance(err.cause, ApplicationError):
                 raise CaseRefused(err.cause.message) from None
@@ -175,6 +184,23 @@ class CaseClient:
         """Whether the case's workflow still runs: open, or closed but still reopenable."""
         return await workflow_running(self.client, workflow_id(case_id))
 
+    async def parties(self, case_id: str) -> tuple[str, str] | None:
+        """The case's seller and buyer, or None when there is no such case: read from the server's
+        record of the workflow (the ids set at its start), without asking a worker, so that an API can
+        decide who may act or read before anything reaches the case."""
+        try:
+            described = await describe(self.client, workflow_id(case_id))
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        fields = described.workflow_execution_info.search_attributes.indexed_fields
+        keys = (search_attributes.SELLER_ID.name, search_attributes.BUYER_ID.name)
+        if not all(key in fields for key in keys):
+            return None
+        seller, buyer = (PayloadConverter.default.from_payload(fields[key], str) for key in keys)
+        return seller, buyer
+
     async def show(self, case_id: str) -> CaseView:
         return await self.client.get_workflow_handle(workflow_id(case_id)).query(RefundCaseWorkflow.case_view)
 
@@ -190,11 +216,16 @@ class CaseClient:
         return rows
 
 
-async def workflow_running(client: Client, workflow_id: str) -> bool:
-    """Whether the workflow's latest run is open. The raw call, because the SDK's describe() cannot
-    decode an unset Datetime search attribute on every server."""
+async def describe(client: Client, workflow_id: str) -> DescribeWorkflowExecutionResponse:
+    """The workflow's latest run, as the server records it. The raw call, because the SDK's describe()
+    cannot decode an unset Datetime search attribute on every server."""
     request = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id))
-    described = await client.workflow_service.describe_workflow_execution(request)
+    return await client.workflow_service.describe_workflow_execution(request)
+
+
+async def workflow_running(client: Client, workflow_id: str) -> bool:
+    """Whether the workflow's latest run is open."""
+    described = await describe(client, workflow_id)
     return described.workflow_execution_info.status == WORKFLOW_EXECUTION_STATUS_RUNNING
 
 

@@ -24,11 +24,12 @@ from workflows.refund_case import workflow_id
 
 pytestmark = pytest.mark.workflow
 
-SELLER, OTHER_SELLER, BUYER = "seller-7", "seller-8", "buyer-3"
+SELLER, OTHER_SELLER, BUYER, OTHER_BUYER = "seller-7", "seller-8", "buyer-3", "buyer-4"
 ROLES = {
     "seller": (Role.SELLER_PORTAL, {"seller_ids": [SELLER]}),
     "other-seller": (Role.SELLER_PORTAL, {"seller_ids": [OTHER_SELLER]}),
     "buyer": (Role.BUYER_APP, {"buyer_ids": [BUYER]}),
+    "other-buyer": (Role.BUYER_APP, {"buyer_ids": [OTHER_BUYER]}),
     "support": (Role.SUPPORT_CONSOLE, {}),
     "carrier": (Role.CARRIER_WEBHOOK, {}),
     "payment": (Role.PAYMENT_WEBHOOK, {}),
@@ -128,7 +129,7 @@ async def test_roles_that_may_not_open_are_refused_before_any_workflow_starts(ap
     body = await new_case_body(api)
     problem(await api.post("/v1/cases", json=body, headers=auth(caller)), 403, "Authorization")
     with pytest.raises(RPCError):
-        await api.harness.env.client.get_workflow_handle(workflow_id(case_id_for(body["request_id"]))).describe()
+        await api.harness.env.client.get_workflow_handle(workflow_id(case_id_for(f"{caller}:{body['request_id']}"))).describe()
 
 
 async def test_a_buyer_app_opens_only_for_its_own_buyers(api):
@@ -163,10 +164,22 @@ async def test_reading_a_case_by_role(api):
     for caller in ("seller", "buyer", "support", "admin"):
         answer = await api.get(f"/v1/cases/{case_id}", headers=auth(caller))
         assert answer.status_code == 200 and answer.json()["case_id"] == case_id
-    problem(await api.get(f"/v1/cases/{case_id}", headers=auth("other-seller")), 403, "case_id")
     for caller in ("carrier", "payment"):
         problem(await api.get(f"/v1/cases/{case_id}", headers=auth(caller)), 403, "Authorization")
     problem(await api.get("/v1/cases/no-such-case", headers=auth("support")), 404, "case_id")
+
+
+async def test_anothers_case_and_no_case_look_the_same_to_a_stranger(api):
+    """404 for a missing case against 403 for another's once told which ids exist; a stranger's action
+    once met the case's state checks (409 with its status) before its sender was checked."""
+    case_id = await opened_case(api)
+    before = await history_length(api, case_id)
+    theirs = problem(await api.get(f"/v1/cases/{case_id}", headers=auth("other-seller")), 404, "case_id")
+    missing = problem(await api.get("/v1/cases/no-such-case", headers=auth("other-seller")), 404, "case_id")
+    assert theirs["title"] == missing["title"]
+    acted = await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response(seller=OTHER_SELLER), headers=auth("other-seller"))
+    problem(acted, 404, "case_id")  # not 409 with the case's status: a stranger learns nothing of it
+    assert await history_length(api, case_id) == before
 
 
 # -------------------------------------------------------------------------------------- acting
@@ -193,8 +206,8 @@ async def test_acting_for_someone_the_token_does_not_cover_is_403_and_leaves_no_
 
 async def test_the_rules_refusals_map_to_403_409_and_422(api):
     case_id = await opened_case(api)
-    # a portal allowed for seller-8 speaking for seller-8, on seller-7's case: the rules refuse the sender
-    problem(await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response(seller=OTHER_SELLER), headers=auth("other-seller")), 403, "by.id")
+    # admin may speak for anyone: the rules refuse a sender who is not this case's
+    problem(await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response(seller=OTHER_SELLER), headers=auth("admin")), 403, "by.id")
     problem(await api.post(f"/v1/cases/{case_id}/buyer-answer", json={"by": {"party": "buyer", "id": BUYER}, "accept": True}, headers=auth("buyer")), 409, "kind")
     too_much = seller_response("partial_refund", amount={"amount": 99_999, "currency": "EUR"})
     problem(await api.post(f"/v1/cases/{case_id}/seller-response", json=too_much, headers=auth("seller")), 422, "amount")
@@ -209,6 +222,48 @@ async def test_a_decision_sent_twice_with_one_idempotency_key_acts_once(api):
     again = await api.post(f"/v1/cases/{case_id}/messages", json=message, headers=key)
     assert first.status_code == again.status_code == 200
     assert again.json()["version"] == first.json()["version"]
+
+
+async def test_a_strangers_refused_signal_gives_no_request_id_to_read_the_case_by(api):
+    """buyer-4's app sent a withdrawal to buyer-3's case as a signal with request id X, then the same as
+    an update, and got buyer-3's whole case view back as the answer to a repeat."""
+    case_id = await opened_case(api)
+    before = await history_length(api, case_id)
+    withdrawal = {"by": {"party": "buyer", "id": OTHER_BUYER}, "request_id": "x-1"}
+    problem(await api.post(f"/v1/cases/{case_id}/withdrawal?wait=false", json=withdrawal, headers=auth("other-buyer")), 404, "case_id")
+    problem(await api.post(f"/v1/cases/{case_id}/withdrawal", json=withdrawal, headers=auth("other-buyer")), 404, "case_id")
+    assert await history_length(api, case_id) == before
+
+
+async def test_one_idempotency_key_from_two_callers_is_two_commands(api):
+    """The carrier's return-shipped with key portal-7731 made the seller's decline with the same key a
+    repeat: answered 200, and dropped."""
+    case_id = await opened_case(api)
+    key = f"portal-{uuid.uuid4().hex[:8]}"
+    shipped = {"by": {"party": "carrier", "id": "dhl-hook"}, "tracking_number": "RET-12345"}
+    assert (await api.post(f"/v1/cases/{case_id}/return-shipped", json=shipped, headers={"Idempotency-Key": key, **auth("carrier")})).status_code == 202
+    await reaches(api, case_id, "awaiting_seller_response", refused_entry="return_shipped")
+    declined = await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response("decline"), headers={"Idempotency-Key": key, **auth("seller")})
+    assert declined.status_code == 200 and declined.json()["status"] == "declined", declined.text
+    assert [e["kind"] for e in declined.json()["timeline"] if e["actor"]["party"] == "seller"] == ["seller_response"]
+
+
+async def test_one_request_id_from_two_buyer_apps_opens_two_cases(api):
+    """buyer-4's app opened rr-6001 first; buyer-3's own rr-6001 then answered 200 created:false with
+    buyer-4's case, which buyer-3 may not read."""
+    request_id = f"rr-{uuid.uuid4().hex[:8]}"
+    squatted = await api.post("/v1/cases", json=await new_case_body(api, request_id, buyer_id=OTHER_BUYER), headers=auth("other-buyer"))
+    own = await api.post("/v1/cases", json=await new_case_body(api, request_id), headers=auth("buyer"))
+    assert (squatted.status_code, own.status_code) == (201, 201), own.text
+    assert own.json()["case_id"] != squatted.json()["case_id"] and own.json()["created"]
+    again = await api.post("/v1/cases", json=await new_case_body(api, request_id), headers=auth("buyer"))
+    assert again.status_code == 200 and again.json()["case_id"] == own.json()["case_id"]
+
+
+async def test_a_request_id_too_long_with_its_callers_name_is_refused_naming_the_field(api):
+    body = await new_case_body(api, "r" * 128)
+    found = problem(await api.post("/v1/cases", json=body, headers=auth("buyer")), 422, "request_id")
+    assert found["rule"] == "at most 122 characters for the caller buyer"
 
 
 async def test_fire_and_forget_decisions_and_carrier_facts_are_202(api):

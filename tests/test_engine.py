@@ -389,6 +389,45 @@ def test_messages_between_parties_change_no_state_and_reach_the_others():
     assert sorted(c.to for c in commands) == [Party.SELLER, Party.SUPPORT]
 
 
+# ------------------------------------------------------------------------------------- request ids
+
+STRANGER = BUYER.model_copy(update={"id": "buyer-8"})
+
+
+def test_a_strangers_refused_message_leaves_no_request_id_to_replay_the_case_with():
+    """A refused signal's entry once kept its request id, and the same id sent again as an update was
+    taken for a repeat and answered with the whole case view."""
+    case = opened()
+    withdrawal = Withdrawal(by=STRANGER, request_id="x-1")
+    with pytest.raises(Refusal) as refused:
+        apply(case, withdrawal, T0)
+    assert str(refused.value) == "by.id: buyer-8 is not this case's buyer"
+    case = refuse(case, withdrawal, refused.value, T0).case
+    assert case.timeline[-1].refused and case.timeline[-1].request_id is None
+    with pytest.raises(Refusal, match="by.id: buyer-8 is not this case's buyer"):
+        check(case, withdrawal, T0)
+
+
+def test_the_same_request_id_from_another_sender_or_for_another_kind_is_a_new_command():
+    """The carrier's return_shipped with request id portal-7731 once made the seller's decline with
+    the same id a repeat: answered, and dropped."""
+    case = opened()
+    case, _ = play(case, PartyMessage(by=BUYER, text="photos attached", request_id="portal-7731"))
+    case, _ = play(case, respond(Resolution.DECLINE).model_copy(update={"request_id": "portal-7731"}))
+    assert case.status is Status.DECLINED
+    assert [(e.actor, e.kind) for e in case.timeline if e.request_id == "portal-7731"] == [(BUYER, "message"), (SELLER, "seller_response")]
+
+
+def test_a_sender_is_checked_before_a_repeat_is_answered():
+    case, _ = play(opened(), respond(Resolution.DECLINE).model_copy(update={"request_id": "r-1"}))
+    impostor = respond(Resolution.DECLINE).model_copy(update={"request_id": "r-1", "by": SELLER.model_copy(update={"id": "seller-8"})})
+    with pytest.raises(Refusal, match="by.id: seller-8 is not this case's seller"):
+        apply(case, impostor, T0 + timedelta(hours=1))
+    with pytest.raises(Refusal, match="by.party: only the seller may send seller_response"):
+        check(case, respond(Resolution.DECLINE).model_copy(update={"request_id": "r-1", "by": BUYER}), T0)
+    assert apply(case, respond(Resolution.DECLINE).model_copy(update={"request_id": "r-1"}), T0 + timedelta(hours=1)).case is case
+
+
 # --------------------------------------------------------------------------------------- case view
 
 
