@@ -48,15 +48,35 @@ class TargetRefused(ValueError):
     """A subscriber URL that reaches a non-public address: refused, and never retried."""
 
 
+# IPv6 ranges whose last 32 bits are an IPv4 address that a connection reaches: IPv4-compatible,
+# NAT64's well-known prefix, and IPv4-translated (SIIT). A local-use NAT64 prefix translates to
+# whatever its operator chose, so it is never public.
+_CARRY_IPV4 = tuple(ipaddress.ip_network(n) for n in ("::/96", "64:ff9b::/96", "::ffff:0:0:0/96"))
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def reached(ip: IPAddress) -> list[IPAddress]:
+    """Every address a connection to `ip` may reach: itself and any IPv4 address it carries."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return [ip]
+    carried = [ip.ipv4_mapped, ip.sixtofour, ip.teredo[1] if ip.teredo else None]
+    if any(ip in network for network in _CARRY_IPV4):
+        carried.append(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
+    return [ip, *(a for a in carried if a is not None)]
+
+
+def is_public(ip: IPAddress) -> bool:
+    return all(a.is_global and not a.is_multicast for a in reached(ip)) and ip not in _LOCAL_NAT64
+
+
 def checked_addresses(url: str, private_allowed: bool) -> list[str]:
     """`url`'s host's addresses, once every one of them is public (or private targets are allowed).
     Raises OSError when the host does not resolve."""
     host = httpx.URL(url).host
     addresses = list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)))
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        ip = getattr(ip, "ipv4_mapped", None) or ip
-        if not private_allowed and (not ip.is_global or ip.is_multicast):
+        if not private_allowed and not is_public(ipaddress.ip_address(address.split("%")[0])):
             raise TargetRefused(
                 f"{host} is {address}, not a public address: loopback, private, link-local and reserved "
                 "addresses are refused (WEBHOOK_PRIVATE_TARGETS=true allows them)"
@@ -78,7 +98,8 @@ def verify(secret: str, header: str, body: bytes, now: float | None = None, tole
         return False
     if abs((now if now is not None else time.time()) - timestamp) > tolerance_seconds:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), f"t={timestamp},v1={parts.get('v1', '')}")
+    given = f"t={timestamp},v1={parts.get('v1', '')}".encode("utf-8", "replace")  # bytes: any header text compares
+    return hmac.compare_digest(sign(secret, timestamp, body).encode(), given)
 
 
 class WebhookActivities:
@@ -107,8 +128,8 @@ class WebhookActivities:
         }
         url = httpx.URL(subscription.url)
         try:
-            answer = self._post(url, checked_addresses(subscription.url, self.private_targets), body, headers)
-            error = None if answer.is_success else f"HTTP {answer.status_code}"
+            status = self._post(url, checked_addresses(subscription.url, self.private_targets), body, headers)
+            error = None if 200 <= status < 300 else f"HTTP {status}"
         except TargetRefused as refused:
             self.store.update_delivery(row.id, last_error=str(refused))
             raise ApplicationError(str(refused), type="WebhookTargetRefused", non_retryable=True) from None
@@ -123,18 +144,21 @@ class WebhookActivities:
         self.store.update_delivery(row.id, attempted=True, last_error=error)
         raise WebhookNotDelivered(f"{row.id}: {error}")
 
-    def _post(self, url: httpx.URL, addresses: list[str], body: bytes, headers: dict[str, str]) -> httpx.Response:
+    def _post(self, url: httpx.URL, addresses: list[str], body: bytes, headers: dict[str, str]) -> int:
         """POSTs to the first of the checked `addresses` that takes the connection (as a connection by
         name would), so DNS cannot answer differently between the check and the connection. The name
-        still goes in the Host header and, for TLS, in SNI and the certificate check."""
+        still goes in the Host header and, for TLS, in SNI and the certificate check. Only the answer's
+        status is read: a subscriber's body, however large, is never taken in."""
         for address in addresses:
             try:
-                return self.http.post(
+                with self.http.stream(
+                    "POST",
                     url.copy_with(host=address),
                     content=body,
                     headers={**headers, "Host": url.netloc.decode()},
                     extensions={"sni_hostname": url.host} if url.scheme == "https" else {},
-                )
+                ) as answer:
+                    return answer.status_code
             except httpx.ConnectError as failure:
                 unreachable = failure
         raise unreachable

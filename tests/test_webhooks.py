@@ -104,6 +104,21 @@ def test_only_public_addresses_are_delivered_to_unless_private_targets_are_allow
     assert checked_addresses("http://127.0.0.1:9/hook", private_allowed=True) == ["127.0.0.1"]
 
 
+@pytest.mark.parametrize(
+    "address",
+    ["::127.0.0.1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::808:808", "2002:7f00:1::", "::ffff:0:7f00:1", "::ffff:0:a00:5"],
+)
+def test_ipv6_addresses_that_carry_a_private_ipv4_address_are_refused(address):
+    """IPv4-compatible, NAT64 (well-known and local-use), 6to4 and IPv4-translated addresses once
+    passed the check while reaching loopback or the metadata service."""
+    with pytest.raises(TargetRefused, match="not a public address"):
+        checked_addresses(f"http://[{address}]/hook", private_allowed=False)
+
+
+def test_an_ipv6_address_that_carries_a_public_ipv4_address_is_public():
+    assert checked_addresses("http://[64:ff9b::808:808]/hook", private_allowed=False) == ["64:ff9b::808:808"]
+
+
 @pytest.fixture
 def own_store(tmp_path):
     """A store of these tests' own: their subscriptions must not collect the shared cases' events."""
@@ -178,6 +193,37 @@ def test_a_delivery_connects_to_the_addresses_it_checked_in_turn_and_keeps_the_n
     assert own_store.rows(WebhookDeliveryRow, id=delivery.delivery_id)[0].status == "delivered"
 
 
+def test_a_subscribers_endless_answer_is_not_read(own_store):
+    """A subscriber's whole answer was once buffered: a 400 MiB body added about 800 MB to the worker."""
+    written = []
+
+    class Endless(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(400 * 2**20))
+            self.end_headers()
+            try:
+                for _ in range(400):
+                    self.wfile.write(b"x" * 2**20)
+                    written.append(1)
+            except OSError:
+                pass  # the deliverer hung up, as it should
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        delivery = pending_delivery(own_store, f"http://127.0.0.1:{server.server_address[1]}/hook")
+        WebhookActivities(own_store, private_targets=True).deliver_webhook(delivery)
+    finally:
+        server.shutdown()
+    assert own_store.rows(WebhookDeliveryRow, id=delivery.delivery_id)[0].status == "delivered"
+    assert len(written) < 100, f"{len(written)} MiB of the answer were taken in"
+
+
 def test_a_signature_checks_the_body_the_secret_and_the_time():
     body = b'{"type":"closed"}'
     now = int(time.time())
@@ -187,6 +233,7 @@ def test_a_signature_checks_the_body_the_secret_and_the_time():
     assert not verify("whsec_1", header, body + b" ")
     assert not verify("whsec_1", sign("whsec_1", now - 3600, body), body)  # a replay from an hour ago
     assert not verify("whsec_1", "t=x,v1=y", body)
+    assert not verify("whsec_1", f"t={now},v1=é€", body)  # once a TypeError
 
 
 @pytest.mark.workflow
