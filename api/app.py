@@ -46,6 +46,7 @@ from cases.messages import (
     Withdrawal,
 )
 from cases.model import OPAQUE_PATTERN
+from cases.strict import Strict
 from cases.money import Money
 from cases.view import CaseView
 from starter.client import CaseClient, CaseRefused, NewCase, start_delivery
@@ -158,7 +159,7 @@ class OrderCases(BaseModel):
     cases: list[CaseSummary]
 
 
-class NewSubscription(BaseModel):
+class NewSubscription(Strict):
     url: HttpUrl
     events: list[CaseEvent] = Field(min_length=1)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from cases.case import Case
 from cases.model import Actor, CaseKind, OpaqueId, Order, Reason, Resolution, Status
 from cases.money import Money
 from cases.policy import Policy
+from cases.strict import Strict
 
 Note = Annotated[str, Field(max_length=2000)]
 REQUEST_ID_LENGTH = 128
@@ -30,7 +31,7 @@ RequestId = Annotated[
 Tracking = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{4,40}$", description="Carrier tracking number.")]
 
 
-class OpenCase(BaseModel):
+class OpenCase(Strict):
     """The workflow input. The policy travels with it: the case keeps the rules it opened with."""
 
     model_config = ConfigDict(hide_input_in_errors=True)
@@ -52,7 +53,7 @@ class OpenCase(BaseModel):
     )
 
 
-class Sent(BaseModel):
+class Sent(Strict):
     """What every message from outside carries: who sends it, and the sender's request id, so that a
     retried command (a lost answer, a webhook delivered twice) acts once. Errors name the field and
     the rule but never echo the input: the SDK logs a signal that fails to decode, and it may hold
@@ -184,7 +185,7 @@ class RefundFailed(Sent):
     )
 
 
-class DeadlinePassed(BaseModel):
+class DeadlinePassed(Strict):
     """Made by the workflow when the case's deadline timer fires; never sent from outside."""
 
     kind: Literal["deadline_passed"] = "deadline_passed"
@@ -193,7 +194,7 @@ class DeadlinePassed(BaseModel):
     due_at: datetime
 
 
-class _Alarm(BaseModel):
+class _Alarm(Strict):
     """A moment the case armed for itself; the workflow delivers it when the time comes."""
 
     by: Actor

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from cases.money import MAX_MINOR, Money
+from cases.strict import Strict
 
 
 OPAQUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -136,7 +137,7 @@ class Resolution(StrEnum):
     DECLINE = "decline"
 
 
-class Actor(BaseModel):
+class Actor(Strict):
     model_config = ConfigDict(frozen=True)
 
     party: Party
@@ -149,7 +150,7 @@ class Actor(BaseModel):
 CLOCK = Actor(party=Party.CLOCK, id="deadline")
 
 
-class OrderItem(BaseModel):
+class OrderItem(Strict):
     sku: OpaqueId
     category: ItemCategory = ItemCategory.GENERAL
     unit_price: Money
@@ -160,7 +161,7 @@ class OrderItem(BaseModel):
         return Money(amount=self.unit_price.amount * self.quantity, currency=self.unit_price.currency)
 
 
-class Order(BaseModel):
+class Order(Strict):
     order_id: OpaqueId
     seller_id: OpaqueId
     buyer_id: OpaqueId

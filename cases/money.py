@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from cases.strict import Strict
 
 # Currencies whose minor unit is not the cent. Everything else has two decimals.
 _EXPONENTS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "HUF": 2, "BHD": 3, "KWD": 3, "TND": 3}
@@ -18,7 +20,7 @@ class CurrencyMismatch(ValueError):
 MAX_MINOR = 10**15
 
 
-class Money(BaseModel):
+class Money(Strict):
     model_config = ConfigDict(frozen=True)
 
     amount: int = Field(ge=-MAX_MINOR, le=MAX_MINOR, description="Integer minor units (cents for EUR).")

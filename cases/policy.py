@@ -6,10 +6,11 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from cases.model import AWAITING, CaseKind, ItemCategory, Outcome, Reason, Resolution, Status
 from cases.money import Money
+from cases.strict import Strict
 
 
 class TimeoutAction(StrEnum):
@@ -39,7 +40,7 @@ ALLOWED_TIMEOUTS: dict[Status, set[TimeoutAction]] = {
 }
 
 
-class Calendar(BaseModel):
+class Calendar(Strict):
     """Which days count in business time. Days are UTC days."""
 
     weekend: set[int] = Field(default={5, 6}, description="ISO weekdays off, Monday=0 … Sunday=6.")
@@ -77,7 +78,7 @@ class Calendar(BaseModel):
         raise ValueError("calendar: no business day within ten years")
 
 
-class Window(BaseModel):
+class Window(Strict):
     hours: int = Field(gt=0, description="Length of the window in hours.")
     time: Literal["calendar", "business"] = Field("calendar", description="business: only hours of business days count.")
     on_timeout: TimeoutAction
@@ -94,7 +95,7 @@ class Window(BaseModel):
         return self
 
 
-class Eligibility(BaseModel):
+class Eligibility(Strict):
     """When a case may open: for which reasons, from which moment of the order, and for how long."""
 
     reasons: set[Reason] | None = Field(default=None, description="Reasons that may open a case; all when absent.")
@@ -105,14 +106,14 @@ class Eligibility(BaseModel):
     time: Literal["calendar", "business"] = "calendar"
 
 
-class Exclusion(BaseModel):
+class Exclusion(Strict):
     """Reasons that skip the seller when the order holds goods of these categories."""
 
     reasons: set[Reason]
     categories: set[ItemCategory]
 
 
-class Policy(BaseModel):
+class Policy(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     version: str = Field(min_length=1)
     title: str

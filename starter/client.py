@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse
@@ -23,6 +23,7 @@ from codec.encryption import data_converter
 from cases.messages import FACT_KINDS, REQUEST_ID_LENGTH, Decision, Fact, OpenCase, PartyMessage
 from cases.model import CaseKind, Order, Reason
 from cases.policy import Policy
+from cases.strict import Strict
 from cases.view import CaseView, static_details, static_summary
 from starter.settings import Settings
 from starter.telemetry import tracing_interceptors
@@ -34,7 +35,7 @@ from workflows.webhook_delivery import workflow_id as delivery_workflow_id
 CASE_NAMESPACE = uuid.UUID("6f1d2c1e-4b8a-4f4e-9a52-2f0c5f6b7e10")
 
 
-class NewCase(BaseModel):
+class NewCase(Strict):
     """What a backend sends to open a case. `request_id` makes opening idempotent."""
 
     request_id: str = Field(min_length=1, max_length=REQUEST_ID_LENGTH)

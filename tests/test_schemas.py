@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import jsonschema_rs
+import pytest
+from pydantic import ValidationError
 
 from cases.engine import open_case
-from cases.messages import ReturnShipped, SellerResponse
+from cases.messages import OpenCase, ReturnShipped, SellerResponse
 from cases.model import Resolution
 from cases.view import view
 from tests.factories import CARRIER, SELLER, T0, request
@@ -39,3 +41,27 @@ def test_the_schema_command_writes_one_schema_per_message_and_result(tmp_path):
     opening = request()
     assert schema("workflow.RefundCase.input.json").is_valid(opening.model_dump(mode="json"))
     assert schema("query.case.result.json").is_valid(view(open_case(opening, T0).case).model_dump(mode="json"))
+
+
+def test_an_unknown_field_is_refused_by_the_schemas_and_by_the_models(tmp_path):
+    """`requestId` (camel case) once passed the schema, the TypeScript types and the worker, was
+    dropped, and the same message sent twice acted twice."""
+    done = subprocess.run([str(BIN / "refund-cases"), "schema", "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    schema = lambda name: jsonschema_rs.validator_for(json.loads((tmp_path / name).read_text()))  # noqa: E731
+    response = SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND).model_dump(mode="json")
+    camel = {**response, "requestId": "portal-1"}
+    assert not schema("update.seller_response.input.json").is_valid(camel)
+    with pytest.raises(ValidationError, match="requestId"):
+        SellerResponse.model_validate(camel)
+    opening = request().model_dump(mode="json")
+    for where, changed in {
+        "the opening": {**opening, "policyName": "direct_service"},
+        "its order": {**opening, "order": {**opening["order"], "sellerName": "x"}},
+        "an item": {**opening, "order": {**opening["order"], "items": [{**opening["order"]["items"][0], "discount": 1}]}},
+        "an amount": {**opening, "order": {**opening["order"], "shipping_paid": {**opening["order"]["shipping_paid"], "cents": 1}}},
+        "the policy": {**opening, "policy": {**opening["policy"], "refund_all": True}},
+    }.items():
+        assert not schema("workflow.RefundCase.input.json").is_valid(changed), where
+        with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+            OpenCase.model_validate(changed)
