@@ -25,6 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.webhooks import TargetRefused, checked_addresses
 from api.auth import Caller, Callers, Role
+from api.gate import Gate
+from api.problem import Problem
 from cases.events import CaseEvent
 from cases.messages import (
     REQUEST_ID_LENGTH,
@@ -84,20 +86,6 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$", description="Makes the call safe to retry."),
 ]
-
-
-class Problem(Exception):
-    """An RFC 9457 problem: its status, a title, and where it applies the field and the rule."""
-
-    def __init__(self, status: int, title: str, field: str | None = None, rule: str | None = None):
-        self.status, self.title, self.field, self.rule = status, title, field, rule
-        super().__init__(title)
-
-    def response(self) -> JSONResponse:
-        body = {"type": "about:blank", "title": self.title, "status": self.status}
-        if self.field is not None:
-            body |= {"field": self.field, "rule": self.rule, "detail": f"{self.field}: {self.rule}"}
-        return JSONResponse(body, status_code=self.status, media_type="application/problem+json")
 
 
 def _refusal(refused: CaseRefused) -> Problem:
@@ -214,13 +202,11 @@ def create_app(
     )
     bearer = HTTPBearer(auto_error=False, description="A token per calling service; its role decides what it may do.")
 
-    def authenticate(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
-        if credentials is None:
-            raise Problem(401, "A bearer token is required", "Authorization", "send Authorization: Bearer <token>")
-        caller = state["callers"].find(credentials.credentials)
-        if caller is None:
-            raise Problem(401, "Unknown token", "Authorization", "the token is not one this API knows")
-        return caller
+    app.add_middleware(Gate, callers=lambda: state["callers"])
+
+    def authenticate(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+        """The caller the gate found (api/gate.py): the token is checked before the body is read."""
+        return request.state.caller
 
     def allow(caller: Caller, *roles: Role) -> None:
         if caller.role not in roles and caller.role is not Role.ADMIN:

@@ -150,6 +150,9 @@ class Actor(Strict):
 CLOCK = Actor(party=Party.CLOCK, id="deadline")
 
 
+MAX_ITEMS = 200  # lines of one order: far above a real basket, and a bound on what a case carries
+
+
 class OrderItem(Strict):
     sku: OpaqueId
     category: ItemCategory = ItemCategory.GENERAL
@@ -166,7 +169,7 @@ class Order(Strict):
     seller_id: OpaqueId
     buyer_id: OpaqueId
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    items: list[OrderItem] = Field(min_length=1)
+    items: list[OrderItem] = Field(min_length=1, max_length=MAX_ITEMS)
     shipping_paid: Money
     purchased_at: datetime
     label_printed_at: datetime | None = None

@@ -399,3 +399,37 @@ async def test_every_action_reaches_its_own_update_or_signal(api, action):
     else:
         assert answer.status_code == 200, answer.text
         assert any(entry["kind"] == kind for entry in answer.json()["timeline"])
+
+
+# ------------------------------------------------------------------------------------ the gate
+
+
+async def test_a_large_body_without_a_token_is_refused_before_it_is_read(api):
+    """A 24.8 MB POST /v1/cases without a token was read and parsed before its 401."""
+    read = []
+
+    async def body():
+        for _ in range(25):
+            read.append(1)
+            yield b"x" * 2**20
+
+    problem(await api.post("/v1/cases", content=body()), 401, "Authorization")
+    assert len(read) <= 1, f"{len(read)} MiB were read"
+
+
+async def test_a_body_over_the_cap_is_refused_with_a_token_too_whether_or_not_it_says_its_length(api):
+    big = json.dumps({"request_id": "r", "reason": "defective", "note": "x" * 300_000}).encode()
+    found = problem(await api.post("/v1/cases", content=big, headers={"Content-Type": "application/json", **auth("buyer")}), 413, "body")
+    assert found["rule"] == "at most 262144 bytes"
+
+    async def unsaid():
+        for start in range(0, len(big), 65536):
+            yield big[start : start + 65536]
+
+    problem(await api.post("/v1/cases", content=unsaid(), headers={"Content-Type": "application/json", **auth("buyer")}), 413, "body")
+
+
+async def test_an_order_has_at_most_200_items(api):
+    body = await new_case_body(api)
+    body["order"]["items"] = body["order"]["items"] * 201
+    problem(await api.post("/v1/cases", json=body, headers=auth("buyer")), 422, "order.items")
