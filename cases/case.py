@@ -70,6 +70,7 @@ class Case(BaseModel):
     flag_seller_at: datetime | None = None
     seller_flagged: bool = False
     reopened: int = 0
+    refusals_not_written: int = 0  # refused or unreadable signals only counted (engine.refuse)
 
     @property
     def currency(self) -> str:

@@ -74,6 +74,7 @@ class Refusal(ValueError):
 class Transition:
     case: Case
     commands: list[Command] = field(default_factory=list)
+    heard: bool = True  # False: only counted (a refusal no one is told of); nothing to write or send
 
 
 # Who may send which message in which status. `check` enforces it and the case view lists it.
@@ -119,6 +120,10 @@ WHO_MAY: dict[str, dict[Status, set[Party]]] = {
     "reopening": {S.CLOSED: {P.SUPPORT}},
     "reopening_lapsed": {S.CLOSED: {P.CLOCK}},
 }
+
+# What one case carries at most, whoever sends it: its timeline stays far below Temporal's payload limit.
+MAX_MESSAGES = 200  # messages between the parties
+MAX_REFUSALS_WRITTEN = 50  # refused signals on the timeline; later ones are only counted
 
 FIRST_VERDICTS = {"refund_charged_to_seller", "refund_at_platform_cost", "deny"}
 APPEAL_VERDICTS = {"uphold", "overturn"}
@@ -407,7 +412,13 @@ def _check_escalation_opens(case: Case, msg: EscalationOpens, now: datetime) -> 
         raise Refusal("at", "the buyer's escalation does not open at this time")
 
 
+def _check_party_message(case: Case, msg: PartyMessage, now: datetime) -> None:
+    if sum(entry.kind == "message" and not entry.refused for entry in case.timeline) >= MAX_MESSAGES:
+        raise Refusal("text", f"a case takes at most {MAX_MESSAGES} messages; contact support")
+
+
 _CHECKS = {
+    PartyMessage: _check_party_message,
     Escalation: _check_escalation,
     EscalationOpens: _check_escalation_opens,
     Reopening: _check_reopening,
@@ -450,14 +461,27 @@ def apply(case: Case, message: CaseMessage, now: datetime) -> Transition:
     return step.done()
 
 
-def refuse(case: Case, message: CaseMessage, refusal: Refusal, now: datetime) -> Transition:
-    """A refused signal: it changes nothing but the timeline, and its sender is told why. Its entry
-    keeps no request id: a refusal is no command taken (see is_repeat)."""
-    step = _Step(case, now, message.by)
-    step.log(message.kind, str(refusal), refused=True)
-    if message.by.party in (P.BUYER, P.SELLER, P.SUPPORT):
-        step.notify(message.by.party, message.by.id, "refused", f"Your {message.kind} was refused: {refusal}")
+def refuse(case: Case, kind: str, by: Actor | None, refusal: Refusal, now: datetime) -> Transition:
+    """A refused signal, or one the case could not read (`by` None when even its sender could not be
+    read): it changes nothing but the timeline, and its sender is told why. Its entry keeps no request
+    id: a refusal is no command taken (see is_repeat). Only a party of this case is heard, and only for
+    MAX_REFUSALS_WRITTEN refusals; any other refusal is only counted (`refusals_not_written`), so that
+    no sender can flood a case's timeline, history or store."""
+    written = sum(entry.refused for entry in case.timeline)
+    if by is None or not is_party_of(case, by) or written >= MAX_REFUSALS_WRITTEN:
+        return Transition(case.model_copy(update={"refusals_not_written": case.refusals_not_written + 1}), heard=False)
+    step = _Step(case, now, by)
+    step.log(kind, str(refusal), refused=True)
+    if by.party in (P.BUYER, P.SELLER, P.SUPPORT):
+        step.notify(by.party, by.id, "refused", f"Your {kind} was refused: {refusal}")
     return step.done()
+
+
+def is_party_of(case: Case, by: Actor) -> bool:
+    """Whether `by` is one of this case's parties: its buyer or seller by id, support, a carrier or the
+    payment provider (the clock is the case's own)."""
+    expected = case.party_id(by.party)
+    return by.party is not P.CLOCK and (expected is None or by.id == expected)
 
 
 def _private_copy(case: Case) -> Case:

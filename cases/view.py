@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cases.case import Case
 from cases.engine import allowed_actions
@@ -44,6 +44,7 @@ class CaseView(BaseModel):
     reopenable_until: datetime | None = None
     reopened: int = 0
     seller_flagged: bool = False
+    refusals_not_written: int = Field(default=0, description="Refused or unreadable signals counted, not written (engine.refuse).")
     version: int
 
 
@@ -119,6 +120,7 @@ def view(case: Case) -> CaseView:
         reopenable_until=case.reopenable_until,
         reopened=case.reopened,
         seller_flagged=case.seller_flagged,
+        refusals_not_written=case.refusals_not_written,
         version=case.version,
     )
 

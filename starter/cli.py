@@ -39,6 +39,7 @@ from cases.messages import (
 )
 from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution, Status
 from cases.money import Money
+from cases.strict import field_rules
 from cases.view import CaseView
 from starter import render
 from starter.client import CaseClient, CaseRefused, NewCase
@@ -77,8 +78,8 @@ def _plain_errors() -> Iterator[None]:
         err.print(f"[red]refused[/red] {refused}")
         raise typer.Exit(2) from None
     except ValidationError as invalid:
-        for problem in invalid.errors():
-            err.print(f"[red]invalid[/red] {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+        for field, rule in field_rules(invalid):
+            err.print(f"[red]invalid[/red] {field}: {rule}")
         raise typer.Exit(2) from None
     except ValueError as invalid:
         err.print(f"[red]invalid[/red] {invalid}")

@@ -9,7 +9,7 @@ import pytest
 
 from cases.case import Case
 from cases.commands import IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
-from cases.engine import OPENING_GRACE, Refusal, apply, check, open_case, opening_time, refuse
+from cases.engine import MAX_MESSAGES, MAX_REFUSALS_WRITTEN, OPENING_GRACE, Refusal, apply, check, open_case, opening_time, refuse
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -376,7 +376,7 @@ def test_a_refused_signal_changes_only_the_timeline_and_tells_the_sender():
     message = respond(Resolution.PARTIAL_REFUND, amount=eur(9000))
     with pytest.raises(Refusal) as refused:
         apply(case, message, T0)
-    after = refuse(case, message, refused.value, T0)
+    after = refuse(case, message.kind, message.by, refused.value, T0)
     assert after.case.status is case.status and after.case.offers == []
     assert after.case.timeline[-1].refused
     assert [(c.to, c.event) for c in after.commands] == [(Party.SELLER, "refused")]
@@ -394,18 +394,22 @@ def test_messages_between_parties_change_no_state_and_reach_the_others():
 STRANGER = BUYER.model_copy(update={"id": "buyer-8"})
 
 
-def test_a_strangers_refused_message_leaves_no_request_id_to_replay_the_case_with():
+def test_a_refused_message_leaves_no_request_id_to_replay_the_case_with():
     """A refused signal's entry once kept its request id, and the same id sent again as an update was
-    taken for a repeat and answered with the whole case view."""
+    taken for a repeat and answered with the whole case view; a stranger's is not written at all."""
     case = opened()
     withdrawal = Withdrawal(by=STRANGER, request_id="x-1")
     with pytest.raises(Refusal) as refused:
         apply(case, withdrawal, T0)
     assert str(refused.value) == "by.id: buyer-8 is not this case's buyer"
-    case = refuse(case, withdrawal, refused.value, T0).case
+    assert refuse(case, withdrawal.kind, withdrawal.by, refused.value, T0).case.timeline == case.timeline
+    answer = BuyerAnswer(by=BUYER, accept=True, request_id="x-2")
+    with pytest.raises(Refusal) as refused:
+        apply(case, answer, T0)
+    case = refuse(case, answer.kind, answer.by, refused.value, T0).case
     assert case.timeline[-1].refused and case.timeline[-1].request_id is None
-    with pytest.raises(Refusal, match="by.id: buyer-8 is not this case's buyer"):
-        check(case, withdrawal, T0)
+    with pytest.raises(Refusal, match="kind: buyer_answer is not possible"):
+        check(case, answer, T0)
 
 
 def test_the_same_request_id_from_another_sender_or_for_another_kind_is_a_new_command():
@@ -426,6 +430,27 @@ def test_a_sender_is_checked_before_a_repeat_is_answered():
     with pytest.raises(Refusal, match="by.party: only the seller may send seller_response"):
         check(case, respond(Resolution.DECLINE).model_copy(update={"request_id": "r-1", "by": BUYER}), T0)
     assert apply(case, respond(Resolution.DECLINE).model_copy(update={"request_id": "r-1"}), T0 + timedelta(hours=1)).case is case
+
+
+def test_a_stranger_is_only_counted_and_so_is_everyone_past_the_written_refusals():
+    case = opened()
+    stranger = refuse(case, "withdrawal", STRANGER, Refusal("by.id", "not this case's buyer"), T0)
+    assert not stranger.heard and stranger.commands == [] and stranger.case.timeline == case.timeline
+    assert (stranger.case.refusals_not_written, stranger.case.version) == (1, case.version)
+    assert not refuse(case, "unknown", None, Refusal("signal", "unreadable"), T0).heard
+    for _ in range(MAX_REFUSALS_WRITTEN):
+        case = refuse(case, "return_delivered", CARRIER, Refusal("kind", "not now"), T0).case
+    past = refuse(case, "return_delivered", CARRIER, Refusal("kind", "not now"), T0)
+    assert not past.heard and past.case.refusals_not_written == 1
+    assert sum(e.refused for e in past.case.timeline) == MAX_REFUSALS_WRITTEN
+
+
+def test_a_case_takes_at_most_its_quota_of_messages():
+    case = opened()
+    for _ in range(MAX_MESSAGES):
+        case = apply(case, PartyMessage(by=BUYER, text="again"), T0).case
+    with pytest.raises(Refusal, match=f"text: a case takes at most {MAX_MESSAGES} messages"):
+        apply(case, PartyMessage(by=SELLER, text="one more"), T0)
 
 
 # --------------------------------------------------------------------------------------- case view

@@ -11,15 +11,19 @@ to answer a query: a replay rebuilds the same case (docs/nothing-lost.md).
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from activities.payments import GatewayReceipt
     from activities.case_activities import REFUND_REJECTED, CaseActivities, CaseRecord, Effects, LedgerPosting, RefundOrder, TicketRequest
     from cases import engine
@@ -43,10 +47,12 @@ with workflow.unsafe.imports_passed_through():
         ReturnInspection,
         ReturnShipped,
         SellerResponse,
+        Sent,
         SupportDecision,
         Withdrawal,
     )
     from cases.model import Actor, Party
+    from cases.strict import field_rules
     from cases.view import CaseView, details_markdown, view, waiting_for
     from workflows import search_attributes
     from workflows.metrics import CaseMetrics
@@ -77,12 +83,22 @@ class StaleClock(RuntimeError):
     """Fails a workflow task handed a stale clock; not an error of the case: the task runs again."""
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A signal the case could not read (or no signal has its name), taken in its turn as a refusal.
+    `by` is its sender when that much could be read."""
+
+    kind: str
+    by: Actor | None
+    refusal: engine.Refusal
+
+
 @dataclass
 class Delivery:
     """A message waiting for the loop, with the way it came; an update's handler waits on `outcome`.
     An alarm carries the moment it is for (`at`): the clock's transitions happen then."""
 
-    message: CaseMessage
+    message: CaseMessage | Unreadable
     via: Via
     outcome: asyncio.Future[CaseView] | None = None
     at: datetime | None = None
@@ -145,8 +161,8 @@ class RefundCaseWorkflow:
         self._check(response)
 
     @workflow.signal(name="seller_response", description="Fire-and-forget form of the seller_response update.")
-    def seller_response_signal(self, response: SellerResponse) -> None:
-        self._arrive(Delivery(response, "signal"))
+    def seller_response_signal(self, response: RawValue) -> None:
+        self._arrive_signal(SellerResponse, response)
 
     @workflow.update(name="buyer_answer", description="The buyer accepts or declines a partial refund offer.")
     async def buyer_answer(self, answer: BuyerAnswer) -> CaseView:
@@ -157,8 +173,8 @@ class RefundCaseWorkflow:
         self._check(answer)
 
     @workflow.signal(name="buyer_answer", description="Fire-and-forget form of the buyer_answer update.")
-    def buyer_answer_signal(self, answer: BuyerAnswer) -> None:
-        self._arrive(Delivery(answer, "signal"))
+    def buyer_answer_signal(self, answer: RawValue) -> None:
+        self._arrive_signal(BuyerAnswer, answer)
 
     @workflow.update(name="return_inspection", description="The seller confirms the returned items (refund) or disputes them (support).")
     async def return_inspection(self, inspection: ReturnInspection) -> CaseView:
@@ -169,8 +185,8 @@ class RefundCaseWorkflow:
         self._check(inspection)
 
     @workflow.signal(name="return_inspection", description="Fire-and-forget form of the return_inspection update.")
-    def return_inspection_signal(self, inspection: ReturnInspection) -> None:
-        self._arrive(Delivery(inspection, "signal"))
+    def return_inspection_signal(self, inspection: RawValue) -> None:
+        self._arrive_signal(ReturnInspection, inspection)
 
     @workflow.update(name="protection_feedback", description="The buyer's feedback during protection: cancel it, or report a problem.")
     async def protection_feedback(self, feedback: ProtectionFeedback) -> CaseView:
@@ -181,8 +197,8 @@ class RefundCaseWorkflow:
         self._check(feedback)
 
     @workflow.signal(name="protection_feedback", description="Fire-and-forget form of the protection_feedback update.")
-    def protection_feedback_signal(self, feedback: ProtectionFeedback) -> None:
-        self._arrive(Delivery(feedback, "signal"))
+    def protection_feedback_signal(self, feedback: RawValue) -> None:
+        self._arrive_signal(ProtectionFeedback, feedback)
 
     @workflow.update(name="resolution_confirmed", description="The buyer (retailer) marks the issue resolved.")
     async def resolution_confirmed(self, confirmation: ResolutionConfirmed) -> CaseView:
@@ -193,8 +209,8 @@ class RefundCaseWorkflow:
         self._check(confirmation)
 
     @workflow.signal(name="resolution_confirmed", description="Fire-and-forget form of the resolution_confirmed update.")
-    def resolution_confirmed_signal(self, confirmation: ResolutionConfirmed) -> None:
-        self._arrive(Delivery(confirmation, "signal"))
+    def resolution_confirmed_signal(self, confirmation: RawValue) -> None:
+        self._arrive_signal(ResolutionConfirmed, confirmation)
 
     @workflow.update(name="escalation", description="The buyer (after a decline) or support (early) hands the case to support.")
     async def escalate(self, escalation: Escalation) -> CaseView:
@@ -205,8 +221,8 @@ class RefundCaseWorkflow:
         self._check(escalation)
 
     @workflow.signal(name="escalation", description="Fire-and-forget form of the escalation update.")
-    def escalate_signal(self, escalation: Escalation) -> None:
-        self._arrive(Delivery(escalation, "signal"))
+    def escalate_signal(self, escalation: RawValue) -> None:
+        self._arrive_signal(Escalation, escalation)
 
     @workflow.update(name="withdrawal", description="The buyer withdraws the request.")
     async def withdraw(self, withdrawal: Withdrawal) -> CaseView:
@@ -217,8 +233,8 @@ class RefundCaseWorkflow:
         self._check(withdrawal)
 
     @workflow.signal(name="withdrawal", description="Fire-and-forget form of the withdrawal update.")
-    def withdraw_signal(self, withdrawal: Withdrawal) -> None:
-        self._arrive(Delivery(withdrawal, "signal"))
+    def withdraw_signal(self, withdrawal: RawValue) -> None:
+        self._arrive_signal(Withdrawal, withdrawal)
 
     @workflow.update(name="support_decision", description="Support decides: refund charged to the seller, refund at the platform's cost, deny; on appeal, uphold or overturn.")
     async def support_decision(self, decision: SupportDecision) -> CaseView:
@@ -229,8 +245,8 @@ class RefundCaseWorkflow:
         self._check(decision)
 
     @workflow.signal(name="support_decision", description="Fire-and-forget form of the support_decision update.")
-    def support_decision_signal(self, decision: SupportDecision) -> None:
-        self._arrive(Delivery(decision, "signal"))
+    def support_decision_signal(self, decision: RawValue) -> None:
+        self._arrive_signal(SupportDecision, decision)
 
     @workflow.update(name="appeal", description="The seller appeals a support decision that charged them.")
     async def appeal(self, appeal: Appeal) -> CaseView:
@@ -241,8 +257,8 @@ class RefundCaseWorkflow:
         self._check(appeal)
 
     @workflow.signal(name="appeal", description="Fire-and-forget form of the appeal update.")
-    def appeal_signal(self, appeal: Appeal) -> None:
-        self._arrive(Delivery(appeal, "signal"))
+    def appeal_signal(self, appeal: RawValue) -> None:
+        self._arrive_signal(Appeal, appeal)
 
     @workflow.update(name="reopening", description="Support reopens a closed case, where the policy allows it, for a new decision.")
     async def reopen(self, reopening: Reopening) -> CaseView:
@@ -253,8 +269,8 @@ class RefundCaseWorkflow:
         self._check(reopening)
 
     @workflow.signal(name="reopening", description="Fire-and-forget form of the reopening update.")
-    def reopen_signal(self, reopening: Reopening) -> None:
-        self._arrive(Delivery(reopening, "signal"))
+    def reopen_signal(self, reopening: RawValue) -> None:
+        self._arrive_signal(Reopening, reopening)
 
     @workflow.update(name="message", description="A message to the other parties; changes no state.")
     async def message(self, message: PartyMessage) -> CaseView:
@@ -265,26 +281,32 @@ class RefundCaseWorkflow:
         self._check(message)
 
     @workflow.signal(name="message", description="Fire-and-forget form of the message update.")
-    def message_signal(self, message: PartyMessage) -> None:
-        self._arrive(Delivery(message, "signal"))
+    def message_signal(self, message: RawValue) -> None:
+        self._arrive_signal(PartyMessage, message)
 
     # ------------------------------------------------------------- machine facts: signals only
 
     @workflow.signal(name="return_shipped", description="Carrier: the buyer's return was handed over, with tracking.")
-    def return_shipped(self, fact: ReturnShipped) -> None:
-        self._arrive(Delivery(fact, "signal"))
+    def return_shipped(self, fact: RawValue) -> None:
+        self._arrive_signal(ReturnShipped, fact)
 
     @workflow.signal(name="return_delivered", description="Carrier: the return reached the seller.")
-    def return_delivered(self, fact: ReturnDelivered) -> None:
-        self._arrive(Delivery(fact, "signal"))
+    def return_delivered(self, fact: RawValue) -> None:
+        self._arrive_signal(ReturnDelivered, fact)
 
     @workflow.signal(name="refund_settled", description="Payment provider: a pending refund settled.")
-    def refund_settled(self, fact: RefundSettled) -> None:
-        self._arrive(Delivery(fact, "signal"))
+    def refund_settled(self, fact: RawValue) -> None:
+        self._arrive_signal(RefundSettled, fact)
 
     @workflow.signal(name="refund_failed", description="Payment provider: a pending refund failed.")
-    def refund_failed(self, fact: RefundFailed) -> None:
-        self._arrive(Delivery(fact, "signal"))
+    def refund_failed(self, fact: RawValue) -> None:
+        self._arrive_signal(RefundFailed, fact)
+
+    @workflow.signal(dynamic=True, description="Any other name: recorded as unreadable, and its sender told.")
+    def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        shown = _opaque(name)
+        refusal = engine.Refusal("signal", f"this case takes no signal named {shown}")
+        self._arrive(Delivery(Unreadable(shown, _sender(args[0]) if args else None, refusal), "signal"))
 
     # ------------------------------------------------------------------------------- the shell
 
@@ -302,6 +324,19 @@ class RefundCaseWorkflow:
         self._arrive(Delivery(message, "update", outcome))
         return await outcome
 
+    def _arrive_signal(self, model: type[Sent], raw: RawValue) -> None:
+        """Reads a signal here rather than in the SDK, which drops one it cannot read with a log line:
+        one that fails its model is recorded in its turn as refused, naming the field and the rule,
+        and its sender is told."""
+        try:
+            message = workflow.payload_converter().from_payload(raw.payload, model)
+        except ValidationError as invalid:
+            field, rule = field_rules(invalid)[0]
+            kind = model.model_fields["kind"].default
+            self._arrive(Delivery(Unreadable(kind, _sender(raw), engine.Refusal(field, rule)), "signal"))
+            return
+        self._arrive(Delivery(message, "signal"))
+
     def _arrive(self, delivery: Delivery) -> None:
         self._note_clock()
         self._inbox.append(delivery)
@@ -310,6 +345,9 @@ class RefundCaseWorkflow:
         """One message, in its turn: a repeat is answered, a refusal sent back or recorded, anything
         else carried out."""
         message = delivery.message
+        if isinstance(message, Unreadable):
+            await self._refused(engine.refuse(self.case, message.kind, message.by, message.refusal, self._now()))
+            return
         if engine.is_repeat(self.case, message):
             delivery.answer(view(self.case))  # a retry of a command the case has taken: answer, do not act
             return
@@ -322,11 +360,19 @@ class RefundCaseWorkflow:
                 return
             if delivery.via == "clock":  # overtaken by a message taken before it: no longer due
                 return
-            transition = engine.refuse(self.case, message, refusal, now)
+            await self._refused(engine.refuse(self.case, message.kind, message.by, refusal, now))
+            return
         if isinstance(message, DeadlinePassed):
             self._metrics.deadline_missed(self.case, message.status.value)
         await self._carry_out(transition)
         delivery.answer(view(self.case))
+
+    async def _refused(self, transition: engine.Transition) -> None:
+        """A refused signal: carried out when its sender is heard, else only counted in the case."""
+        if transition.heard:
+            await self._carry_out(transition)
+        else:
+            self.case = transition.case
 
     async def _carry_out(self, transition: engine.Transition) -> None:
         """Decides (refunds included), publishes the new state to visibility, arms the clock for the
@@ -481,6 +527,20 @@ def _answer(command: IssueRefund, receipt: GatewayReceipt | None) -> RefundSettl
         failure = f"the order's other cases have already refunded {others}"
         return RefundFailed(by=GATEWAY, refund_number=command.number, failure=failure, other_cases_refunded=others)
     return RefundFailed(by=GATEWAY, refund_number=command.number, failure=f"the payment provider rejected it: {receipt.failure}")
+
+
+def _sender(raw: RawValue) -> Actor | None:
+    """The sender of a signal that could not be read, when its `by` at least can be."""
+    try:
+        sent = workflow.payload_converter().from_payload(raw.payload, dict)
+        return Actor.model_validate(sent.get("by")) if isinstance(sent, dict) else None
+    except ValueError:
+        return None
+
+
+def _opaque(name: str) -> str:
+    """A signal name as a case may record it: opaque characters only, at most 64."""
+    return re.sub(r"[^A-Za-z0-9_.:-]", "_", name)[:64] or "_"
 
 
 def _timer_summary(case: Case, alarm: CaseMessage) -> str:

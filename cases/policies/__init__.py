@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from cases.policy import Policy
+from cases.strict import field_rules
 
 
 class PolicyError(ValueError):
@@ -66,5 +67,5 @@ def _validate(data: dict, source: str) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(policy)'}: {e['msg']}" for e in err.errors())
+        problems = "; ".join(f"{field}: {rule}" for field, rule in field_rules(err, whole="(policy)"))
         raise PolicyError(f"{source}: {problems}") from None
