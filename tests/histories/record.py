@@ -112,6 +112,15 @@ async def retried_commands_act_once(client, env, case_id):
     await client.send(case_id, response)
 
 
+async def unheard_signals(client, env, case_id):
+    """Signals the case cannot act on: unreadable, under an unknown name, from a stranger; then a refund."""
+    handle = client.client.get_workflow_handle(workflow_id(case_id))
+    await handle.signal("return_shipped", {"by": CARRIER.model_dump(mode="json"), "tracking_number": "RET_123"})
+    await handle.signal("sellerResponse", {"by": SELLER.model_dump(mode="json")})
+    await handle.signal("withdrawal", {"by": {"party": "buyer", "id": "buyer-stranger"}})
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+
+
 async def marketplace_withdrawn(client, env, case_id):
     await client.send(case_id, Withdrawal(by=BUYER))
     await env.sleep(timedelta(days=31))  # where support may reopen it, the case runs 30 more days
@@ -145,6 +154,7 @@ SCENARIOS = [
     dispute_after_return,
     refund_rejected_by_provider,
     retried_commands_act_once,
+    unheard_signals,
     marketplace_withdrawn,
     marketplace_seller_flagged_then_refunded,
     reopened_by_support_then_final,
