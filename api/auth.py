@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from cases.model import OpaqueId, Party
+from codec.private_file import write_private
 
 
 class Role(StrEnum):
@@ -134,8 +135,6 @@ def write_dev_tokens(tokens_file: Path, plain_folder: Path) -> None:
     for name, (role, ids) in DEV_CALLERS.items():
         token = new_token()
         path = plain_folder / name
-        path.write_text(token + "\n")
-        path.chmod(0o600)
+        write_private(path, token + "\n")
         callers.append(Caller(name=name, token_sha256=hash_token(token), role=role, **ids).model_dump(mode="json"))
-    tokens_file.write_text(json.dumps(callers, indent=2) + "\n")
-    tokens_file.chmod(0o600)
+    write_private(tokens_file, json.dumps(callers, indent=2) + "\n")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+
+from codec.private_file import write_private
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -62,8 +63,7 @@ class Keyring:
         """Writes a new key file with one random key, readable by its owner only."""
         path.parent.mkdir(parents=True, exist_ok=True)
         key = base64.b64encode(secrets.token_bytes(32)).decode()
-        path.write_text(json.dumps({"current": key_id, "keys": {key_id: key}}, indent=2) + "\n")
-        os.chmod(path, 0o600)
+        write_private(path, json.dumps({"current": key_id, "keys": {key_id: key}}, indent=2) + "\n")
         return path
 
 

@@ -328,7 +328,16 @@ async def test_an_orders_cases_and_payout_state(api):
         answer = await api.get(f"/v1/orders/{order_id}/cases", headers=auth(caller))
         assert answer.status_code == 200, answer.text
         assert answer.json()["payout_state"] == "held" and [c["case_id"] for c in answer.json()["cases"]] == [case_id]
-    problem(await api.get(f"/v1/orders/{order_id}/cases", headers=auth("other-seller")), 403, "order_id")
+    problem(await api.get(f"/v1/orders/{order_id}/cases", headers=auth("other-seller")), 404, "order_id")
+
+
+async def test_an_order_with_no_case_is_read_by_support_only(api):
+    """Any seller portal or buyer app once read the payout state of an order with no cases."""
+    order_id = f"ord-{uuid.uuid4().hex[:10]}"
+    for caller in ("seller", "other-seller", "buyer"):
+        problem(await api.get(f"/v1/orders/{order_id}/cases", headers=auth(caller)), 404, "order_id")
+    answer = await api.get(f"/v1/orders/{order_id}/cases", headers=auth("support"))
+    assert answer.status_code == 200 and answer.json()["cases"] == []
 
 
 async def test_the_kpi_report_is_for_support_and_admin(api):
