@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 
 from temporalio import client, workflow
+from temporalio.common import RawValue
 from temporalio.worker import Interceptor, WorkflowInboundInterceptor
 
 from activities.case_activities import CaseActivities, Effects
-from cases.messages import OpenCase
 from cases.view import CaseView
 from workflows.refund_case import ACTIVITY_TIMEOUT, RETRY, RefundCaseWorkflow
 
@@ -28,8 +28,8 @@ class EffectsInALocalActivity(RefundCaseWorkflow):
     meets a different next command."""
 
     @workflow.run
-    async def run(self, request: OpenCase) -> CaseView:
-        return await super().run(request)
+    async def run(self, opening: RawValue) -> CaseView:
+        return await super().run(opening)
 
     async def _write(self, effects: Effects) -> None:
         await workflow.execute_local_activity_method(

@@ -12,7 +12,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import ConfigDict, Field, model_validator
 
 from cases.case import Case
-from cases.model import Actor, CaseKind, OpaqueId, Order, Reason, Resolution, Status
+from cases.model import Actor, CaseKind, Moment, OpaqueId, Order, Reason, Resolution, Status
 from cases.money import Money
 from cases.policy import Policy
 from cases.strict import Strict
@@ -44,7 +44,7 @@ class OpenCase(Strict):
     buyer_flagged_for_fraud: bool = False
     note: Note | None = None
     policy: Policy
-    requested_at: datetime | None = Field(
+    requested_at: Moment | None = Field(
         default=None, description="When the client checked the request; see engine.opening_time."
     )
     continued: Case | None = Field(default=None, description="Set by continue-as-new only: the state carried over.")

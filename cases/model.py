@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from cases.money import MAX_MINOR, Money
 from cases.strict import Strict
@@ -23,6 +23,10 @@ def _opaque(value: str) -> str:
         raise ValueError("must be an opaque id of at most 64 letters, digits and _.:- (no e-mail address or name)")
     return value
 
+
+# A moment from outside: with its offset (a time without one means nothing to compare with), which
+# the JSON Schemas say too, since they do not check a date-time's format.
+Moment = Annotated[AwareDatetime, Field(json_schema_extra={"pattern": r"(Z|z|[+-]\d{2}:\d{2})$"})]
 
 OpaqueId = Annotated[
     str,
@@ -171,11 +175,11 @@ class Order(Strict):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     items: list[OrderItem] = Field(min_length=1, max_length=MAX_ITEMS)
     shipping_paid: Money
-    purchased_at: datetime
-    label_printed_at: datetime | None = None
-    shipped_at: datetime | None = None
-    estimated_delivery_at: datetime | None = None
-    delivered_at: datetime | None = None
+    purchased_at: Moment
+    label_printed_at: Moment | None = None
+    shipped_at: Moment | None = None
+    estimated_delivery_at: Moment | None = None
+    delivered_at: Moment | None = None
     protection_opted_in: bool = False
 
     @model_validator(mode="after")

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
+from temporalio.common import RawValue
 
 from cases import engine
 from cases.case import GENERATION
-from cases.messages import OpenCase
+
 from cases.model import LedgerKind, LedgerLine
 from cases.money import Money
 from cases.view import CaseView
@@ -103,8 +104,8 @@ class WithoutTheUpsert(RefundCaseWorkflow):
     """A plausible refactor that changes commands: operators' search attributes left to the store."""
 
     @workflow.run
-    async def run(self, request: OpenCase) -> CaseView:
-        return await super().run(request)
+    async def run(self, opening: RawValue) -> CaseView:
+        return await super().run(opening)
 
 
 async def test_negative_control_an_unguarded_change_of_commands_fails_the_replay(monkeypatch):

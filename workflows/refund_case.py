@@ -77,6 +77,7 @@ Via = Literal["update", "signal", "clock"]
 
 
 STALE_CLOCK = "stale workflow task clock"  # how a task failed on purpose reads in the history
+CANNOT_OPEN = "CaseCannotOpen"  # the failure of a case whose input no model takes
 
 
 class StaleClock(RuntimeError):
@@ -115,9 +116,20 @@ class Delivery:
 @workflow.defn(name="RefundCase")
 class RefundCaseWorkflow:
     @workflow.init
-    def __init__(self, request: OpenCase) -> None:
-        self._history_limit = request.continue_after_events
+    def __init__(self, opening: RawValue) -> None:
+        """Reads its input here rather than in the SDK, which fails a workflow task for ever on an input
+        it cannot read (a start from another SDK): such a case fails at once, naming the field and the
+        rule (see run)."""
         self._inbox: list[Delivery] = []
+        self._cannot_open: ApplicationError | None = None
+        try:
+            request: OpenCase = workflow.payload_converter().from_payload(opening.payload, OpenCase)
+        except ValidationError as invalid:
+            field, rule = field_rules(invalid)[0]
+            self._cannot_open = ApplicationError(f"the case cannot open: {field}: {rule}", type=CANNOT_OPEN, non_retryable=True)
+            return
+        self._request = request
+        self._history_limit = request.continue_after_events
         self._metrics = CaseMetrics()
         self._alarm: tuple[datetime, CaseMessage] | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -131,7 +143,9 @@ class RefundCaseWorkflow:
         self._recorded = len(self.case.timeline) if request.continued is not None else 0
 
     @workflow.run
-    async def run(self, request: OpenCase) -> CaseView:
+    async def run(self, opening: RawValue) -> CaseView:
+        if self._cannot_open is not None:
+            raise self._cannot_open
         if self._opening is not None:
             self._metrics.case_opened(self.case)
             await self._carry_out(self._opening)
@@ -139,7 +153,7 @@ class RefundCaseWorkflow:
         while self._inbox or not self.case.is_final:
             await workflow.wait_condition(self._woken)
             if not self._inbox:
-                await self._continue_as_new(request)
+                await self._continue_as_new(self._request)
             await self._take(self._inbox.pop(0))
         await workflow.wait_condition(workflow.all_handlers_finished)
         return view(self.case)
