@@ -16,13 +16,14 @@ from cases.commands import IssueRefund, Notify, OpenSupportTicket, PostLedgerEnt
 from cases.model import TimelineEntry
 from cases.money import Money
 from cases.view import CaseView
-from store.database import Store
+from store.database import CaseAlreadyRan, Store
 from store.schema import LedgerRow, NotificationRow, SupportTicketRow
 
 log = logging.getLogger("refund_cases.activities")
 
 # The error type of a refund the provider rejected for good; the workflow hands the case to support.
 REFUND_REJECTED = "RefundRejected"
+CASE_ALREADY_RAN = "CaseAlreadyRan"
 
 
 class RefundOrder(BaseModel):
@@ -116,7 +117,10 @@ class CaseActivities:
         """One transaction: postings, tickets, notices, then the read model."""
         rows = [*map(_ledger_row, effects.postings), *map(_ticket_row, effects.tickets), *_notice_rows(effects.case_id, effects.notices)]
         record = effects.record
-        written = self.store.write_effects(rows, record.view, record.new_entries, record.failed_refund_keys)
+        try:
+            written = self.store.write_effects(rows, record.view, record.new_entries, record.failed_refund_keys)
+        except CaseAlreadyRan as again:  # fails the second run's opening, and so the run, with nothing written
+            raise ApplicationError(str(again), type=CASE_ALREADY_RAN, non_retryable=True) from None
         _log_notices(effects.case_id, [row for row in written.inserted if isinstance(row, NotificationRow)])
         # Deliveries to start: those this write owes, or, on a retry, any the first try left unstarted.
         if self.dispatch_webhooks is not None and (written.deliveries or not written.recorded):

@@ -277,6 +277,14 @@ class PayoutHeld(ValueError):
         super().__init__(f"order_id: the payout of order {order_id} is held while case(s) {', '.join(open_cases)} are open")
 
 
+class CaseAlreadyRan(ValueError):
+    """A case id the store holds for a case that opened at another time: a second start of a case
+    that already ran (another SDK's id reuse policy lets one begin), refused before it writes anything."""
+
+    def __init__(self, case_id: str, opened_at: datetime):
+        super().__init__(f"case_id: case {case_id} already ran (opened {opened_at:%Y-%m-%d %H:%M:%S} UTC); a case id opens once")
+
+
 def case_row(view: CaseView) -> CaseRow:
     return CaseRow(**case_values(view))
 
@@ -318,7 +326,7 @@ SUBSCRIPTIONS, DELIVERIES = WebhookSubscriptionRow.__table__, WebhookDeliveryRow
 _ORDER, _CASE = bindparam("order_id"), bindparam("case_id")
 LOCK_HOLD = select(HOLDS.c.released_at).where(HOLDS.c.order_id == _ORDER).with_for_update()
 HOLD = update(HOLDS).where(HOLDS.c.order_id == bindparam("order_id_"))
-LOCK_CASE = select(CASES.c.version, CASES.c.status, CASES.c.awaiting).where(CASES.c.case_id == _CASE).with_for_update()
+LOCK_CASE = select(CASES.c.version, CASES.c.status, CASES.c.awaiting, CASES.c.opened_at).where(CASES.c.case_id == _CASE).with_for_update()
 UPDATE_CASE = update(CASES).where(CASES.c.case_id == bindparam("case_id_"))
 OPEN_ON_ORDER = select(func.count()).select_from(CASES).where(CASES.c.order_id == _ORDER, CASES.c.status != "closed")
 REFUND_KEYS = select(REFUNDS.c.idempotency_key).where(REFUNDS.c.case_id == _CASE)
@@ -420,6 +428,8 @@ def _record(connection: Connection, view: CaseView, new_entries: list[TimelineEn
     if hold is None:
         connection.execute(insert(HOLDS), {"order_id": view.order_id, "seller_id": view.seller_id, "held_at": at, "released_at": None})
     stored = connection.execute(LOCK_CASE, {"case_id": view.case_id}).first()
+    if stored is not None and stored.opened_at != view.opened_at:
+        raise CaseAlreadyRan(view.case_id, stored.opened_at)
     newer = force or stored is None or stored.version < view.version
     again = not newer and stored.version == view.version and _later_attempt(connection, view)
     deliveries = False

@@ -4,16 +4,23 @@ the rule, and never leaves a workflow task retrying."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowFailureError
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
+from activities.case_activities import CASE_ALREADY_RAN
+
 from cases import policies
+from cases.messages import SellerResponse
+from cases.model import Resolution
 from starter.client import case_id_for
-from tests.factories import order
+from store.schema import CaseRow, NotificationRow
+from tests.factories import SELLER, order
 from tests.test_hostile_input import _task_failures
 from workflows.refund_case import CANNOT_OPEN, workflow_id
 
@@ -60,3 +67,24 @@ async def test_a_well_formed_opening_from_another_sdk_opens(cases):
     opening = await _opening(cases)
     await cases.env.client.start_workflow("RefundCase", opening, id=workflow_id(opening["case_id"]), task_queue=cases.client.task_queue)
     assert (await cases.client.show(opening["case_id"])).status.value == "awaiting_seller_response"
+
+
+async def test_a_second_run_of_a_closed_case_is_refused_whatever_the_id_reuse_policy(cases):
+    """A start with another SDK's default id reuse policy, after the case closed, once began a second
+    run on the same workflow id, awaiting the seller on an order already refunded, that took commands."""
+    opening = await _opening(cases)
+    case_id = opening["case_id"]
+    first = await cases.env.client.start_workflow("RefundCase", opening, id=workflow_id(case_id), task_queue=cases.client.task_queue)
+    done = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
+    assert done.status.value == "closed"
+    await first.result()
+    notices = len(cases.store.rows(NotificationRow, case_id=case_id))
+    second = await cases.env.client.start_workflow(
+        "RefundCase", opening, id=workflow_id(case_id), task_queue=cases.client.task_queue, id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE
+    )
+    with pytest.raises(WorkflowFailureError) as failed:
+        await asyncio.wait_for(second.result(), 60)  # a second run that opened would wait for its seller
+    assert "already ran" in str(failed.value.cause.cause) and failed.value.cause.cause.type == CASE_ALREADY_RAN
+    row = cases.store.get(CaseRow, case_id)
+    assert (row.status, row.version) == ("closed", done.version)
+    assert len(cases.store.rows(NotificationRow, case_id=case_id)) == notices  # the second opening told no one
