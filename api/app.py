@@ -202,7 +202,7 @@ def create_app(
     )
     bearer = HTTPBearer(auto_error=False, description="A token per calling service; its role decides what it may do.")
 
-    app.add_middleware(Gate, callers=lambda: state["callers"])
+    app.add_middleware(Gate, callers=lambda: state["callers"], rate_limit=settings.api_rate_limit)
 
     def authenticate(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
         """The caller the gate found (api/gate.py): the token is checked before the body is read."""

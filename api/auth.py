@@ -10,11 +10,24 @@ import json
 import secrets
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from limits import parse_many
+from pydantic import AfterValidator, BaseModel, Field, TypeAdapter, ValidationError
 
 from cases.model import OpaqueId, Party
 from codec.private_file import write_private
+
+
+def _rate_limit(text: str) -> str:
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ValueError("must be rates in `limits` notation, such as 50/second;1000/minute") from None
+    return text
+
+
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 
 
 class Role(StrEnum):
@@ -44,6 +57,7 @@ class Caller(BaseModel):
     role: Role
     seller_ids: list[OpaqueId] = Field(default=[], description="seller_portal: the sellers it may act for.")
     buyer_ids: list[OpaqueId] = Field(default=[], description="buyer_app: the buyers it may act for.")
+    rate_limit: RateLimit | None = Field(default=None, description="Its own API_RATE_LIMIT, say for a carrier's busy webhook.")
 
     def may_speak_for(self, party: Party, party_id: str) -> bool:
         """Whether this caller may send a command as `party` with id `party_id`."""

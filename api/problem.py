@@ -12,8 +12,8 @@ class Problem(Exception):
         self.status, self.title, self.field, self.rule = status, title, field, rule
         super().__init__(title)
 
-    def response(self) -> JSONResponse:
+    def response(self, headers: dict[str, str] | None = None) -> JSONResponse:
         body = {"type": "about:blank", "title": self.title, "status": self.status}
         if self.field is not None:
             body |= {"field": self.field, "rule": self.rule, "detail": f"{self.field}: {self.rule}"}
-        return JSONResponse(body, status_code=self.status, media_type="application/problem+json")
+        return JSONResponse(body, status_code=self.status, media_type="application/problem+json", headers=headers)

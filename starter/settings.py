@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.auth import Callers
+from api.auth import Callers, RateLimit
 from codec.encryption import Keyring, KeyringError
 
 
@@ -76,9 +76,13 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Where the HTTP API listens.")
     api_port: int = Field(8000, description="The HTTP API's port.")
     api_tokens: SecretStr | None = Field(
-        None, description='The API\'s callers as JSON: [{"name", "token_sha256", "role", "seller_ids", "buyer_ids"}].'
+        None, description='The API\'s callers as JSON: [{"name", "token_sha256", "role", "seller_ids", "buyer_ids", "rate_limit"}].'
     )
     api_tokens_file: Path = Field(Path(".data/api-tokens.json"), description="The same, in a file (used when API_TOKENS is unset).")
+    api_rate_limit: RateLimit = Field(
+        "100/second",
+        description="Calls each API token may make (`limits` notation); a caller's `rate_limit` overrides it. Past it: 429 with Retry-After.",
+    )
     webhook_private_targets: bool = Field(
         False,
         description="Let webhook URLs reach loopback, private and link-local addresses. Off, such a URL is refused when "

@@ -16,6 +16,7 @@ from temporalio.service import RPCError
 from api.app import create_app
 from api.auth import Caller, Callers, Role, hash_token
 from starter.client import case_id_for
+from starter.settings import Settings
 from store.schema import CaseRow
 from tests.conftest import worker_for
 from tests.factories import order
@@ -46,7 +47,7 @@ def auth(name: str) -> dict:
 async def api(module_env, store):
     """The API over a worker on this module's own server (its tests leave dozens of cases open)."""
     async with worker_for(module_env, store) as harness:
-        app = create_app(case_client=harness.client, store=store, callers=CALLERS)
+        app = create_app(Settings(api_rate_limit="100000/second"), case_client=harness.client, store=store, callers=CALLERS)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
@@ -442,3 +443,24 @@ async def test_an_order_has_at_most_200_items(api):
     body = await new_case_body(api)
     body["order"]["items"] = body["order"]["items"] * 201
     problem(await api.post("/v1/cases", json=body, headers=auth("buyer")), 422, "order.items")
+
+
+async def test_a_token_past_its_rate_limit_gets_429_and_others_are_not_held_back(api):
+    """One carrier token once sent 3,000 signals to one case in 25 s."""
+    limited = Callers([*CALLERS.callers, Caller(name="busy", token_sha256=hash_token("token-busy"), role=Role.CARRIER_WEBHOOK, rate_limit="5/minute")])
+    app = create_app(Settings(api_rate_limit="100000/second"), case_client=api.harness.client, store=api.harness.store, callers=limited)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+        case_id = await opened_case(api)
+        delivered = {"by": {"party": "carrier", "id": "dhl-hook"}}
+        answers = [await http.post(f"/v1/cases/{case_id}/return-delivered", json=delivered, headers=auth("busy")) for _ in range(8)]
+        assert [a.status_code for a in answers] == [202] * 5 + [429] * 3
+        late = problem(answers[-1], 429, "Authorization")
+        assert late["rule"] == "busy may make 5/minute calls" and 1 <= int(answers[-1].headers["Retry-After"]) <= 60
+        assert (await http.post(f"/v1/cases/{case_id}/return-delivered", json=delivered, headers=auth("carrier"))).status_code == 202
+
+
+def test_a_rate_limit_in_another_notation_is_refused_naming_the_field():
+    with pytest.raises(ValueError, match="rate_limit"):
+        Caller(name="x", token_sha256="0" * 64, role=Role.CARRIER_WEBHOOK, rate_limit="lots")
+    with pytest.raises(ValueError, match="api_rate_limit"):
+        Settings(api_rate_limit="5 a second")

@@ -38,7 +38,7 @@ class Served:
         self.port = free_port()
         self.metrics_port = free_port()
         callers = json.dumps([caller.model_dump(mode="json") for caller in CALLERS.callers])
-        environment = {**os.environ, **env, "API_PORT": str(self.port), "API_METRICS_PORT": str(self.metrics_port), "API_TOKENS": callers, "CODEC": "off"}
+        environment = {**os.environ, "API_RATE_LIMIT": "100000/second", **env, "API_PORT": str(self.port), "API_METRICS_PORT": str(self.metrics_port), "API_TOKENS": callers, "CODEC": "off"}
         self.process = subprocess.Popen([sys.executable, "-m", "api"], env=environment)
 
     def __enter__(self) -> str:
