@@ -47,11 +47,13 @@ from cases.messages import (
     SupportDecision,
     Withdrawal,
 )
+from cases.engine import Refusal
 from cases.model import OPAQUE_PATTERN
+from cases.orders import CaseRequest, RegisteredOrder
 from cases.strict import Strict
 from cases.money import Money
 from cases.view import CaseView
-from starter.client import CaseClient, CaseRefused, NewCase, start_delivery
+from starter.client import CaseClient, CaseRefused, case_on, start_delivery
 from starter.settings import Settings
 from store import queries
 from store.database import DeliveryRefused, Store
@@ -254,30 +256,52 @@ def create_app(
 
     # ------------------------------------------------------------------------------------ cases
 
+    @app.put("/v1/orders/{order_id}", status_code=201, response_model=RegisteredOrder, tags=["orders"], responses={200: {"model": RegisteredOrder}})
+    async def register_order(
+        order_id: OpaquePath, registered: RegisteredOrder, caller: Annotated[Caller, Depends(authenticate)], response: Response
+    ) -> RegisteredOrder:
+        """Registers an order as the marketplace sold it (201), or again with its dates moved (200): the
+        only source of a case's parties, lines and amounts. What the sale fixed never changes (409)."""
+        allow(caller, Role.ORDER_SYSTEM)
+        if registered.order.order_id != order_id:
+            raise Problem(422, "Invalid request", "order.order_id", f"must be the order id of the path, {order_id}")
+        try:
+            created = state["store"].register_order(registered, datetime.now(UTC))
+        except Refusal as refusal:
+            raise Problem(409, "The order is registered otherwise", refusal.field, refusal.rule) from None
+        response.status_code = 201 if created else 200
+        return registered
+
     @app.post("/v1/cases", status_code=201, response_model=Opened, tags=["cases"], responses={200: {"model": Opened}})
     async def open_case(
-        new: NewCase,
+        asked: CaseRequest,
         caller: Annotated[Caller, Depends(authenticate)],
         response: Response,
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
-        """Opens a case, or finds the one its `request_id` already opened (201 the first time, 200 after).
-        With an Idempotency-Key, a replay gets the first answer; the same key with another body is a 409."""
+        """Opens a case on a registered order, or finds the one its `request_id` already opened (201 the
+        first time, 200 after). The order, its lines and amounts, the policy and the fraud flag come
+        from the order's registration, never from the caller. With an Idempotency-Key, a replay gets
+        the first answer; the same key with another body is a 409."""
         allow(caller, Role.BUYER_APP, Role.SUPPORT_CONSOLE)
-        if caller.role is Role.BUYER_APP and new.order.buyer_id not in caller.buyer_ids:
-            raise Problem(403, "Not this caller's buyer", "order.buyer_id", f"{caller.name} may not open cases for {new.order.buyer_id}")
-        remembered = _remembered(caller, idempotency_key, new)
+        registered = state["store"].registered_order(asked.order_id)
+        if registered is None or (caller.role is Role.BUYER_APP and registered.order.buyer_id not in caller.buyer_ids):
+            raise Problem(404, "No such order", "order_id", f"{caller.name} has no order {asked.order_id}")
+        remembered = _remembered(caller, idempotency_key, asked)
         if remembered is not None:
             return remembered
         try:
-            opened = await state["client"].open(new.model_copy(update={"request_id": _scoped(caller, new.request_id)}))
+            new = case_on(registered, _scoped(caller, asked.request_id), asked.reason, asked.kind, asked.lines, asked.note)
+            opened = await state["client"].open(new)
+        except Refusal as refusal:
+            raise Problem(422, "Refused by the policy", refusal.field, refusal.rule) from None
         except CaseRefused as refused:  # no case exists yet to conflict with: the request is what is wrong
             raise Problem(422, "Refused by the policy", refused.field, refused.rule) from None
         answer = Opened(case_id=opened.case_id, workflow_id=opened.workflow_id, created=opened.created)
         status = 201 if opened.created else 200
         response.status_code = status
         if idempotency_key is not None:
-            _remember(caller, idempotency_key, new, status, answer.model_dump())
+            _remember(caller, idempotency_key, asked, status, answer.model_dump())
         return answer
 
     def _request_hash(body: BaseModel) -> str:

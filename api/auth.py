@@ -36,6 +36,7 @@ class Role(StrEnum):
     SUPPORT_CONSOLE = "support_console"
     CARRIER_WEBHOOK = "carrier_webhook"
     PAYMENT_WEBHOOK = "payment_webhook"
+    ORDER_SYSTEM = "order_system"  # the marketplace's order system: registers orders, speaks in no case
     ADMIN = "admin"
 
 
@@ -63,7 +64,7 @@ class Caller(BaseModel):
         """Whether this caller may send a command as `party` with id `party_id`."""
         if self.role is Role.ADMIN:
             return True
-        return SPEAKS_AS[self.role] is party and self._covers(party_id, party_id)
+        return SPEAKS_AS.get(self.role) is party and self._covers(party_id, party_id)
 
     def may_act_on(self, seller_id: str, buyer_id: str) -> bool:
         """Whether this caller may send anything at all to a case of this seller and buyer."""
@@ -136,6 +137,7 @@ DEV_CALLERS = {
     "dev-buyer-app": (Role.BUYER_APP, {"buyer_ids": ["buyer-7"]}),
     "dev-carrier": (Role.CARRIER_WEBHOOK, {}),
     "dev-payment": (Role.PAYMENT_WEBHOOK, {}),
+    "dev-order-system": (Role.ORDER_SYSTEM, {}),
 }
 
 

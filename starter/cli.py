@@ -520,11 +520,13 @@ def demo() -> None:
     """Open a handful of cases that take different paths (idempotent: run it again, nothing doubles)."""
     from starter.demo import feed_order_volumes, play
 
+    store = store_cli.open_store()
+
     async def work(client: CaseClient) -> None:
-        render.demo(out, await play(client))
+        render.demo(out, await play(client, store))
 
     _run(work)
-    feed_order_volumes(store_cli.open_store(), datetime.now(UTC).date())
+    feed_order_volumes(store, datetime.now(UTC).date())
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from cases import engine, policies
 from codec.encryption import data_converter
 from cases.messages import FACT_KINDS, REQUEST_ID_LENGTH, Decision, Fact, OpenCase, PartyMessage
 from cases.model import CaseKind, Order, Reason
+from cases.orders import RegisteredOrder, order_for_case, policy_for
 from cases.policy import Policy
 from cases.strict import Strict
 from cases.view import CaseView, static_details, static_summary
@@ -45,6 +46,23 @@ class NewCase(Strict):
     policy: str = "direct_service"
     buyer_flagged_for_fraud: bool = False
     note: str | None = Field(default=None, max_length=2000)
+
+
+def case_on(
+    registered: RegisteredOrder, request_id: str, reason: Reason, kind: CaseKind, lines: list[str] | None = None, note: str | None = None
+) -> NewCase:
+    """A case on a registered order: the order, its lines and amounts, the policy and the fraud flag all
+    come from the registration (cases.orders); the claimant only names them. Raises Refusal on a line
+    the order does not have."""
+    return NewCase(
+        request_id=request_id,
+        reason=reason,
+        kind=kind,
+        order=order_for_case(registered, lines),
+        policy=policy_for(registered, kind),
+        buyer_flagged_for_fraud=registered.buyer_flagged_for_fraud,
+        note=note,
+    )
 
 
 @dataclass

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 from cases.messages import BuyerAnswer, Escalation, ProtectionFeedback, Reopening, ReturnShipped, SellerResponse, Withdrawal
 from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution
 from cases.money import Money
-from starter.client import CaseClient, NewCase
+from cases.orders import RegisteredOrder
+from starter.client import CaseClient, case_on
 from store.database import Store
 
 Play = Callable[[CaseClient, str, Order], Awaitable[None]]
@@ -123,15 +124,26 @@ SCENARIOS = [Scenario(*fields) for fields in [
 ]]
 
 
-async def play(client: CaseClient) -> list[tuple[str, str, str]]:
+def registered(store: Store, scenario: Scenario) -> RegisteredOrder:
+    """The scenario's order as the order system would register it, once: a later run uses the order
+    as it was registered then (its dates were relative to that day)."""
+    found = store.registered_order(scenario.order.order_id)
+    if found is not None:
+        return found
+    policy = {"protection_policy": scenario.policy} if scenario.kind is CaseKind.PROTECTION else {"policy": scenario.policy}
+    registration = RegisteredOrder(order=scenario.order, **policy)
+    store.register_order(registration, datetime.now(UTC))
+    return registration
+
+
+async def play(client: CaseClient, store: Store) -> list[tuple[str, str, str]]:
+    """Opens each scenario's case the way the HTTP API does: on its registered order."""
     played = []
     for scenario in SCENARIOS:
-        new = NewCase(
-            request_id=scenario.request_id, reason=scenario.reason, kind=scenario.kind, order=scenario.order, policy=scenario.policy
-        )
-        opened = await client.open(new)
+        order = registered(store, scenario)
+        opened = await client.open(case_on(order, scenario.request_id, scenario.reason, scenario.kind))
         if opened.created:
-            await scenario.play(client, opened.case_id, scenario.order)
+            await scenario.play(client, opened.case_id, order.order)
         shown = await client.show(opened.case_id)
         played.append((opened.case_id, scenario.path, shown.status.value + (f" ({shown.outcome.value})" if shown.outcome else "")))
     return played

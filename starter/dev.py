@@ -120,8 +120,9 @@ async def main() -> None:
 
         from starter import render
 
-        render.demo(Console(), await play(client))
-        feed_order_volumes(open_store(), datetime.now(UTC).date())
+        store = open_store()
+        render.demo(Console(), await play(client, store))
+        feed_order_volumes(store, datetime.now(UTC).date())
         print(f"\nTemporal UI: {UI}   (cases are workflows with ids case-…; filter e.g. CaseStatus=\"awaiting_support\")")
         if codec_server:
             print(f"Payloads are encrypted; the UI decrypts them through the codec server at {endpoint.rsplit('/', 1)[0]} (token for this run only).")

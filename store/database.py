@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cases.events import CaseEvent, events
 from cases.model import Refund, TimelineEntry
+from cases.orders import RegisteredOrder, check_registered_again
 from cases.money import Money
 from cases.view import CaseView
 from store.schema import (
+    RegisteredOrderRow,
     Base,
     CaseRow,
     LedgerRow,
@@ -175,6 +177,24 @@ class Store:
 
     def post_ledger_entry(self, row: LedgerRow) -> None:
         self.in_transaction(lambda connection: _add_new(connection, [row]))
+
+    def register_order(self, registered: RegisteredOrder, at: datetime) -> bool:
+        """Registers an order, or registers it again: its dates may move, what its sale fixed may not
+        (cases.orders.check_registered_again raises Refusal). Whether this call registered it first."""
+        order = registered.order
+        with self.sessions() as session, session.begin():
+            row = session.get(RegisteredOrderRow, order.order_id, with_for_update=True)
+            if row is None:
+                values = dict(seller_id=order.seller_id, buyer_id=order.buyer_id, registered_at=at, updated_at=at)
+                session.add(RegisteredOrderRow(order_id=order.order_id, registration=registered.model_dump(mode="json"), **values))
+                return True
+            check_registered_again(RegisteredOrder.model_validate(row.registration), registered)
+            row.registration, row.updated_at = registered.model_dump(mode="json"), at
+            return False
+
+    def registered_order(self, order_id: str) -> RegisteredOrder | None:
+        row = self.get(RegisteredOrderRow, order_id)
+        return None if row is None else RegisteredOrder.model_validate(row.registration)
 
     def record_order_volume(self, seller_id: str, day: date, orders: int) -> None:
         """The backends' feed: a seller's orders on a day. Sending a day again replaces its figure."""

@@ -153,6 +153,19 @@ class PayoutHoldRow(Base):
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class RegisteredOrderRow(Base):
+    """An order as the marketplace's order system registered it (cases.orders.RegisteredOrder): the
+    only source of a case's parties, lines and amounts through the HTTP API."""
+
+    __tablename__ = "registered_orders"
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(String(64), index=True)
+    buyer_id: Mapped[str] = mapped_column(String(64), index=True)
+    registration: Mapped[dict] = mapped_column(JSON)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class PayoutRow(Base):
     """An order paid out to its seller; later seller charges on it are recovered from the next payout."""
 

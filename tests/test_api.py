@@ -19,7 +19,7 @@ from starter.client import case_id_for
 from starter.settings import Settings
 from store.schema import CaseRow
 from tests.conftest import worker_for
-from tests.factories import order
+from tests.factories import eur, order
 from tests.test_hostile_input import settled_history
 from workflows.refund_case import workflow_id
 
@@ -34,6 +34,7 @@ ROLES = {
     "support": (Role.SUPPORT_CONSOLE, {}),
     "carrier": (Role.CARRIER_WEBHOOK, {}),
     "payment": (Role.PAYMENT_WEBHOOK, {}),
+    "order-system": (Role.ORDER_SYSTEM, {}),
     "admin": (Role.ADMIN, {}),
 }
 CALLERS = Callers([Caller(name=name, token_sha256=hash_token(f"token-{name}"), role=role, **ids) for name, (role, ids) in ROLES.items()])
@@ -55,10 +56,20 @@ async def api(module_env, store):
                 yield http
 
 
-async def new_case_body(http, request_id: str | None = None, **order_changes) -> dict:
+async def registered_order(http, **order_changes) -> dict:
+    """An order the order system has just registered, as it sent it."""
     now = await http.harness.env.get_current_time()
     bought = order(purchased_at=now - timedelta(days=3), shipped_at=now - timedelta(days=2), **order_changes)
-    return {"request_id": request_id or f"api-{uuid.uuid4().hex}", "reason": "defective", "order": json.loads(bought.model_dump_json())}
+    registration = {"order": json.loads(bought.model_dump_json())}
+    answer = await http.put(f"/v1/orders/{bought.order_id}", json=registration, headers=auth("order-system"))
+    assert answer.status_code == 201, answer.text
+    return registration
+
+
+async def new_case_body(http, request_id: str | None = None, **order_changes) -> dict:
+    """A case request on a freshly registered order: it names the order, never its content."""
+    registration = await registered_order(http, **order_changes)
+    return {"request_id": request_id or f"api-{uuid.uuid4().hex}", "reason": "defective", "order_id": registration["order"]["order_id"]}
 
 
 async def opened_case(http, **order_changes) -> str:
@@ -135,7 +146,7 @@ async def test_roles_that_may_not_open_are_refused_before_any_workflow_starts(ap
 
 async def test_a_buyer_app_opens_only_for_its_own_buyers(api):
     body = await new_case_body(api, buyer_id="buyer-9")
-    problem(await api.post("/v1/cases", json=body, headers=auth("buyer")), 403, "order.buyer_id")
+    problem(await api.post("/v1/cases", json=body, headers=auth("buyer")), 404, "order_id")
     assert (await api.post("/v1/cases", json=body, headers=auth("support"))).status_code == 201
 
 
@@ -145,10 +156,13 @@ async def test_calls_without_a_known_token_get_401(api):
 
 
 async def test_an_invalid_body_is_a_422_naming_the_field(api):
-    body = await new_case_body(api)
-    body["order"]["buyer_id"] = "someone@example.com"
-    found = problem(await api.post("/v1/cases", json=body, headers=auth("support")), 422, "order.buyer_id")
+    registration = {"order": json.loads(order(buyer_id="buyer-3").model_dump_json())}
+    registration["order"]["buyer_id"] = "someone@example.com"
+    path = f"/v1/orders/{registration['order']['order_id']}"
+    found = problem(await api.put(path, json=registration, headers=auth("order-system")), 422, "order.buyer_id")
     assert "opaque id" in found["rule"] and "example.com" not in json.dumps(found)
+    body = await new_case_body(api)
+    problem(await api.post("/v1/cases", json={**body, "order_id": "a@b.c"}, headers=auth("support")), 422, "order_id")
 
 
 async def test_an_ineligible_opening_is_a_422_from_the_rules(api):
@@ -440,9 +454,10 @@ async def test_a_body_over_the_cap_is_refused_with_a_token_too_whether_or_not_it
 
 
 async def test_an_order_has_at_most_200_items(api):
-    body = await new_case_body(api)
-    body["order"]["items"] = body["order"]["items"] * 201
-    problem(await api.post("/v1/cases", json=body, headers=auth("buyer")), 422, "order.items")
+    registration = {"order": json.loads(order().model_dump_json())}
+    registration["order"]["items"] = [{**registration["order"]["items"][0], "sku": f"sku-{n}"} for n in range(201)]
+    path = f"/v1/orders/{registration['order']['order_id']}"
+    problem(await api.put(path, json=registration, headers=auth("order-system")), 422, "order.items")
 
 
 async def test_a_token_past_its_rate_limit_gets_429_and_others_are_not_held_back(api):
@@ -464,3 +479,57 @@ def test_a_rate_limit_in_another_notation_is_refused_naming_the_field():
         Caller(name="x", token_sha256="0" * 64, role=Role.CARRIER_WEBHOOK, rate_limit="lots")
     with pytest.raises(ValueError, match="api_rate_limit"):
         Settings(api_rate_limit="5 a second")
+
+
+# ---------------------------------------------------------------------------- registered orders
+
+
+async def test_a_claimant_sends_no_amount_party_policy_or_fraud_flag(api):
+    """A buyer app once sent the whole order: 99,999,999.00 EUR against seller-42 was refunded and
+    charged to the seller; and its own policy, kind and fraud flag."""
+    body = await new_case_body(api)
+    for extra in ({"order": {"order_id": body["order_id"], "items": [{"sku": "x", "unit_price": {"amount": 9_999_999_900, "currency": "EUR"}}]}},
+                  {"policy": "marketplace_case"}, {"buyer_flagged_for_fraud": False}, {"seller_id": OTHER_SELLER}):
+        problem(await api.post("/v1/cases", json={**body, **extra}, headers=auth("buyer")), 422, next(iter(extra)))
+    case_id = (await api.post("/v1/cases", json=body, headers=auth("buyer"))).json()["case_id"]
+    refunded = await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response(), headers=auth("seller"))
+    assert refunded.json()["refunded"] == {"amount": 4500, "currency": "EUR"}  # the registered 40.00 + 5.00
+
+
+async def test_an_order_belongs_to_its_registered_buyer_and_seller(api):
+    """buyer-8 once opened a case on ord-4001 (seller-42's, 0.01 EUR claimed) and had it refunded; buyer-7's
+    real case then failed its refund, and buyer-7 got 403 reading the order's cases."""
+    body = await new_case_body(api)
+    problem(await api.post("/v1/cases", json=body, headers=auth("other-buyer")), 404, "order_id")
+    case_id = (await api.post("/v1/cases", json=body, headers=auth("buyer"))).json()["case_id"]
+    refunded = await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response(), headers=auth("seller"))
+    assert refunded.json()["refunded"] == {"amount": 4500, "currency": "EUR"}
+    answer = await api.get(f"/v1/orders/{body['order_id']}/cases", headers=auth("buyer"))
+    assert answer.status_code == 200 and [c["case_id"] for c in answer.json()["cases"]] == [case_id]
+
+
+async def test_an_order_is_registered_by_the_order_system_once_and_only_its_dates_move(api):
+    registration = await registered_order(api)
+    path = f"/v1/orders/{registration['order']['order_id']}"
+    for caller in ("buyer", "seller", "support", "carrier"):
+        problem(await api.put(path, json=registration, headers=auth(caller)), 403, "Authorization")
+    again = await api.put(path, json=registration, headers=auth("order-system"))
+    assert again.status_code == 200
+    delivered = {**registration, "order": {**registration["order"], "delivered_at": registration["order"]["shipped_at"]}}
+    assert (await api.put(path, json=delivered, headers=auth("order-system"))).status_code == 200
+    for field, value in (("seller_id", OTHER_SELLER), ("buyer_id", OTHER_BUYER), ("shipping_paid", {"amount": 1, "currency": "EUR"})):
+        moved = {**registration, "order": {**registration["order"], field: value}}
+        problem(await api.put(path, json=moved, headers=auth("order-system")), 409, f"order.{field}")
+    elsewhere = {**registration, "order": {**registration["order"], "order_id": "ord-elsewhere"}}
+    problem(await api.put(path, json=elsewhere, headers=auth("order-system")), 422, "order.order_id")
+    assert api.harness.store.registered_order(registration["order"]["order_id"]).order.delivered_at is not None
+
+
+async def test_a_case_on_some_lines_refunds_those_lines_and_not_the_shipping(api):
+    first = order().items[0]
+    two_lines = [first, first.model_copy(update={"sku": "sku-2", "unit_price": eur(1500)})]
+    body = await new_case_body(api, items=two_lines)
+    problem(await api.post("/v1/cases", json={**body, "lines": ["sku-9"]}, headers=auth("buyer")), 422, "lines")
+    case_id = (await api.post("/v1/cases", json={**body, "lines": ["sku-2"]}, headers=auth("buyer"))).json()["case_id"]
+    refunded = await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response(), headers=auth("seller"))
+    assert refunded.json()["refunded"] == {"amount": 1500, "currency": "EUR"}
