@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
@@ -88,3 +88,16 @@ async def test_a_second_run_of_a_closed_case_is_refused_whatever_the_id_reuse_po
     row = cases.store.get(CaseRow, case_id)
     assert (row.status, row.version) == ("closed", done.version)
     assert len(cases.store.rows(NotificationRow, case_id=case_id)) == notices  # the second opening told no one
+
+
+async def test_an_update_that_does_not_decode_is_refused_in_one_line_naming_the_field(cases):
+    """Such an update once came back as the SDK's "Failed decoding arguments" over pydantic's
+    multi-line text."""
+    opening = await _opening(cases)
+    handle = await cases.env.client.start_workflow("RefundCase", opening, id=workflow_id(opening["case_id"]), task_queue=cases.client.task_queue)
+    bad = {"by": {"party": "seller", "id": opening["order"]["seller_id"]}, "resolution": "replacement", "tracking_number": "RET_123"}
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update("seller_response", bad)
+    cause = refused.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "Refusal"
+    assert cause.message.startswith("tracking_number: ") and "\n" not in cause.message and "RET_123" not in cause.message

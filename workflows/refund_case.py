@@ -167,132 +167,132 @@ class RefundCaseWorkflow:
     # --------------------------------------------- people's decisions: updates, and signals alike
 
     @workflow.update(name="seller_response", description="The seller's resolution: full_refund, refund_after_return, partial_refund, replacement or decline.")
-    async def seller_response(self, response: SellerResponse) -> CaseView:
-        return await self._hand_over(response)
+    async def seller_response(self, response: RawValue) -> CaseView:
+        return await self._hand_over(_read(SellerResponse, response))
 
     @seller_response.validator
-    def _check_seller_response(self, response: SellerResponse) -> None:
-        self._check(response)
+    def _check_seller_response(self, response: RawValue) -> None:
+        self._check(_read(SellerResponse, response))
 
     @workflow.signal(name="seller_response", description="Fire-and-forget form of the seller_response update.")
     def seller_response_signal(self, response: RawValue) -> None:
         self._arrive_signal(SellerResponse, response)
 
     @workflow.update(name="buyer_answer", description="The buyer accepts or declines a partial refund offer.")
-    async def buyer_answer(self, answer: BuyerAnswer) -> CaseView:
-        return await self._hand_over(answer)
+    async def buyer_answer(self, answer: RawValue) -> CaseView:
+        return await self._hand_over(_read(BuyerAnswer, answer))
 
     @buyer_answer.validator
-    def _check_buyer_answer(self, answer: BuyerAnswer) -> None:
-        self._check(answer)
+    def _check_buyer_answer(self, answer: RawValue) -> None:
+        self._check(_read(BuyerAnswer, answer))
 
     @workflow.signal(name="buyer_answer", description="Fire-and-forget form of the buyer_answer update.")
     def buyer_answer_signal(self, answer: RawValue) -> None:
         self._arrive_signal(BuyerAnswer, answer)
 
     @workflow.update(name="return_inspection", description="The seller confirms the returned items (refund) or disputes them (support).")
-    async def return_inspection(self, inspection: ReturnInspection) -> CaseView:
-        return await self._hand_over(inspection)
+    async def return_inspection(self, inspection: RawValue) -> CaseView:
+        return await self._hand_over(_read(ReturnInspection, inspection))
 
     @return_inspection.validator
-    def _check_return_inspection(self, inspection: ReturnInspection) -> None:
-        self._check(inspection)
+    def _check_return_inspection(self, inspection: RawValue) -> None:
+        self._check(_read(ReturnInspection, inspection))
 
     @workflow.signal(name="return_inspection", description="Fire-and-forget form of the return_inspection update.")
     def return_inspection_signal(self, inspection: RawValue) -> None:
         self._arrive_signal(ReturnInspection, inspection)
 
     @workflow.update(name="protection_feedback", description="The buyer's feedback during protection: cancel it, or report a problem.")
-    async def protection_feedback(self, feedback: ProtectionFeedback) -> CaseView:
-        return await self._hand_over(feedback)
+    async def protection_feedback(self, feedback: RawValue) -> CaseView:
+        return await self._hand_over(_read(ProtectionFeedback, feedback))
 
     @protection_feedback.validator
-    def _check_protection_feedback(self, feedback: ProtectionFeedback) -> None:
-        self._check(feedback)
+    def _check_protection_feedback(self, feedback: RawValue) -> None:
+        self._check(_read(ProtectionFeedback, feedback))
 
     @workflow.signal(name="protection_feedback", description="Fire-and-forget form of the protection_feedback update.")
     def protection_feedback_signal(self, feedback: RawValue) -> None:
         self._arrive_signal(ProtectionFeedback, feedback)
 
     @workflow.update(name="resolution_confirmed", description="The buyer (retailer) marks the issue resolved.")
-    async def resolution_confirmed(self, confirmation: ResolutionConfirmed) -> CaseView:
-        return await self._hand_over(confirmation)
+    async def resolution_confirmed(self, confirmation: RawValue) -> CaseView:
+        return await self._hand_over(_read(ResolutionConfirmed, confirmation))
 
     @resolution_confirmed.validator
-    def _check_resolution_confirmed(self, confirmation: ResolutionConfirmed) -> None:
-        self._check(confirmation)
+    def _check_resolution_confirmed(self, confirmation: RawValue) -> None:
+        self._check(_read(ResolutionConfirmed, confirmation))
 
     @workflow.signal(name="resolution_confirmed", description="Fire-and-forget form of the resolution_confirmed update.")
     def resolution_confirmed_signal(self, confirmation: RawValue) -> None:
         self._arrive_signal(ResolutionConfirmed, confirmation)
 
     @workflow.update(name="escalation", description="The buyer (after a decline) or support (early) hands the case to support.")
-    async def escalate(self, escalation: Escalation) -> CaseView:
-        return await self._hand_over(escalation)
+    async def escalate(self, escalation: RawValue) -> CaseView:
+        return await self._hand_over(_read(Escalation, escalation))
 
     @escalate.validator
-    def _check_escalate(self, escalation: Escalation) -> None:
-        self._check(escalation)
+    def _check_escalate(self, escalation: RawValue) -> None:
+        self._check(_read(Escalation, escalation))
 
     @workflow.signal(name="escalation", description="Fire-and-forget form of the escalation update.")
     def escalate_signal(self, escalation: RawValue) -> None:
         self._arrive_signal(Escalation, escalation)
 
     @workflow.update(name="withdrawal", description="The buyer withdraws the request.")
-    async def withdraw(self, withdrawal: Withdrawal) -> CaseView:
-        return await self._hand_over(withdrawal)
+    async def withdraw(self, withdrawal: RawValue) -> CaseView:
+        return await self._hand_over(_read(Withdrawal, withdrawal))
 
     @withdraw.validator
-    def _check_withdraw(self, withdrawal: Withdrawal) -> None:
-        self._check(withdrawal)
+    def _check_withdraw(self, withdrawal: RawValue) -> None:
+        self._check(_read(Withdrawal, withdrawal))
 
     @workflow.signal(name="withdrawal", description="Fire-and-forget form of the withdrawal update.")
     def withdraw_signal(self, withdrawal: RawValue) -> None:
         self._arrive_signal(Withdrawal, withdrawal)
 
     @workflow.update(name="support_decision", description="Support decides: refund charged to the seller, refund at the platform's cost, deny; on appeal, uphold or overturn.")
-    async def support_decision(self, decision: SupportDecision) -> CaseView:
-        return await self._hand_over(decision)
+    async def support_decision(self, decision: RawValue) -> CaseView:
+        return await self._hand_over(_read(SupportDecision, decision))
 
     @support_decision.validator
-    def _check_support_decision(self, decision: SupportDecision) -> None:
-        self._check(decision)
+    def _check_support_decision(self, decision: RawValue) -> None:
+        self._check(_read(SupportDecision, decision))
 
     @workflow.signal(name="support_decision", description="Fire-and-forget form of the support_decision update.")
     def support_decision_signal(self, decision: RawValue) -> None:
         self._arrive_signal(SupportDecision, decision)
 
     @workflow.update(name="appeal", description="The seller appeals a support decision that charged them.")
-    async def appeal(self, appeal: Appeal) -> CaseView:
-        return await self._hand_over(appeal)
+    async def appeal(self, appeal: RawValue) -> CaseView:
+        return await self._hand_over(_read(Appeal, appeal))
 
     @appeal.validator
-    def _check_appeal(self, appeal: Appeal) -> None:
-        self._check(appeal)
+    def _check_appeal(self, appeal: RawValue) -> None:
+        self._check(_read(Appeal, appeal))
 
     @workflow.signal(name="appeal", description="Fire-and-forget form of the appeal update.")
     def appeal_signal(self, appeal: RawValue) -> None:
         self._arrive_signal(Appeal, appeal)
 
     @workflow.update(name="reopening", description="Support reopens a closed case, where the policy allows it, for a new decision.")
-    async def reopen(self, reopening: Reopening) -> CaseView:
-        return await self._hand_over(reopening)
+    async def reopen(self, reopening: RawValue) -> CaseView:
+        return await self._hand_over(_read(Reopening, reopening))
 
     @reopen.validator
-    def _check_reopen(self, reopening: Reopening) -> None:
-        self._check(reopening)
+    def _check_reopen(self, reopening: RawValue) -> None:
+        self._check(_read(Reopening, reopening))
 
     @workflow.signal(name="reopening", description="Fire-and-forget form of the reopening update.")
     def reopen_signal(self, reopening: RawValue) -> None:
         self._arrive_signal(Reopening, reopening)
 
     @workflow.update(name="message", description="A message to the other parties; changes no state.")
-    async def message(self, message: PartyMessage) -> CaseView:
-        return await self._hand_over(message)
+    async def message(self, message: RawValue) -> CaseView:
+        return await self._hand_over(_read(PartyMessage, message))
 
     @message.validator
-    def _check_message(self, message: PartyMessage) -> None:
-        self._check(message)
+    def _check_message(self, message: RawValue) -> None:
+        self._check(_read(PartyMessage, message))
 
     @workflow.signal(name="message", description="Fire-and-forget form of the message update.")
     def message_signal(self, message: RawValue) -> None:
@@ -343,11 +343,9 @@ class RefundCaseWorkflow:
         one that fails its model is recorded in its turn as refused, naming the field and the rule,
         and its sender is told."""
         try:
-            message = workflow.payload_converter().from_payload(raw.payload, model)
-        except ValidationError as invalid:
-            field, rule = field_rules(invalid)[0]
-            kind = model.model_fields["kind"].default
-            self._arrive(Delivery(Unreadable(kind, _sender(raw), engine.Refusal(field, rule)), "signal"))
+            message = _read(model, raw)
+        except engine.Refusal as refusal:
+            self._arrive(Delivery(Unreadable(model.model_fields["kind"].default, _sender(raw), refusal), "signal"))
             return
         self._arrive(Delivery(message, "signal"))
 
@@ -541,6 +539,15 @@ def _answer(command: IssueRefund, receipt: GatewayReceipt | None) -> RefundSettl
         failure = f"the order's other cases have already refunded {others}"
         return RefundFailed(by=GATEWAY, refund_number=command.number, failure=failure, other_cases_refunded=others)
     return RefundFailed(by=GATEWAY, refund_number=command.number, failure=f"the payment provider rejected it: {receipt.failure}")
+
+
+def _read(model: type[Sent], raw: RawValue) -> Sent:
+    """A message read from its payload, or a Refusal naming the field and the rule (an update is then
+    rejected in one line, never with the model's whole error text)."""
+    try:
+        return workflow.payload_converter().from_payload(raw.payload, model)
+    except ValidationError as invalid:
+        raise engine.Refusal(*field_rules(invalid)[0]) from None
 
 
 def _sender(raw: RawValue) -> Actor | None:
