@@ -48,7 +48,7 @@ from cases.messages import (
     Withdrawal,
 )
 from cases.engine import Refusal
-from cases.model import OPAQUE_PATTERN
+from cases.model import OPAQUE_PATTERN, OpaqueId
 from cases.orders import CaseRequest, RegisteredOrder
 from cases.strict import Strict
 from cases.money import Money
@@ -152,12 +152,16 @@ class OrderCases(BaseModel):
 class NewSubscription(Strict):
     url: HttpUrl
     events: list[CaseEvent] = Field(min_length=1)
+    seller_ids: list[OpaqueId] | None = Field(
+        default=None, min_length=1, description="Only these sellers' cases (a seller's own systems); every seller's when absent."
+    )
 
 
 class Subscription(BaseModel):
     id: str
     url: str
     events: list[CaseEvent]
+    seller_ids: list[str] | None = None
     created_at: datetime
 
 
@@ -445,19 +449,20 @@ def create_app(
             id=f"wh_{secrets.token_hex(8)}",
             url=str(subscription.url),
             events=[e.value for e in subscription.events],
+            seller_ids=subscription.seller_ids,
             secret=f"whsec_{secrets.token_urlsafe(24)}",
             created_by=caller.name,
             created_at=datetime.now(UTC),
             active=True,
         )
         state["store"].insert_once(row)
-        return CreatedSubscription(id=row.id, url=row.url, events=row.events, created_at=row.created_at, secret=row.secret)
+        return CreatedSubscription(id=row.id, url=row.url, events=row.events, seller_ids=row.seller_ids, created_at=row.created_at, secret=row.secret)
 
     @app.get("/v1/webhooks", response_model=list[Subscription], tags=["webhooks"])
     async def subscriptions(caller: Annotated[Caller, Depends(authenticate)]) -> list[Subscription]:
         allow(caller)
         rows = state["store"].rows(WebhookSubscriptionRow, active=True)
-        return [Subscription(id=r.id, url=r.url, events=r.events, created_at=r.created_at) for r in rows]
+        return [Subscription(id=r.id, url=r.url, events=r.events, seller_ids=r.seller_ids, created_at=r.created_at) for r in rows]
 
     @app.delete("/v1/webhooks/{subscription_id}", status_code=204, tags=["webhooks"])
     async def unsubscribe(subscription_id: OpaquePath, caller: Annotated[Caller, Depends(authenticate)]) -> Response:

@@ -356,7 +356,7 @@ UPDATE_FLAG = update(FLAGS).where(FLAGS.c.case_id == bindparam("case_id_"))
 TIMELINE_SEQS = select(TIMELINE.c.seq).where(TIMELINE.c.case_id == _CASE, TIMELINE.c.seq.in_(bindparam("seqs", expanding=True)))
 ENTRY_AT = select(TIMELINE.c.at).where(TIMELINE.c.case_id == _CASE, TIMELINE.c.seq == bindparam("seq"))
 UPDATE_ENTRY = update(TIMELINE).where(TIMELINE.c.case_id == bindparam("case_id_"), TIMELINE.c.seq == bindparam("seq_"))
-ACTIVE_SUBSCRIPTIONS = select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.events).where(SUBSCRIPTIONS.c.active.is_(True))
+ACTIVE_SUBSCRIPTIONS = select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.events, SUBSCRIPTIONS.c.seller_ids).where(SUBSCRIPTIONS.c.active.is_(True))
 PAID_OUT = select(PAYOUTS.c.order_id).where(PAYOUTS.c.order_id == _ORDER)
 BUDGETS, RESERVATIONS = OrderBudgetRow.__table__, RefundReservationRow.__table__
 RESERVATION = select(RESERVATIONS.c.key).where(RESERVATIONS.c.key == bindparam("key"))
@@ -510,6 +510,8 @@ def _outbox(connection: Connection, view: CaseView, happened: list[CaseEvent], a
     written = False
     subscriptions = connection.execute(ACTIVE_SUBSCRIPTIONS)
     for subscription in subscriptions:
+        if subscription.seller_ids is not None and view.seller_id not in subscription.seller_ids:
+            continue  # a seller's subscription hears of its own cases only
         for event in happened:
             if event.value not in subscription.events:
                 continue

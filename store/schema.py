@@ -240,6 +240,7 @@ class WebhookSubscriptionRow(Base):
     url: Mapped[str] = mapped_column(Text)
     events: Mapped[list] = mapped_column(JSON)
     secret: Mapped[str] = mapped_column(String(128))
+    seller_ids: Mapped[list | None] = mapped_column(JSON, nullable=True)  # None: every seller's cases
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(default=True)

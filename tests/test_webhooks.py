@@ -23,9 +23,10 @@ from api.app import create_app
 from starter.settings import Settings
 from store.database import DeliveryRefused, Store
 from store.schema import WebhookDeliveryRow, WebhookSubscriptionRow
-from tests.test_api import CALLERS, auth, new_case_body, seller_response
-from tests.conftest import result_when_done, worker_for
+from tests.test_api import CALLERS, SELLER, auth, new_case_body, seller_response
+from tests.conftest import result_when_done, settled, worker_for
 from workflows.webhook_delivery import GIVE_UP_AFTER, WebhookDeliveryWorkflow
+from workflows.refund_case import workflow_id
 from workflows.webhook_delivery import workflow_id as delivery_workflow_id
 
 
@@ -67,12 +68,12 @@ def receiver():
 
 
 @asynccontextmanager
-async def subscribed(harness, receiver: Receiver, events: list[str]):
-    """The API, with `receiver` subscribed to `events` for the duration."""
+async def subscribed(harness, receiver: Receiver, events: list[str], **scope):
+    """The API, with `receiver` subscribed to `events` (and `scope`: seller_ids) for the duration."""
     app = create_app(Settings(webhook_private_targets=True), case_client=harness.client, store=harness.store, callers=CALLERS)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
         http.harness = harness
-        created = await http.post("/v1/webhooks", json={"url": receiver.url, "events": events}, headers=auth("admin"))
+        created = await http.post("/v1/webhooks", json={"url": receiver.url, "events": events, **scope}, headers=auth("admin"))
         assert created.status_code == 201, created.text
         receiver.secret = created.json()["secret"]
         try:
@@ -272,6 +273,21 @@ async def test_a_case_sends_signed_events_and_a_failing_receiver_gets_retries(ca
     assert [status for _, _, status in receiver.calls].count(500) == 2
     assert sum(d["attempts"] for d in deliveries) == len(events) + 2
     assert all(d["status"] == "delivered" and d["case_id"] == case_id for d in deliveries)
+
+
+@pytest.mark.workflow
+async def test_a_sellers_subscription_hears_of_its_own_cases_only(cases, receiver):
+    """Every subscription once received every seller's events."""
+    async with subscribed(cases, receiver, ["case_opened"], seller_ids=["seller-elsewhere"]) as (http, subscription):
+        listed = (await http.get("/v1/webhooks", headers=auth("admin"))).json()
+        assert [s["seller_ids"] for s in listed if s["id"] == subscription] == [["seller-elsewhere"]]
+        opened = await http.post("/v1/cases", json=await new_case_body(http), headers=auth("buyer"))
+        assert opened.status_code == 201
+        await settled(cases.env.client, workflow_id(opened.json()["case_id"]))
+        assert cases.store.rows(WebhookDeliveryRow, subscription_id=subscription) == []
+    async with subscribed(cases, receiver, ["case_opened"], seller_ids=[SELLER]) as (http, subscription):
+        await http.post("/v1/cases", json=await new_case_body(http), headers=auth("buyer"))
+        assert await outcomes(cases, subscription, expected=1) == {"case_opened": "delivered"}
 
 
 @pytest.mark.workflow
