@@ -578,8 +578,9 @@ def _check_commands(views: dict[str, CaseView], driver: Driver, figures: Figures
     for case_id, request_id in driver.acknowledged:
         if case_id not in views:
             continue  # its case could not be read: counted where that failed
-        taken = sum(1 for entry in views[case_id].timeline if entry.request_id == request_id)
-        if taken == 0:
+        entries = [entry for entry in views[case_id].timeline if entry.request_id == request_id]
+        taken = sum(not entry.refused for entry in entries)  # a refusal took nothing: sent again, it is judged again
+        if not entries:
             figures.commands_lost += 1
             figures.problem(f"lost: {request_id}")
         elif taken > 1:

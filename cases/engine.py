@@ -252,11 +252,13 @@ def _route(request: OpenCase) -> tuple[Party, str]:
 
 def is_repeat(case: Case, message: CaseMessage) -> bool:
     """Whether the case has already taken this very command: the same request id, from the same sender,
-    for the same kind of message. It must not act twice. A refused message leaves no request id, so
-    nothing another sender sends can match it, and no one's request id can shadow another's command."""
+    for the same kind of message. It must not act twice. A refusal took nothing: its entry keeps the
+    request id, for the record, but never matches, so a command refused once is judged again when sent
+    again, and no one's request id can shadow another's command."""
     request_id = getattr(message, "request_id", None)
     return request_id is not None and any(
-        entry.request_id == request_id and entry.actor == message.by and entry.kind == message.kind for entry in case.timeline
+        entry.request_id == request_id and entry.actor == message.by and entry.kind == message.kind and not entry.refused
+        for entry in case.timeline
     )
 
 
@@ -461,16 +463,16 @@ def apply(case: Case, message: CaseMessage, now: datetime) -> Transition:
     return step.done()
 
 
-def refuse(case: Case, kind: str, by: Actor | None, refusal: Refusal, now: datetime) -> Transition:
+def refuse(case: Case, kind: str, by: Actor | None, refusal: Refusal, now: datetime, request_id: str | None = None) -> Transition:
     """A refused signal, or one the case could not read (`by` None when even its sender could not be
-    read): it changes nothing but the timeline, and its sender is told why. Its entry keeps no request
-    id: a refusal is no command taken (see is_repeat). Only a party of this case is heard, and only for
-    MAX_REFUSALS_WRITTEN refusals; any other refusal is only counted (`refusals_not_written`), so that
-    no sender can flood a case's timeline, history or store."""
+    read): it changes nothing but the timeline, and its sender is told why; its request id is on the
+    entry, for the record (is_repeat never matches a refusal). Only a party of this case is heard, and
+    only for MAX_REFUSALS_WRITTEN refusals; any other refusal is only counted (`refusals_not_written`),
+    so that no sender can flood a case's timeline, history or store."""
     written = sum(entry.refused for entry in case.timeline)
     if by is None or not is_party_of(case, by) or written >= MAX_REFUSALS_WRITTEN:
         return Transition(case.model_copy(update={"refusals_not_written": case.refusals_not_written + 1}), heard=False)
-    step = _Step(case, now, by)
+    step = _Step(case, now, by, request_id)
     step.log(kind, str(refusal), refused=True)
     if by.party in (P.BUYER, P.SELLER, P.SUPPORT):
         step.notify(by.party, by.id, "refused", f"Your {kind} was refused: {refusal}")

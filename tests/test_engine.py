@@ -395,8 +395,8 @@ STRANGER = BUYER.model_copy(update={"id": "buyer-8"})
 
 
 def test_a_refused_message_leaves_no_request_id_to_replay_the_case_with():
-    """A refused signal's entry once kept its request id, and the same id sent again as an update was
-    taken for a repeat and answered with the whole case view; a stranger's is not written at all."""
+    """A refused signal's request id once matched the same id sent again as an update, which was taken
+    for a repeat and answered with the whole case view; a stranger's refusal is not written at all."""
     case = opened()
     withdrawal = Withdrawal(by=STRANGER, request_id="x-1")
     with pytest.raises(Refusal) as refused:
@@ -406,9 +406,9 @@ def test_a_refused_message_leaves_no_request_id_to_replay_the_case_with():
     answer = BuyerAnswer(by=BUYER, accept=True, request_id="x-2")
     with pytest.raises(Refusal) as refused:
         apply(case, answer, T0)
-    case = refuse(case, answer.kind, answer.by, refused.value, T0).case
-    assert case.timeline[-1].refused and case.timeline[-1].request_id is None
-    with pytest.raises(Refusal, match="kind: buyer_answer is not possible"):
+    case = refuse(case, answer.kind, answer.by, refused.value, T0, answer.request_id).case
+    assert case.timeline[-1].refused and case.timeline[-1].request_id == "x-2"  # for the record
+    with pytest.raises(Refusal, match="kind: buyer_answer is not possible"):  # judged again, not a repeat
         check(case, answer, T0)
 
 

@@ -372,7 +372,7 @@ class RefundCaseWorkflow:
                 return
             if delivery.via == "clock":  # overtaken by a message taken before it: no longer due
                 return
-            await self._refused(engine.refuse(self.case, message.kind, message.by, refusal, now))
+            await self._refused(engine.refuse(self.case, message.kind, message.by, refusal, now, message.request_id))
             return
         if isinstance(message, DeadlinePassed):
             self._metrics.deadline_missed(self.case, message.status.value)
