@@ -81,7 +81,9 @@ class Gate:
         """None when the call is within the caller's limits (and counts it), else the seconds to wait."""
         limits = self.default_limits
         if caller.rate_limit is not None:
-            limits = self.own_limits.setdefault(caller.name, parse_many(caller.rate_limit))
+            if caller.name not in self.own_limits:  # parsed once per caller, not per call
+                self.own_limits[caller.name] = parse_many(caller.rate_limit)
+            limits = self.own_limits[caller.name]
         full = [item for item in limits if not self.limiter.test(item, caller.name)]
         if full:
             reset = max(self.limiter.get_window_stats(item, caller.name).reset_time for item in full)
