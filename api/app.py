@@ -90,6 +90,11 @@ IdempotencyKey = Annotated[
 ]
 
 
+def _no_such_order(caller: Caller, order_id: str) -> Problem:
+    """One answer for an order that does not exist and one that is not the caller's: ids tell nothing."""
+    return Problem(404, "No such order", "order_id", f"{caller.name} has no order {order_id}")
+
+
 def _refusal(refused: CaseRefused) -> Problem:
     """The rules' refusal, as HTTP: no such case 404; not this caller's case 403; not now 409; else 422."""
     if refused.field == "case_id":
@@ -290,7 +295,7 @@ def create_app(
         allow(caller, Role.BUYER_APP, Role.SUPPORT_CONSOLE)
         registered = state["store"].registered_order(asked.order_id)
         if registered is None or (caller.role is Role.BUYER_APP and registered.order.buyer_id not in caller.buyer_ids):
-            raise Problem(404, "No such order", "order_id", f"{caller.name} has no order {asked.order_id}")
+            raise _no_such_order(caller, asked.order_id)
         remembered = _remembered(caller, idempotency_key, asked)
         if remembered is not None:
             return remembered
@@ -420,10 +425,9 @@ def create_app(
         """An order's cases and whether its payout is held."""
         allow(caller, Role.SELLER_PORTAL, Role.BUYER_APP, Role.SUPPORT_CONSOLE)
         found = queries.order_state(state["store"], order_id)
-        everyone = caller.role in (Role.SUPPORT_CONSOLE, Role.ADMIN)
-        if not everyone and not (found.cases and all(caller.may_read(row.seller_id, row.buyer_id) for row in found.cases)):
-            # an order with no case is no portal's or app's to read; and no answer tells which orders exist
-            raise Problem(404, "No such order", "order_id", f"{caller.name} has no order {order_id}")
+        theirs = found.cases and all(caller.may_read(row.seller_id, row.buyer_id) for row in found.cases)
+        if not (caller.reads_every_case or theirs):  # an order with no case is no portal's or app's to read
+            raise _no_such_order(caller, order_id)
         return OrderCases(order_id=order_id, payout_state=found.payout_state, cases=[CaseSummary.of(row) for row in found.cases])
 
     @app.get("/v1/reports/kpi", tags=["reads"])

@@ -70,9 +70,13 @@ class Caller(BaseModel):
         """Whether this caller may send anything at all to a case of this seller and buyer."""
         return self.role is Role.ADMIN or self._covers(seller_id, buyer_id)
 
+    @property
+    def reads_every_case(self) -> bool:
+        return self.role in (Role.ADMIN, Role.SUPPORT_CONSOLE)
+
     def may_read(self, seller_id: str, buyer_id: str) -> bool:
         """Whether this caller may read a case of this seller and buyer."""
-        if self.role in (Role.ADMIN, Role.SUPPORT_CONSOLE):
+        if self.reads_every_case:
             return True
         return self.role in (Role.SELLER_PORTAL, Role.BUYER_APP) and self._covers(seller_id, buyer_id)
 

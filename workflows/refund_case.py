@@ -15,14 +15,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
 
     from activities.payments import GatewayReceipt
     from activities.case_activities import REFUND_REJECTED, CaseActivities, CaseRecord, Effects, LedgerPosting, RefundOrder, TicketRequest
@@ -123,10 +123,9 @@ class RefundCaseWorkflow:
         self._inbox: list[Delivery] = []
         self._cannot_open: ApplicationError | None = None
         try:
-            request: OpenCase = workflow.payload_converter().from_payload(opening.payload, OpenCase)
-        except ValidationError as invalid:
-            field, rule = field_rules(invalid)[0]
-            self._cannot_open = ApplicationError(f"the case cannot open: {field}: {rule}", type=CANNOT_OPEN, non_retryable=True)
+            request = _read(OpenCase, opening)
+        except engine.Refusal as refusal:
+            self._cannot_open = ApplicationError(f"the case cannot open: {refusal}", type=CANNOT_OPEN, non_retryable=True)
             return
         self._request = request
         self._history_limit = request.continue_after_events
@@ -541,9 +540,12 @@ def _answer(command: IssueRefund, receipt: GatewayReceipt | None) -> RefundSettl
     return RefundFailed(by=GATEWAY, refund_number=command.number, failure=f"the payment provider rejected it: {receipt.failure}")
 
 
-def _read(model: type[Sent], raw: RawValue) -> Sent:
-    """A message read from its payload, or a Refusal naming the field and the rule (an update is then
-    rejected in one line, never with the model's whole error text)."""
+Input = TypeVar("Input", bound=BaseModel)
+
+
+def _read(model: type[Input], raw: RawValue) -> Input:
+    """A model read from its payload, or a Refusal naming the field and the rule (an update is then
+    rejected in one line, never with the model's whole error text; an opening fails its case)."""
     try:
         return workflow.payload_converter().from_payload(raw.payload, model)
     except ValidationError as invalid:
