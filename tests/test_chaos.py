@@ -23,7 +23,9 @@ def _chaos(tmp_path, *flags: str) -> tuple[int, dict, str]:
         text=True,
         timeout=900,
     )
-    return done.returncode, json.loads(out.read_text())["figures"], done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    assert out.exists(), f"the chaos run wrote no figures (exit {done.returncode}):\n{output[-4000:]}"
+    return done.returncode, json.loads(out.read_text())["figures"], output
 
 
 def test_a_small_chaos_run_loses_nothing_and_does_nothing_twice(tmp_path):
