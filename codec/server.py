@@ -1,15 +1,16 @@
-"""The codec server the Temporal UI calls to show decrypted payloads: POST /decode and /encode with a
-JSON `Payloads` body, as the UI sends them. Only callers holding the token are served, either as a
-Bearer header or as the first path segment (the form a UI codec endpoint URL can carry); CORS admits
-only the UI's origin; it listens on loopback unless told otherwise. The history on the server stays
-encrypted: only this process, which holds the keys, ever sees plaintext.
+"""The codec server the Temporal UI calls to show decrypted payloads: POST /decode with a JSON `Payloads`
+body, as the UI sends it. Each caller is admitted for itself (`codec/ui_users.py`): in production the
+UI passes the signed-in operator's access token; under `make run`, only this machine is served. /encode,
+which seals anything with the production key, seals only when the UI's write actions need it. CORS
+admits only the UI's origin. The history on the server stays encrypted: only this process, which holds
+the keys, ever sees plaintext.
 
-    CODEC_SERVER_TOKEN=… .venv/bin/python -m codec.server
+    CODEC_SERVER_AUTH=oidc CODEC_OIDC_ISSUER=… CODEC_OIDC_AUDIENCE=… CODEC_OIDC_GROUP=… python -m codec.server
 """
 
 from __future__ import annotations
 
-import secrets
+import logging
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -17,9 +18,12 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from codec.encryption import EncryptionCodec, KeyringError
+from codec.ui_users import LoopbackUsers, OidcUsers, Refused, UiUsers, is_loopback
+
+log = logging.getLogger(__name__)
 
 
-def build_app(codec: EncryptionCodec, token: str, ui_origin: str) -> FastAPI:
+def build_app(codec: EncryptionCodec, users: UiUsers, ui_origin: str, encode: bool = False) -> FastAPI:
     app = FastAPI(title="Refund Cases codec server", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(
         CORSMiddleware,
@@ -29,40 +33,57 @@ def build_app(codec: EncryptionCodec, token: str, ui_origin: str) -> FastAPI:
         allow_credentials=True,
     )
 
-    def authorise(request: Request, path_token: str | None) -> None:
-        header = request.headers.get("authorization", "")
-        offered = path_token or (header[7:] if header.lower().startswith("bearer ") else "")
-        if not offered or not secrets.compare_digest(offered.encode(), token.encode()):
-            raise HTTPException(status_code=401, detail="token: missing or wrong")
-
-    async def apply(request: Request, direction: str, path_token: str | None) -> Response:
-        authorise(request, path_token)
+    async def apply(request: Request, direction: str) -> Response:
+        try:
+            who = await users.admit(request.headers.get("authorization", ""), request.client.host if request.client else None)
+        except Refused as refused:
+            raise HTTPException(status_code=refused.status, detail=refused.detail) from None
         try:
             payloads = json_format.Parse(await request.body(), Payloads())
         except json_format.ParseError as error:
             raise HTTPException(status_code=400, detail=f"payloads: not a JSON Payloads message ({error})") from None
+        if direction == "encode" and payloads.payloads and not encode:
+            raise HTTPException(status_code=403, detail="payloads: /encode is off here (CODEC_SERVER_ENCODE); it seals only an empty list")
         try:
             done = await (codec.decode if direction == "decode" else codec.encode)(payloads.payloads)
         except (KeyringError, ValueError) as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
+        log.info("codec %s: %d payloads for %s", direction, len(done), who)
         return Response(json_format.MessageToJson(Payloads(payloads=done)), media_type="application/json")
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        """For the container's health check: answers without a token and decodes nothing."""
+        """For the container's health check: answers without credentials and decodes nothing."""
         return {"ok": True}
 
-    for direction in ("decode", "encode"):
+    @app.post("/decode")
+    async def decode(request: Request) -> Response:
+        return await apply(request, "decode")
 
-        async def with_header(request: Request, direction: str = direction) -> Response:
-            return await apply(request, direction, None)
+    @app.post("/encode")
+    async def encode_(request: Request) -> Response:
+        """Off, it still answers an empty list: the Temporal CLI encodes a query's (empty) arguments."""
+        return await apply(request, "encode")
 
-        async def with_path(token_in_path: str, request: Request, direction: str = direction) -> Response:
-            return await apply(request, direction, token_in_path)
-
-        app.post(f"/{direction}")(with_header)
-        app.post(f"/{{token_in_path}}/{direction}")(with_path)
     return app
+
+
+def ui_users(settings) -> UiUsers:
+    """The settings' way of admitting callers; a half-configured one stops the server, naming what is missing."""
+    if settings.codec_server_auth == "loopback":
+        if not is_loopback(settings.codec_server_host):
+            raise SystemExit(f"codec server: CODEC_SERVER_AUTH=loopback listens on loopback only, not {settings.codec_server_host}")
+        return LoopbackUsers()
+    missing = [name for name in ("codec_oidc_issuer", "codec_oidc_audience", "codec_oidc_group") if not getattr(settings, name)]
+    if missing:
+        raise SystemExit(f"codec server: CODEC_SERVER_AUTH=oidc needs {', '.join(m.upper() for m in missing)} (docs/operating.md)")
+    return OidcUsers(
+        settings.codec_oidc_issuer,
+        settings.codec_oidc_audience,
+        settings.codec_oidc_group,
+        settings.codec_oidc_groups_claim,
+        settings.codec_oidc_jwks_url,
+    )
 
 
 def main() -> None:
@@ -74,10 +95,9 @@ def main() -> None:
     keyring = settings.keyring()
     if keyring is None:
         raise SystemExit("codec server: no keys (set CODEC_KEYS or create the key file, see README)")
-    if settings.codec_server_token is None:
-        raise SystemExit("codec server: CODEC_SERVER_TOKEN is required; callers must present it")
-    app = build_app(EncryptionCodec(keyring), settings.codec_server_token.get_secret_value(), settings.codec_ui_origin)
-    uvicorn.run(app, host=settings.codec_server_host, port=settings.codec_server_port, log_level="warning")
+    app = build_app(EncryptionCodec(keyring), ui_users(settings), settings.codec_ui_origin, settings.codec_server_encode)
+    tls = {"ssl_certfile": settings.codec_server_tls_cert, "ssl_keyfile": settings.codec_server_tls_key} if settings.codec_server_tls_cert else {}
+    uvicorn.run(app, host=settings.codec_server_host, port=settings.codec_server_port, log_level="warning", **tls)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,12 @@
 """`make run`: the Temporal dev server (SQLite file under .data/), the worker, the codec server and the
 demo cases. Payloads are encrypted with the key in .data/codec-keys.json (made on the first run); the
-UI reads them through the codec server, which this run starts with a fresh token. Ctrl-C stops it all;
+UI reads them through the codec server, which serves this machine only (the dev UI signs nobody in). Ctrl-C stops it all;
 the next run finds every earlier case in .data/."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -62,8 +61,8 @@ def start_api() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "api"], start_new_session=True, env=os.environ.copy())
 
 
-def start_codec_server(token: str) -> subprocess.Popen:
-    env = {**os.environ, "CODEC_SERVER_TOKEN": token}
+def start_codec_server() -> subprocess.Popen:
+    env = {**os.environ, "CODEC_SERVER_AUTH": "loopback"}
     return subprocess.Popen([sys.executable, "-m", "codec.server"], start_new_session=True, env=env)
 
 
@@ -103,9 +102,8 @@ async def main() -> None:
         print(f"encryption: new key in {Keyring.create(settings.codec_key_file)}", flush=True)
     if settings.api_tokens is None:
         write_dev_tokens(settings.api_tokens_file, DEV_TOKENS)
-    token = secrets.token_urlsafe(24)
-    codec_server = start_codec_server(token) if settings.keyring() else None
-    endpoint = f"http://{settings.codec_server_host}:{settings.codec_server_port}/{token}"
+    codec_server = start_codec_server() if settings.keyring() else None
+    endpoint = f"http://{settings.codec_server_host}:{settings.codec_server_port}"
     server = start_server(endpoint if codec_server else None)
     worker = api = None
     try:
@@ -125,7 +123,7 @@ async def main() -> None:
         feed_order_volumes(store, datetime.now(UTC).date())
         print(f"\nTemporal UI: {UI}   (cases are workflows with ids case-…; filter e.g. CaseStatus=\"awaiting_support\")")
         if codec_server:
-            print(f"Payloads are encrypted; the UI decrypts them through the codec server at {endpoint.rsplit('/', 1)[0]} (token for this run only).")
+            print(f"Payloads are encrypted; the UI decrypts them through the codec server at {endpoint} (for this machine only).")
         print(f"HTTP API: http://{settings.api_host}:{settings.api_port} (OpenAPI at /openapi.json; tokens for each role in {DEV_TOKENS}/)")
         metrics = f"http://{settings.metrics_host}:{{}}/metrics"
         print(f"Metrics (Prometheus): worker {metrics.format(settings.worker_metrics_port)}, API {metrics.format(settings.api_metrics_port)}")

@@ -52,7 +52,20 @@ class Settings(BaseSettings):
     codec_key_file: Path = Field(Path(".data/codec-keys.json"), description='Key file {"current": id, "keys": {id: base64key}}.')
     codec_server_host: str = Field("127.0.0.1", description="Where the codec server listens (loopback by default).")
     codec_server_port: int = Field(8081, description="The codec server's port.")
-    codec_server_token: SecretStr | None = Field(None, description="Callers of the codec server must present it.")
+    codec_server_auth: Literal["oidc", "loopback"] = Field(
+        "oidc",
+        description="Who the codec server serves. oidc: UI users whose access token (the UI's codec.passAccessToken) the identity provider signed, in CODEC_OIDC_GROUP. loopback: callers on this machine only (`make run`).",
+    )
+    codec_oidc_issuer: str | None = Field(None, description="oidc: the identity provider's issuer URL (the tokens' iss).")
+    codec_oidc_audience: str | None = Field(None, description="oidc: the audience the tokens must carry (aud).")
+    codec_oidc_group: str | None = Field(None, description="oidc: the group whose members may read payloads.")
+    codec_oidc_groups_claim: str = Field("groups", description="oidc: the claim that lists a user's groups.")
+    codec_oidc_jwks_url: str | None = Field(None, description="oidc: the provider's key set; unset: read from its OpenID configuration.")
+    codec_server_encode: bool = Field(
+        False, description="Serve /encode too (only the UI's write actions use it; it seals anything with the production key)."
+    )
+    codec_server_tls_cert: Path | None = Field(None, description="The codec server's TLS certificate (PEM); the UI passes tokens to https endpoints only.")
+    codec_server_tls_key: Path | None = Field(None, description="The codec server's TLS key (PEM).")
     codec_ui_origin: str = Field("http://localhost:8233", description="The Temporal UI's origin, the only one CORS admits.")
 
     worker_build_id: str | None = Field(

@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
@@ -37,7 +38,6 @@ pytestmark = pytest.mark.browser
 BIN = Path(sys.executable).parent
 DOCS = Path(__file__).parent.parent / "docs"
 KEYS = f"ui={base64.b64encode(bytes(range(1, 33))).decode()}"
-TOKEN = "browser-codec-token"
 CANARY = "Canary-UI-8086 the buyer's own words"
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -61,7 +61,7 @@ async def ui(tmp_path_factory):
     ui_origin = f"http://localhost:{ui_port}"
     codec_server = subprocess.Popen(
         [sys.executable, "-m", "codec.server"],
-        env={**os.environ, "CODEC_KEYS": KEYS, "CODEC_SERVER_TOKEN": TOKEN, "CODEC_SERVER_PORT": str(codec_port), "CODEC_UI_ORIGIN": ui_origin},
+        env={**os.environ, "CODEC_KEYS": KEYS, "CODEC_SERVER_AUTH": "loopback", "CODEC_SERVER_PORT": str(codec_port), "CODEC_UI_ORIGIN": ui_origin},
     )
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"),
@@ -69,7 +69,7 @@ async def ui(tmp_path_factory):
         data_converter=pydantic_data_converter,
         ui=True,
         ui_port=ui_port,
-        dev_server_extra_args=["--ui-codec-endpoint", f"http://127.0.0.1:{codec_port}/{TOKEN}"],
+        dev_server_extra_args=["--ui-codec-endpoint", f"http://127.0.0.1:{codec_port}"],
     )
     target = env.client.service_client.config.target_host
     sealed = await Client.connect(target, data_converter=data_converter(Keyring.parse(KEYS)))
@@ -88,7 +88,7 @@ async def ui(tmp_path_factory):
                 for case_id in (support.case_id, seller.case_id):
                     await client.show(case_id)
                 await _visible(env.client, 'CaseStatus="awaiting_support"', f"case-{support.case_id}")
-                yield {"ui": ui_origin, "support": support.case_id, "seller": seller.case_id, "plain": env.client, "request_id": request_id}
+                yield {"ui": ui_origin, "codec": f"http://127.0.0.1:{codec_port}", "support": support.case_id, "seller": seller.case_id, "plain": env.client, "request_id": request_id}
     finally:
         codec_server.terminate()
         codec_server.wait(timeout=10)
@@ -112,6 +112,11 @@ async def browser():
         launched = await playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
         yield launched
         await launched.close()
+
+
+def test_the_ui_tells_anyone_who_loads_it_where_the_codec_server_is_and_no_secret(ui):
+    settings = httpx.get(f"{ui['ui']}/api/v1/settings", timeout=10).json()
+    assert settings["Codec"]["Endpoint"] == ui["codec"]
 
 
 async def test_the_list_filtered_by_case_status_shows_the_escalated_case_only(ui, browser):

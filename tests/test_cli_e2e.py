@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from starter.ports import free_port
 from starter.settings import Settings
 from store.database import Store
 from store.schema import CaseRow, GatewayRefundRow, LedgerRow, SellerFlagRow
+from tests.identity_provider import access_token, identity_provider, oidc_env
 from worker import build_worker
 from workflows import search_attributes
 
@@ -34,7 +36,6 @@ pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 KEYS = f"e2e={base64.b64encode(bytes(range(32))).decode()}"
-TOKEN = "e2e-codec-token"
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -53,27 +54,29 @@ async def dev_server(tmp_path_factory):
     # Everything runs encrypted, as under `make run`: the worker and the CLI hold the key.
     sealed = await Client.connect(target, data_converter=data_converter(Keyring.parse(KEYS)))
     port = free_port()
-    codec_server = subprocess.Popen(
-        [sys.executable, "-m", "codec.server"],
-        env={**os.environ, "CODEC_KEYS": KEYS, "CODEC_SERVER_TOKEN": TOKEN, "CODEC_SERVER_PORT": str(port)},
-    )
-    await _listening(port)
-    cli_env = {
-        "TEMPORAL_ADDRESS": target,
-        "DATABASE_URL": settings.database_url,
-        "CODEC_KEYS": KEYS,
-        "CODEC": "on",
-        "TEMPORAL_CODEC_ENDPOINT": f"http://127.0.0.1:{port}",
-        "TEMPORAL_CODEC_AUTH": f"Bearer {TOKEN}",
-    }
-    try:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            async with build_worker(sealed, settings, store, pool):
-                yield cli_env, store, env.client
-    finally:
-        codec_server.terminate()
-        codec_server.wait(timeout=10)
-        await env.shutdown()
+    # The codec server as in production: it serves operators the identity provider signed in.
+    with identity_provider() as issuer:
+        codec_server = subprocess.Popen(
+            [sys.executable, "-m", "codec.server"],
+            env={**os.environ, "CODEC_KEYS": KEYS, **oidc_env(issuer), "CODEC_SERVER_PORT": str(port)},
+        )
+        await _listening(port)
+        cli_env = {
+            "TEMPORAL_ADDRESS": target,
+            "DATABASE_URL": settings.database_url,
+            "CODEC_KEYS": KEYS,
+            "CODEC": "on",
+            "TEMPORAL_CODEC_ENDPOINT": f"http://127.0.0.1:{port}",
+            "TEMPORAL_CODEC_AUTH": f"Bearer {access_token(issuer, exp=int(time.time()) + 3600)}",
+        }
+        try:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                async with build_worker(sealed, settings, store, pool):
+                    yield cli_env, store, env.client
+        finally:
+            codec_server.terminate()
+            codec_server.wait(timeout=10)
+            await env.shutdown()
 
 
 
@@ -98,6 +101,19 @@ async def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+async def case_metadata(case_id: str, env: dict) -> subprocess.CompletedProcess:
+    """`temporal workflow metadata`, which asks the codec server to open what it shows."""
+    inherited = {key: value for key, value in os.environ.items() if key != "TEMPORAL_CODEC_AUTH"}
+    return await asyncio.to_thread(
+        subprocess.run,
+        [str(BIN / "temporal"), "workflow", "metadata", "-w", f"case-{case_id}", "--address", env["TEMPORAL_ADDRESS"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**inherited, **env},
+    )
+
+
 async def ok(env: dict, *args: str) -> str:
     done = await cli(env, *args)
     assert done.returncode == 0, done.stderr + done.stdout
@@ -115,15 +131,12 @@ async def test_the_tour_open_answer_ship_confirm_refund_and_charge(dev_server):
     again = json.loads(await ok(env, "open", *ORDER, "--reason", "not_as_described", "--request-id", "tour-1", "--json"))
     assert (again["case_id"], again["created"]) == (case_id, False)
 
-    metadata = await asyncio.to_thread(
-        subprocess.run,
-        [str(BIN / "temporal"), "workflow", "metadata", "-w", f"case-{case_id}", "--address", env["TEMPORAL_ADDRESS"]],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **env},  # the codec server decrypts the UI's summary and details for it
-    )
+    # The codec server decrypts the UI's summary and details for the Temporal CLI too, given a token.
+    metadata = await case_metadata(case_id, env)
     assert "Waiting for the seller's response until" in metadata.stdout  # the UI's current details
+    refused = await case_metadata(case_id, {key: value for key, value in env.items() if key != "TEMPORAL_CODEC_AUTH"})
+    assert refused.returncode != 0 and "Unauthorized" in refused.stderr  # without a token it serves nobody
+    assert "Waiting for the seller's response until" not in refused.stdout + refused.stderr
     assert "The seller's resolution" in metadata.stdout  # update descriptions
 
     assert "awaiting_return_shipment" in await ok(env, "seller", "respond", case_id, "--resolution", "refund_after_return")

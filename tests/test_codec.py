@@ -12,7 +12,8 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.failure.v1 import Failure
 
 from codec.encryption import ENCODING, EncryptionCodec, Keyring, KeyringError, data_converter
-from codec.server import build_app
+from codec.server import build_app, ui_users
+from codec.ui_users import LoopbackUsers
 from starter.settings import Settings
 from tests.factories import request
 
@@ -89,43 +90,67 @@ def test_encryption_is_on_with_keys_or_a_key_file_and_off_when_told(tmp_path, mo
 
 
 @pytest.fixture
-def server():
-    codec = EncryptionCodec(Keyring.parse(f"k1={KEY_1}"))
-    return TestClient(build_app(codec, token="s3cret", ui_origin=UI)), codec
+def codec():
+    return EncryptionCodec(Keyring.parse(f"k1={KEY_1}"))
 
 
 def body(*payloads: Payload) -> str:
     return json_format.MessageToJson(Payloads(payloads=list(payloads)))
 
 
-async def test_the_codec_server_decodes_for_the_token_holder_only(server):
-    http, codec = server
+JSON = {"content-type": "application/json"}
+
+
+def on_this_machine(app) -> TestClient:
+    return TestClient(app, client=("127.0.0.1", 50000))
+
+
+async def test_in_loopback_mode_the_codec_server_serves_this_machine_and_no_other(codec):
+    app = build_app(codec, LoopbackUsers(), ui_origin=UI)
     [sealed] = await codec.encode([plain(CANARY)])
-    for path, headers in [("/s3cret/decode", {}), ("/decode", {"Authorization": "Bearer s3cret"})]:
-        answer = http.post(path, content=body(sealed), headers={"content-type": "application/json", **headers})
-        assert answer.status_code == 200
-        assert json_format.Parse(answer.text, Payloads()).payloads[0] == plain(CANARY)
-    for path, headers in [("/wrong/decode", {}), ("/decode", {}), ("/decode", {"Authorization": "Bearer wrong"})]:
-        refused = http.post(path, content=body(sealed), headers={"content-type": "application/json", **headers})
-        assert (refused.status_code, refused.json()["detail"]) == (401, "token: missing or wrong")
-        assert CANARY not in refused.text
+    answer = on_this_machine(app).post("/decode", content=body(sealed), headers=JSON)
+    assert answer.status_code == 200 and json_format.Parse(answer.text, Payloads()).payloads[0] == plain(CANARY)
+    elsewhere = TestClient(app, client=("203.0.113.9", 50000)).post("/decode", content=body(sealed), headers=JSON)
+    assert elsewhere.status_code == 403 and CANARY not in elsewhere.text
+    assert elsewhere.json()["detail"] == "caller: the codec server in loopback mode serves this machine only"
 
 
-async def test_the_codec_server_encodes_and_names_bad_input(server):
-    http, _ = server
-    sealed = http.post("/s3cret/encode", content=body(plain("x")), headers={"content-type": "application/json"})
+def test_loopback_mode_will_not_listen_beyond_this_machine():
+    with pytest.raises(SystemExit, match="listens on loopback only, not 0.0.0.0"):
+        ui_users(Settings(codec_server_auth="loopback", codec_server_host="0.0.0.0"))
+    assert isinstance(ui_users(Settings(codec_server_auth="loopback")), LoopbackUsers)
+
+
+def test_oidc_mode_names_every_setting_it_lacks():
+    with pytest.raises(SystemExit, match="needs CODEC_OIDC_ISSUER, CODEC_OIDC_AUDIENCE, CODEC_OIDC_GROUP"):
+        ui_users(Settings(_env_file=None))
+
+
+async def test_encode_seals_only_when_asked_for_and_admits_the_same_callers(codec):
+    off = on_this_machine(build_app(codec, LoopbackUsers(), ui_origin=UI))
+    refused = off.post("/encode", content=body(plain("x")), headers=JSON)
+    assert refused.status_code == 403 and "/encode is off here (CODEC_SERVER_ENCODE)" in refused.json()["detail"]
+    nothing = off.post("/encode", content=body(), headers=JSON)  # what the Temporal CLI sends with a query
+    assert nothing.status_code == 200 and list(json_format.Parse(nothing.text, Payloads()).payloads) == []
+    app = build_app(codec, LoopbackUsers(), ui_origin=UI, encode=True)
+    sealed = on_this_machine(app).post("/encode", content=body(plain("x")), headers=JSON)
     assert json_format.Parse(sealed.text, Payloads()).payloads[0].metadata["encoding"] == ENCODING
-    bad = http.post("/s3cret/decode", content="{not json", headers={"content-type": "application/json"})
+    assert TestClient(app, client=("203.0.113.9", 1)).post("/encode", content=body(plain("x")), headers=JSON).status_code == 403
+
+
+async def test_the_codec_server_names_bad_input(codec):
+    http = on_this_machine(build_app(codec, LoopbackUsers(), ui_origin=UI))
+    bad = http.post("/decode", content="{not json", headers=JSON)
     assert bad.status_code == 400 and bad.json()["detail"].startswith("payloads: not a JSON Payloads message")
     [foreign] = await EncryptionCodec(Keyring.parse(f"k1={KEY_2}")).encode([plain(CANARY)])
-    unopened = http.post("/s3cret/decode", content=body(foreign), headers={"content-type": "application/json"})
+    unopened = http.post("/decode", content=body(foreign), headers=JSON)
     assert unopened.status_code == 422 and "does not open with this keyring's 'k1'" in unopened.json()["detail"]
 
 
-def test_cors_admits_only_the_ui_origin(server):
-    http, _ = server
-    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-namespace"}
-    ui = http.options("/s3cret/decode", headers={"Origin": UI, **preflight})
+def test_cors_admits_only_the_ui_origin(codec):
+    http = on_this_machine(build_app(codec, LoopbackUsers(), ui_origin=UI))
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-namespace,authorization"}
+    ui = http.options("/decode", headers={"Origin": UI, **preflight})
     assert ui.status_code == 200 and ui.headers["access-control-allow-origin"] == UI
-    other = http.options("/s3cret/decode", headers={"Origin": "http://evil.example", **preflight})
+    other = http.options("/decode", headers={"Origin": "http://evil.example", **preflight})
     assert "access-control-allow-origin" not in other.headers

@@ -116,6 +116,27 @@ def setting_problems(compose: dict) -> list[str]:
     return problems
 
 
+def ui_problems(compose: dict) -> list[str]:
+    """The UI signs operators in and only reads; the codec server trusts each one's own token, and no
+    secret rides in the endpoint the UI's open settings hand to anyone who loads it."""
+    ui = compose["services"]["temporal-ui"]["environment"]
+    codec = compose["services"]["codec-server"]["environment"]
+    problems = [
+        f"temporal-ui: {name} is {ui.get(name)!r}, not true"
+        for name in ("TEMPORAL_AUTH_ENABLED", "TEMPORAL_CODEC_PASS_ACCESS_TOKEN")
+        if str(ui.get(name)).lower() != "true"
+    ]
+    if not re.fullmatch(r"(true|\$\{\w+:-true\})", str(ui.get("TEMPORAL_DISABLE_WRITE_ACTIONS"))):
+        problems.append("temporal-ui: write actions are not off by default")
+    if secret := re.search(r"\$\{(\w*(TOKEN|SECRET|KEY|PASSWORD)\w*)", str(ui.get("TEMPORAL_CODEC_ENDPOINT"))):
+        problems.append(f"temporal-ui: the codec endpoint carries {secret[1]}, which the UI's settings show to anyone")
+    if codec.get("CODEC_SERVER_AUTH") != "oidc":
+        problems.append(f"codec-server: CODEC_SERVER_AUTH is {codec.get('CODEC_SERVER_AUTH')!r}, not oidc")
+    if not re.fullmatch(r"(false|\$\{\w+:-false\})", str(codec.get("CODEC_SERVER_ENCODE", "false"))):
+        problems.append("codec-server: /encode is not off by default")
+    return problems
+
+
 def registered_attributes(script: str) -> dict[str, str]:
     return dict(re.findall(r"\b([A-Z][A-Za-z]+)=(Keyword|Datetime)\b", script))
 
@@ -192,6 +213,10 @@ def test_our_services_set_only_real_settings_and_run_real_commands():
             assert CliRunner().invoke(cli, [*command[1:], "--help"]).exit_code == 0, (name, command)
 
 
+def test_the_ui_signs_operators_in_reads_only_and_hands_out_no_codec_secret():
+    assert ui_problems(_compose()) == []
+
+
 def test_the_setup_job_registers_exactly_the_search_attributes_the_code_uses():
     assert attribute_problems((ROOT / "deploy" / "temporal-namespace.sh").read_text()) == []
 
@@ -220,6 +245,12 @@ def _broken(change) -> dict:
         (port_problems, lambda s: s["worker"].update(ports=["127.0.0.1:9464:9464"]), "cannot share"),
         (port_problems, lambda s: s["api"]["ports"].append("0.0.0.0:9999:9999"), "beyond loopback"),
         (setting_problems, lambda s: s["worker"]["environment"].update(DATABASE_URI="x"), "DATABASE_URI"),
+        (ui_problems, lambda s: s["temporal-ui"]["environment"].update(TEMPORAL_CODEC_ENDPOINT="https://c/${CODEC_SERVER_TOKEN}"), "carries CODEC_SERVER_TOKEN"),
+        (ui_problems, lambda s: s["temporal-ui"]["environment"].pop("TEMPORAL_AUTH_ENABLED"), "TEMPORAL_AUTH_ENABLED"),
+        (ui_problems, lambda s: s["temporal-ui"]["environment"].update(TEMPORAL_CODEC_PASS_ACCESS_TOKEN="false"), "PASS_ACCESS_TOKEN"),
+        (ui_problems, lambda s: s["temporal-ui"]["environment"].update(TEMPORAL_DISABLE_WRITE_ACTIONS="${X:-false}"), "write actions"),
+        (ui_problems, lambda s: s["codec-server"]["environment"].update(CODEC_SERVER_AUTH="loopback"), "not oidc"),
+        (ui_problems, lambda s: s["codec-server"]["environment"].update(CODEC_SERVER_ENCODE="true"), "/encode"),
     ],
 )
 def test_negative_control_each_check_catches_a_broken_compose_file(check, change, expected):
