@@ -32,6 +32,7 @@ from cases.messages import (
     REQUEST_ID_LENGTH,
     Appeal,
     BuyerAnswer,
+    RefundConfirmation,
     Escalation,
     PartyMessage,
     ProtectionFeedback,
@@ -64,6 +65,7 @@ from store.schema import ApiIdempotencyRow, CaseRow, WebhookDeliveryRow, Webhook
 DECISIONS = {
     "seller-response": SellerResponse,
     "buyer-answer": BuyerAnswer,
+    "refund-confirmation": RefundConfirmation,
     "return-inspection": ReturnInspection,
     "protection-feedback": ProtectionFeedback,
     "resolution-confirmed": ResolutionConfirmed,

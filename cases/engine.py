@@ -25,6 +25,7 @@ from cases.messages import (
     RefundSettled,
     ReminderDue,
     Reopening,
+    RefundConfirmation,
     ReopeningLapsed,
     ResolutionConfirmed,
     ReturnDelivered,
@@ -80,7 +81,8 @@ class Transition:
 # Who may send which message in which status. `check` enforces it and the case view lists it.
 WHO_MAY: dict[str, dict[Status, set[Party]]] = {
     "seller_response": {S.AWAITING_SELLER_RESPONSE: {P.SELLER}, S.AWAITING_CANCELLATION_ANSWER: {P.SELLER}},
-    "buyer_answer": {S.AWAITING_OFFER_ANSWER: {P.BUYER}, S.AWAITING_REFUND_CONFIRMATION: {P.BUYER}},
+    "buyer_answer": {S.AWAITING_OFFER_ANSWER: {P.BUYER}},
+    "refund_confirmation": {S.AWAITING_REFUND_CONFIRMATION: {P.BUYER}},
     "protection_feedback": {S.PROTECTED: {P.BUYER}},
     "return_inspection": {S.AWAITING_RETURN_INSPECTION: {P.SELLER}},
     "resolution_confirmed": {S.IN_PROGRESS: {P.BUYER}},
@@ -216,7 +218,7 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
         return step.done()
     step.log("opened", f"{request.kind.value} for {request.reason.value}, {why}")
     if request.kind is CaseKind.PROTECTION:
-        step.move(S.PROTECTED)
+        step.move(S.PROTECTED, since=request.order.purchased_at)  # the seed: 30 days, and day 23, from the order
         step.case.protected_until = step.case.deadline.due_at if step.case.deadline else now
         step.tell((P.BUYER,), "protected", f"Your order is protected until {step.case.protected_until:%Y-%m-%d}.")
     elif request.kind is CaseKind.CANCELLATION:
@@ -298,6 +300,8 @@ def _check_now(case: Case, message: CaseMessage, now: datetime) -> None:
 
 
 def _check_seller_response(case: Case, msg: SellerResponse, now: datetime) -> None:
+    if case.policy.seller_must_explain and not (msg.note or "").strip():
+        raise Refusal("note", f"under policy {case.policy.name} the seller must justify its decision to the buyer in a message")
     if msg.resolution not in case.policy.resolutions:
         raise Refusal("resolution", f"policy {case.policy.name} does not offer {msg.resolution.value}")
     if msg.resolution is Resolution.PROOF_OF_DELIVERY and case.reason is not Reason.NOT_RECEIVED:
@@ -404,14 +408,21 @@ def _check_reopening_lapsed(case: Case, msg: ReopeningLapsed, now: datetime) -> 
 
 
 def escalation_opens_at(case: Case) -> datetime | None:
-    """When the buyer may escalate a case the seller has not resolved (policies with an age rule)."""
+    """When the buyer may escalate a case the seller has not resolved (policies with an age rule),
+    counted from the opening, or for protection from the order, as protection itself is."""
     hours = case.policy.buyer_may_escalate_after_hours
-    return None if hours is None else case.opened_at + case.policy.hours(hours)
+    since = case.order.purchased_at if case.kind is CaseKind.PROTECTION else case.opened_at
+    return None if hours is None else since + case.policy.hours(hours)
 
 
 def _check_escalation_opens(case: Case, msg: EscalationOpens, now: datetime) -> None:
     if case.buyer_may_escalate or msg.at != escalation_opens_at(case):
         raise Refusal("at", "the buyer's escalation does not open at this time")
+
+
+def _check_refund_confirmation(case: Case, msg: RefundConfirmation, now: datetime) -> None:
+    if msg.answer == "partial_not_accepted" and case.offers[-1].resolution is not Resolution.PARTIAL_REFUND:
+        raise Refusal("answer", "only a partial refund can be not accepted; the answer is received or not_received")
 
 
 def _check_party_message(case: Case, msg: PartyMessage, now: datetime) -> None:
@@ -421,6 +432,7 @@ def _check_party_message(case: Case, msg: PartyMessage, now: datetime) -> None:
 
 _CHECKS = {
     PartyMessage: _check_party_message,
+    RefundConfirmation: _check_refund_confirmation,
     Escalation: _check_escalation,
     EscalationOpens: _check_escalation_opens,
     Reopening: _check_reopening,
@@ -536,14 +548,15 @@ class _Step:
         for party in parties:
             self.notify(party, self.case.party_id(party) or "support", event, text)
 
-    def move(self, status: Status) -> None:
+    def move(self, status: Status, since: datetime | None = None) -> None:
+        """Enters `status`, its window counted from `since` (now unless the rule says otherwise)."""
         if status is not self.case.status or self.case.waiting_since is None:
             self.case.waiting_since = self.now
         self.case.status = status
         self.case.deadline = None
         if status is not S.CLOSED:
             policy = self.case.policy
-            due = policy.due(status, self.now, self.case.protected_until)
+            due = policy.due(status, since or self.now, self.case.protected_until)
             self.case.deadline = Deadline(status=status, due_at=due, reminders=policy.reminders(status, self.now, due))
 
     def arm_seller_flag(self) -> None:
@@ -644,20 +657,21 @@ _SELLER_REFUNDS = (Resolution.FULL_REFUND, Resolution.PARTIAL_REFUND, Resolution
 
 def _seller_response(step: _Step, msg: SellerResponse) -> None:
     case = step.case
+    refunds_itself = case.policy.refunds_by == "seller" and msg.resolution in _SELLER_REFUNDS
     case.offers.append(
         Offer(
             at=step.now,
             resolution=msg.resolution,
-            amount=msg.amount,
+            amount=msg.amount or (case.refundable if refunds_itself else None),  # the seed: defaults to the order's value
             tracking_number=msg.tracking_number,
             return_original=msg.return_original,
             note=msg.note,
         )
     )
     step.log("seller_response", f"seller chose {msg.resolution.value}" + (f" of {msg.amount}" if msg.amount else ""))
-    if case.policy.refunds_by == "seller" and msg.resolution in _SELLER_REFUNDS:
+    if refunds_itself:
         step.move(S.AWAITING_REFUND_CONFIRMATION)
-        amount = msg.amount or case.refundable
+        amount = case.offers[-1].amount
         days = case.policy.windows[S.AWAITING_REFUND_CONFIRMATION].hours // 24
         step.tell((P.BUYER,), "seller_refunds", f"The seller says it refunds {amount}: tell us within {days} days whether it arrived.")
         return
@@ -704,9 +718,6 @@ def _replacement(step: _Step, msg: SellerResponse) -> None:
 
 
 def _buyer_answer(step: _Step, msg: BuyerAnswer) -> None:
-    if step.case.status is S.AWAITING_REFUND_CONFIRMATION:
-        _refund_confirmation(step, msg)
-        return
     offer = step.case.offers[-1]
     offer.answer = "accepted" if msg.accept else "declined"
     step.log("buyer_answer", f"buyer {offer.answer} the offer of {offer.amount}")
@@ -717,15 +728,25 @@ def _buyer_answer(step: _Step, msg: BuyerAnswer) -> None:
         step.approve_return()
 
 
-def _refund_confirmation(step: _Step, msg: BuyerAnswer) -> None:
+# What each answer about a seller's own refund means: the timeline's words, and the review it asks for.
+_REFUND_ANSWERS = {
+    "received": ("buyer confirms the seller's refund arrived", None),
+    "not_received": ("buyer says the seller's refund did not arrive", "the buyer says the seller's refund did not arrive"),
+    "partial_not_accepted": ("buyer does not accept the partial refund", "the buyer does not accept the partial refund"),
+}
+
+
+def _refund_confirmation(step: _Step, msg: RefundConfirmation) -> None:
     """Where the seller refunds directly, the buyer says whether the money arrived (and, for a partial
-    refund, whether it is accepted); a no goes to support."""
-    if msg.accept:
-        step.log("buyer_answer", "buyer confirms the seller's refund arrived")
+    refund, whether it is accepted); anything but "received" goes to review."""
+    offer = step.case.offers[-1]
+    offer.answer = msg.answer
+    said, review = _REFUND_ANSWERS[msg.answer]
+    step.log("refund_confirmation", f"{said} ({offer.amount})")
+    if review is None:
         step.close(Outcome.REFUNDED_BY_SELLER)
     else:
-        step.log("buyer_answer", "buyer says the seller's refund did not arrive or is not accepted")
-        step.escalate("the buyer disputes the seller's refund")
+        step.escalate(review)
 
 
 def _protection_feedback(step: _Step, msg: ProtectionFeedback) -> None:
@@ -964,6 +985,7 @@ _ACCEPTS = {
 _HANDLERS = {
     SellerResponse: _seller_response,
     BuyerAnswer: _buyer_answer,
+    RefundConfirmation: _refund_confirmation,
     ProtectionFeedback: _protection_feedback,
     ReturnShipped: _return_shipped,
     ReturnDelivered: _return_delivered,

@@ -18,6 +18,8 @@ Checked in every state:
 
 from __future__ import annotations
 
+from typing import get_args
+
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +29,8 @@ from cases.engine import Refusal, allowed_actions, apply, next_alarm, open_case
 from cases.messages import (
     Appeal,
     BuyerAnswer,
+    RefundAnswer,
+    RefundConfirmation,
     CaseMessage,
     Escalation,
     OpenCase,
@@ -129,16 +133,19 @@ def candidates(case: Case) -> list[CaseMessage]:
     # the rules refuse those above what is left, which is itself checked.
     partials = sorted({1, paid // 2, paid - 1})
     messages: list[CaseMessage] = []
+    said = "explained"  # the message some policies require with every seller response
     for resolution in Resolution:
         if resolution is Resolution.PARTIAL_REFUND:
-            messages += [SellerResponse(by=SELLER, resolution=resolution, amount=eur(a)) for a in partials]
+            messages += [SellerResponse(by=SELLER, resolution=resolution, amount=eur(a), note=said) for a in partials]
         elif resolution in (Resolution.REPLACEMENT, Resolution.PROOF_OF_DELIVERY):
-            messages.append(SellerResponse(by=SELLER, resolution=resolution, tracking_number="NEW-0001"))
+            messages.append(SellerResponse(by=SELLER, resolution=resolution, tracking_number="NEW-0001", note=said))
             if resolution is Resolution.REPLACEMENT:
-                messages.append(SellerResponse(by=SELLER, resolution=resolution, tracking_number="NEW-0001", return_original=True))
+                messages.append(SellerResponse(by=SELLER, resolution=resolution, tracking_number="NEW-0001", return_original=True, note=said))
         else:
-            messages.append(SellerResponse(by=SELLER, resolution=resolution))
+            messages.append(SellerResponse(by=SELLER, resolution=resolution, note=said))
+    messages.append(SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))  # unexplained
     messages += [BuyerAnswer(by=BUYER, accept=True), BuyerAnswer(by=BUYER, accept=False)]
+    messages += [RefundConfirmation(by=BUYER, answer=answer) for answer in get_args(RefundAnswer)]
     messages += [ReturnInspection(by=SELLER, confirm=True), ReturnInspection(by=SELLER, confirm=False)]
     messages.append(ResolutionConfirmed(by=BUYER))
     messages += [ProtectionFeedback(by=BUYER, option=o) for o in ("cancel_protection", "not_received", "refund_not_received", "other_request")]

@@ -89,11 +89,22 @@ class SellerResponse(Sent):
 
 
 class BuyerAnswer(Sent):
-    """The buyer's answer to a partial refund offer, or, where the seller refunds directly, whether
-    the refund arrived (accept) or not / is not accepted (decline)."""
+    """The buyer's answer to a partial refund offer: accept it, or decline it and return the items."""
 
     kind: Literal["buyer_answer"] = "buyer_answer"
     accept: bool
+    note: Note | None = None
+
+
+RefundAnswer = Literal["received", "not_received", "partial_not_accepted"]
+
+
+class RefundConfirmation(Sent):
+    """Where the seller refunds directly: the buyer says the refund arrived, did not arrive, or (for a
+    partial refund) is not accepted. The last two both go to review, but they are different answers."""
+
+    kind: Literal["refund_confirmation"] = "refund_confirmation"
+    answer: RefundAnswer
     note: Note | None = None
 
 
@@ -228,6 +239,7 @@ class EscalationOpens(_Alarm):
 Decision = (
     SellerResponse
     | BuyerAnswer
+    | RefundConfirmation
     | ProtectionFeedback
     | ReturnInspection
     | ResolutionConfirmed

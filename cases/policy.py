@@ -136,6 +136,9 @@ class Policy(Strict):
     refunds_by: Literal["platform", "seller"] = Field(
         "platform", description="seller: the seller refunds directly and the buyer confirms receipt; no money moves here."
     )
+    seller_must_explain: bool = Field(
+        False, description="The seller's response must carry a note: the message justifying its decision to the buyer."
+    )
     decline_to_support_for: set[Reason] = Field(
         default=set(), description="Reasons for which a seller's decline goes straight to support."
     )

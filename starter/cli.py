@@ -22,6 +22,7 @@ from cases import policies
 from cases.messages import (
     Appeal,
     BuyerAnswer,
+    RefundConfirmation,
     Escalation,
     PartyMessage,
     ProtectionFeedback,
@@ -287,12 +288,15 @@ def buyer_feedback(
 @buyer.command("refund-arrived")
 def buyer_refund_arrived(
     case_id: CaseArg,
-    arrived: Annotated[bool, typer.Option("--yes/--no", help="Whether the seller's refund arrived (and is accepted).")],
+    answer: Annotated[
+        str, typer.Option(help="received, not_received, or partial_not_accepted (a partial refund the buyer does not accept).")
+    ],
     as_id: AsOpt = None,
+    note: NoteOpt = None,
     signal: SignalOpt = False,
 ) -> None:
-    """Where the seller refunds directly: say whether the money arrived."""
-    _act(case_id, Party.BUYER, as_id, lambda by, v: BuyerAnswer(by=by, accept=arrived), signal)
+    """Where the seller refunds directly: say whether the money arrived, or that a partial refund is not accepted."""
+    _act(case_id, Party.BUYER, as_id, lambda by, v: RefundConfirmation(by=by, answer=answer, note=note), signal)
 
 
 @support.command("decide")

@@ -8,7 +8,7 @@ import pytest
 
 from cases import policies
 from cases.engine import Refusal, apply, check, check_open, next_alarm, open_case
-from cases.messages import BuyerAnswer, DeadlinePassed, Escalation, ProtectionFeedback, SellerResponse, Withdrawal
+from cases.messages import DeadlinePassed, RefundConfirmation, Escalation, ProtectionFeedback, SellerResponse, Withdrawal
 from cases.policy import Policy
 from cases.model import CLOCK, CaseKind, Outcome, Party, Reason, Resolution, Status
 from cases.view import view
@@ -64,29 +64,63 @@ def test_other_requests_go_to_the_service_team():
     assert claim("other_request").status is Status.AWAITING_SUPPORT
 
 
+def test_protection_counts_30_days_and_day_23_from_the_order_not_from_the_opening():
+    """The seed: protection "active for 30 days", the mail "on the 23rd day following the order"."""
+    case = open_case(protection(), T0 + timedelta(hours=6)).case
+    assert case.protected_until == case.deadline.due_at == T0 + timedelta(days=30)
+    assert next_alarm(case)[0] == T0 + timedelta(days=23)
+
+
+def refunded(resolution=Resolution.FULL_REFUND, **response):
+    answer = SellerResponse(by=SELLER, resolution=resolution, note="refunded today", **response)
+    return apply(claim(), answer, T0 + timedelta(days=11)).case
+
+
 @pytest.mark.parametrize("resolution", [Resolution.FULL_REFUND, Resolution.REFUND_AFTER_RETURN])
 def test_the_shop_refunds_itself_and_the_buyer_has_20_days_to_confirm(resolution):
-    case = apply(claim(), SellerResponse(by=SELLER, resolution=resolution, note="refunded today"), T0 + timedelta(days=11)).case
+    case = refunded(resolution)
     assert case.status is Status.AWAITING_REFUND_CONFIRMATION and case.refunds == []  # no money moves here
     assert case.deadline.due_at == T0 + timedelta(days=31)
-    assert apply(case, BuyerAnswer(by=BUYER, accept=True), T0 + timedelta(days=12)).case.outcome is Outcome.REFUNDED_BY_SELLER
-    assert apply(case, BuyerAnswer(by=BUYER, accept=False), T0 + timedelta(days=12)).case.status is Status.AWAITING_SUPPORT
+    assert view(case).offers[-1].amount == case.order.total_paid  # the amount defaults to the order's value
+    received = apply(case, RefundConfirmation(by=BUYER, answer="received"), T0 + timedelta(days=12)).case
+    assert (received.outcome, received.offers[-1].answer) == (Outcome.REFUNDED_BY_SELLER, "received")
+    missing = apply(case, RefundConfirmation(by=BUYER, answer="not_received"), T0 + timedelta(days=12)).case
+    assert (missing.status, missing.offers[-1].answer) == (Status.AWAITING_SUPPORT, "not_received")
+    assert missing.timeline[-1].summary.startswith("buyer says the seller's refund did not arrive")
+    with pytest.raises(Refusal, match="answer: only a partial refund can be not accepted"):
+        check(case, RefundConfirmation(by=BUYER, answer="partial_not_accepted"), T0 + timedelta(days=12))
 
 
-def test_a_partial_refund_the_buyer_does_not_accept_goes_to_review():
-    case = apply(claim(), SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(2000)), T0).case
-    assert apply(case, BuyerAnswer(by=BUYER, accept=False), T0).case.status is Status.AWAITING_SUPPORT
+def test_a_partial_refund_not_received_and_one_not_accepted_are_different_answers():
+    case = refunded(Resolution.PARTIAL_REFUND, amount=eur(2000))
+    assert view(case).offers[-1].amount == eur(2000)
+    missing_step = apply(case, RefundConfirmation(by=BUYER, answer="not_received"), T0)
+    refused_step = apply(case, RefundConfirmation(by=BUYER, answer="partial_not_accepted"), T0)
+    missing, refused = missing_step.case, refused_step.case
+    assert missing.status is refused.status is Status.AWAITING_SUPPORT
+    assert (missing.offers[-1].answer, refused.offers[-1].answer) == ("not_received", "partial_not_accepted")
+    assert missing.timeline[-1].summary == "buyer says the seller's refund did not arrive (20.00 EUR)"
+    assert refused.timeline[-1].summary == "buyer does not accept the partial refund (20.00 EUR)"
+    tickets = [c.reason for step in (missing_step, refused_step) for c in step.commands if c.kind == "support_ticket"]
+    assert tickets == ["the buyer says the seller's refund did not arrive", "the buyer does not accept the partial refund"]
+
+
+def test_the_shop_must_justify_its_decision_in_a_message():
+    for unexplained in (None, "", "   "):
+        with pytest.raises(Refusal, match="note: under policy buyer_protection the seller must justify its decision"):
+            check(claim(), SellerResponse(by=SELLER, resolution=Resolution.DECLINE, note=unexplained), T0)
+    check(claim(), SellerResponse(by=SELLER, resolution=Resolution.DECLINE, note="the parcel is on its way"), T0)
 
 
 def test_no_refund_lets_the_buyer_agree_or_disagree():
-    case = apply(claim("not_received"), SellerResponse(by=SELLER, resolution=Resolution.DECLINE), T0).case
+    case = apply(claim("not_received"), SellerResponse(by=SELLER, resolution=Resolution.DECLINE, note="delayed, not lost"), T0).case
     assert (case.status, case.awaiting, view(case).label) == (Status.DECLINED, Party.BUYER, "Shop declined")
     assert apply(case, Withdrawal(by=BUYER), T0).case.outcome is Outcome.WITHDRAWN
     assert apply(case, Escalation(by=BUYER), T0).case.status is Status.AWAITING_SUPPORT
 
 
 def test_no_to_a_refund_not_received_claim_goes_straight_to_the_service_team():
-    case = apply(claim("refund_not_received"), SellerResponse(by=SELLER, resolution=Resolution.DECLINE), T0).case
+    case = apply(claim("refund_not_received"), SellerResponse(by=SELLER, resolution=Resolution.DECLINE, note="no order was cancelled"), T0).case
     assert case.status is Status.AWAITING_SUPPORT
 
 

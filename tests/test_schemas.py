@@ -25,8 +25,8 @@ def test_the_schema_command_writes_one_schema_per_message_and_result(tmp_path):
     done = subprocess.run([str(BIN / "refund-cases"), "schema", "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in tmp_path.glob("*.json"))
-    assert len(names) == 30
-    for kind in ("seller_response", "buyer_answer", "support_decision", "message", "reopening"):
+    assert len(names) == 32
+    for kind in ("seller_response", "buyer_answer", "refund_confirmation", "support_decision", "message", "reopening"):
         assert f"update.{kind}.input.json" in names and f"signal.{kind}.input.json" in names
     for fact in ("return_shipped", "return_delivered", "refund_settled", "refund_failed"):
         assert f"signal.{fact}.input.json" in names and f"update.{fact}.input.json" not in names

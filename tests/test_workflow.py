@@ -20,6 +20,7 @@ from cases.messages import (
     OpenCase,
     PartyMessage,
     ProtectionFeedback,
+    RefundConfirmation,
     RefundFailed,
     RefundSettled,
     Reopening,
@@ -664,10 +665,10 @@ async def test_reported_issue_deadlines_one_second_before_and_after(cases, resol
 # ------------------------------------------------------------------------------- buyer protection
 
 
-async def open_protection(h, policy="buyer_protection") -> str:
-    now = await h.env.get_current_time()
+async def open_protection(h, policy="buyer_protection", ordered_at=None) -> str:
+    ordered_at = ordered_at or await h.env.get_current_time()
     return await open_case(
-        h, reason=Reason.OTHER, kind=CaseKind.PROTECTION, policy=policy, purchased_at=now, shipped_at=None, protection_opted_in=True
+        h, reason=Reason.OTHER, kind=CaseKind.PROTECTION, policy=policy, purchased_at=ordered_at, shipped_at=None, protection_opted_in=True
     )
 
 
@@ -677,8 +678,9 @@ async def test_buyer_protection_claim_refunded_by_the_shop_and_confirmed(cases):
     assert (shown.status, shown.label) == (Status.AWAITING_SELLER_RESPONSE, "Waiting for the shop")
     shown = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND, note="refunded"))
     assert shown.status is Status.AWAITING_REFUND_CONFIRMATION
-    shown = await cases.client.send(case_id, BuyerAnswer(by=BUYER, accept=True))
+    shown = await cases.client.send(case_id, RefundConfirmation(by=BUYER, answer="received"))
     assert (shown.outcome, shown.label, money_rows(cases, case_id)) == (Outcome.REFUNDED_BY_SELLER, "Refunded by the shop", ([], []))
+    assert (shown.offers[-1].amount, shown.offers[-1].answer) == (shown.total_paid, "received")  # the order's value, by default
 
 
 async def protection_claim(h, option="not_received"):
@@ -689,7 +691,7 @@ async def protection_claim(h, option="not_received"):
 
 async def protection_refund(h):
     case_id = await protection_claim(h)
-    await h.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(2000)))
+    await h.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(2000), note="20 EUR back"))
     return case_id
 
 
@@ -706,11 +708,50 @@ async def test_buyer_protection_deadlines_one_second_before_and_after(cases, rea
     await across_deadline(cases, await reach(cases), waiting, after)
 
 
+async def test_buyer_protection_runs_30_days_from_the_order_and_asks_on_day_23_to_the_second(cases):
+    """Opened six hours after the order, as a shop's checkout may: both moments still count from the order."""
+    ordered = await cases.env.get_current_time() - timedelta(hours=6)
+    case_id = await open_protection(cases, ordered_at=ordered)
+    shown = await cases.client.show(case_id)
+    assert shown.protected_until == shown.due_at == ordered + timedelta(days=30)
+    assert shown.protected_until == shown.due_at == ordered + timedelta(days=30)
+    await cases.env.sleep(ordered + timedelta(days=23) - await cases.env.get_current_time() - SECOND)
+    assert not [e for e in (await cases.client.show(case_id)).timeline if e.kind == "reminder_due"]
+    await cases.env.sleep(2 * SECOND)
+    assert (await cases.client.show(case_id)).timeline[-1].kind == "reminder_due"
+    await eventually(lambda: "feedback_request" in [n.event for n in cases.store.rows(NotificationRow, case_id=case_id, party="buyer")])
+    await across_deadline(cases, case_id, Status.PROTECTED, Outcome.PROTECTION_ENDED)
+
+
+async def test_buyer_protection_the_shop_must_justify_its_answer(cases):
+    case_id = await protection_claim(cases)
+    with pytest.raises(CaseRefused) as refused:
+        await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.DECLINE))
+    assert refused.value.field == "note" and "must justify its decision" in refused.value.rule
+    assert (await cases.client.show(case_id)).status is Status.AWAITING_SELLER_RESPONSE
+    shown = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.DECLINE, note="it ships tomorrow"))
+    assert shown.status is Status.DECLINED and shown.offers[-1].note == "it ships tomorrow"
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [("not_received", "buyer says the seller's refund did not arrive"), ("partial_not_accepted", "buyer does not accept the partial refund")],
+)
+async def test_buyer_protection_not_received_and_not_accepted_are_two_answers(cases, answer, said):
+    case_id = await protection_refund(cases)
+    shown = await cases.client.send(case_id, RefundConfirmation(by=BUYER, answer=answer))
+    assert shown.status is Status.AWAITING_SUPPORT
+    assert (shown.offers[-1].amount, shown.offers[-1].answer) == (eur(2000), answer)
+    assert any(e.kind == "refund_confirmation" and e.summary == f"{said} (20.00 EUR)" for e in shown.timeline)
+    await eventually(lambda: [t for t in cases.store.rows(SupportTicketRow, case_id=case_id) if said in t.reason])
+
+
 async def test_buyer_protection_extended_gives_the_shop_until_the_extended_end(cases):
-    case_id = await open_protection(cases, policy="buyer_protection_extended")
+    ordered = await cases.env.get_current_time()
+    case_id = await open_protection(cases, policy="buyer_protection_extended", ordered_at=ordered)
     await cases.env.sleep(timedelta(days=10))
     shown = await cases.client.send(case_id, ProtectionFeedback(by=BUYER, option="not_received"))
-    assert shown.protected_until == shown.due_at == shown.opened_at + timedelta(days=60)
+    assert shown.protected_until == shown.due_at == ordered + timedelta(days=60)
     shown = await across_deadline(cases, case_id, Status.AWAITING_SELLER_RESPONSE, Status.AWAITING_SUPPORT)
     kinds = [e.kind for e in shown.timeline]
     assert {"protection_extended", "escalation_opens", "reminder_due"} <= set(kinds)

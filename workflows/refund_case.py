@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from cases.messages import (
         Appeal,
         BuyerAnswer,
+        RefundConfirmation,
         CaseMessage,
         DeadlinePassed,
         Escalation,
@@ -188,6 +189,18 @@ class RefundCaseWorkflow:
     @workflow.signal(name="buyer_answer", description="Fire-and-forget form of the buyer_answer update.")
     def buyer_answer_signal(self, answer: RawValue) -> None:
         self._arrive_signal(BuyerAnswer, answer)
+
+    @workflow.update(name="refund_confirmation", description="Where the seller refunds directly: received, not_received or partial_not_accepted.")
+    async def refund_confirmation(self, confirmation: RawValue) -> CaseView:
+        return await self._hand_over(_read(RefundConfirmation, confirmation))
+
+    @refund_confirmation.validator
+    def _check_refund_confirmation(self, confirmation: RawValue) -> None:
+        self._check(_read(RefundConfirmation, confirmation))
+
+    @workflow.signal(name="refund_confirmation", description="Fire-and-forget form of the refund_confirmation update.")
+    def refund_confirmation_signal(self, confirmation: RawValue) -> None:
+        self._arrive_signal(RefundConfirmation, confirmation)
 
     @workflow.update(name="return_inspection", description="The seller confirms the returned items (refund) or disputes them (support).")
     async def return_inspection(self, inspection: RawValue) -> CaseView:
