@@ -7,6 +7,7 @@ each one's body model from its live annotation.
 
 import asyncio
 import hashlib
+from functools import partial
 import json
 import secrets
 from contextlib import asynccontextmanager
@@ -53,7 +54,7 @@ from cases.model import OPAQUE_PATTERN, OpaqueId
 from cases.orders import CaseRequest, RegisteredOrder
 from cases.strict import Strict
 from cases.money import Money
-from cases.view import CaseView
+from cases.view import CaseView, seen_by
 from starter.client import CaseClient, CaseRefused, case_on, start_delivery
 from starter.settings import Settings
 from store import queries
@@ -204,7 +205,7 @@ def create_app(
         state["store"] = store or Store(settings.database_url)
         if store is None:
             state["store"].migrate()
-        state["client"] = case_client or await CaseClient.connect(settings)
+        state["client"] = case_client or await CaseClient.connect(settings, buyer_records=partial(queries.buyer_record, state["store"]))
         yield
 
     app = FastAPI(
@@ -358,7 +359,7 @@ def create_app(
         """The case view, as the workflow's `case` query returns it."""
         allow(caller, Role.SELLER_PORTAL, Role.BUYER_APP, Role.SUPPORT_CONSOLE)
         await _check_case(caller, case_id, reading=True)
-        return await state["client"].show(case_id)
+        return seen_by(await state["client"].show(case_id), caller.reads_every_case)
 
     async def _act(case_id: str, message: Sent, caller: Caller, wait: bool, idempotency_key: str | None) -> Any:
         if not caller.may_speak_for(message.by.party, message.by.id):
@@ -368,7 +369,7 @@ def create_app(
         shown = await state["client"].send(case_id, message, wait=wait)
         if shown is None or not caller.may_read(shown.seller_id, shown.buyer_id):
             return JSONResponse(Accepted(case_id=case_id).model_dump(), status_code=202)
-        return shown
+        return seen_by(shown, caller.reads_every_case)
 
     def _action_route(path: str, model: type[Sent], is_fact: bool) -> None:
         kind = model.model_fields["kind"].default

@@ -224,6 +224,9 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
     elif request.kind is CaseKind.CANCELLATION:
         step.move(S.AWAITING_CANCELLATION_ANSWER)
         step.tell((P.SELLER, P.BUYER), "cancellation_requested", "A cancellation was requested before shipping.")
+    elif review := _refund_review(request):
+        step.log("refund_review", review, private=True)
+        step.escalate(review, told=why)
     elif routed_to is P.SUPPORT:
         step.escalate(why)
     else:
@@ -232,14 +235,28 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
     return step.done()
 
 
+# What everyone is told of a request the platform reviews; why it does is support's alone.
+REVIEW_NOTE = "the platform reviews this request; the seller is not asked"
+
+
+def _refund_review(request: OpenCase) -> str | None:
+    """Why the platform reviews a refund request before any seller sees it: the caller's fraud flag,
+    or the buyer's behaviour across the marketplace (cases.abuse)."""
+    if request.kind is not CaseKind.REFUND_REQUEST:
+        return None
+    if request.buyer_flagged_for_fraud:
+        return "the buyer is flagged for refund review by the marketplace"
+    return request.abuse_suspected
+
+
 def _route(request: OpenCase) -> tuple[Party, str]:
     policy = request.policy
     if request.kind is CaseKind.CANCELLATION:
         return P.SELLER, "cancellation goes to the seller"
     if request.kind is CaseKind.PROTECTION:
         return P.SELLER, "protection: a problem the buyer reports goes to the shop first"
-    if request.buyer_flagged_for_fraud:
-        return P.SUPPORT, "buyer flagged for refund review; the seller is not asked"
+    if _refund_review(request):
+        return P.SUPPORT, REVIEW_NOTE
     if request.reason not in policy.seller_reasons:
         return P.SUPPORT, f"{request.reason.value} is not covered for the seller; support decides"
     for exclusion in policy.exclusions:
@@ -531,11 +548,11 @@ class _Step:
         self.case.version += 1
         return Transition(self.case, self.commands)
 
-    def log(self, kind: str, summary: str, refused: bool = False) -> None:
+    def log(self, kind: str, summary: str, refused: bool = False, private: bool = False) -> None:
         seq = len(self.case.timeline) + 1
         self.case.timeline.append(
             TimelineEntry(
-                seq=seq, at=self.now, actor=self.by, kind=kind, summary=summary, refused=refused, request_id=self.request_id
+                seq=seq, at=self.now, actor=self.by, kind=kind, summary=summary, refused=refused, request_id=self.request_id, private=private
             )
         )
         self.request_id = None
@@ -576,11 +593,13 @@ class _Step:
         self.case.reopenable_until = self.now + self.case.policy.hours(hours) if hours is not None else None
         self.tell(tell, "case_closed", f"The case is closed: {outcome.value}.")
 
-    def escalate(self, why: str) -> None:
+    def escalate(self, why: str, told: str | None = None) -> None:
+        """Hands the case to support with `why` on its ticket; the parties are told `told` if given."""
         self.case.escalated_at = self.now
         self.commands.append(OpenSupportTicket(reason=why))
         self.move(S.AWAITING_SUPPORT)
-        self.tell((P.SUPPORT, P.BUYER, P.SELLER), "escalated", f"Support is looking at the case: {why}.")
+        self.tell((P.SUPPORT,), "escalated", f"Support is looking at the case: {why}.")
+        self.tell((P.BUYER, P.SELLER), "escalated", f"Support is looking at the case: {told or why}.")
 
     def refund(self, amount: Money, seller_charge: Money | None, label_fee: Money | None = None) -> None:
         """Refunds the buyer; the seller is charged `seller_charge` plus `label_fee`, or the platform pays

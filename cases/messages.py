@@ -42,6 +42,9 @@ class OpenCase(Strict):
     reason: Reason
     order: Order
     buyer_flagged_for_fraud: bool = False
+    abuse_suspected: str | None = Field(
+        default=None, max_length=300, description="Why the platform's review of the buyer's refund behaviour sends this request to support (cases.abuse)."
+    )
     note: Note | None = None
     policy: Policy
     requested_at: Moment | None = Field(

@@ -223,6 +223,7 @@ class TimelineEntry(BaseModel):
     summary: str
     refused: bool = False
     request_id: str | None = None  # the sender's request id, on the first entry of the transition it caused
+    private: bool = False  # for support only: the buyer's and the seller's views leave it out (view.seen_by)
 
 
 class Offer(BaseModel):

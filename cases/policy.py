@@ -106,6 +106,23 @@ class Eligibility(Strict):
     time: Literal["calendar", "business"] = "calendar"
 
 
+class AbuseRules(Strict):
+    """When a buyer's refund behaviour across the marketplace sends a new refund request to support
+    before the seller sees it (seeds 000 and 004). Each limit is off when absent."""
+
+    within_hours: int = Field(720, gt=0, description="How far back a buyer's behaviour counts.")
+    max_requests: int | None = Field(
+        None, ge=0, description="Refund requests the buyer may have opened within the window; one more goes to support."
+    )
+    max_refunded: dict[str, int] = Field(
+        default={}, description="Minor units per currency the buyer may have been refunded within the window; beyond, support."
+    )
+    max_share_of_orders_percent: int | None = Field(
+        None, ge=1, le=100, description="Share of the buyer's orders within the window that may have a case; beyond, support."
+    )
+    min_orders: int = Field(5, ge=1, description="The share counts only once the buyer has this many orders in the window.")
+
+
 class Exclusion(Strict):
     """Reasons that skip the seller when the order holds goods of these categories."""
 
@@ -120,6 +137,7 @@ class Policy(Strict):
     kinds: set[CaseKind]
     seller_reasons: set[Reason] = Field(description="Reasons the seller answers first; others go to support.")
     exclusions: list[Exclusion] = []
+    abuse: AbuseRules = Field(AbuseRules(), description="Refund abuse the platform catches at opening.")
     resolutions: set[Resolution]
     windows: dict[Status, Window]
     cancellation_free_hours: int = Field(default=24, ge=0)

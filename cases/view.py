@@ -125,6 +125,14 @@ def view(case: Case) -> CaseView:
     )
 
 
+def seen_by(shown: CaseView, reads_every_case: bool) -> CaseView:
+    """The view a reader gets: support reads all of it; a seller's portal and a buyer's app get the
+    timeline without the entries for support only (why the platform reviews a request)."""
+    if reads_every_case:
+        return shown
+    return shown.model_copy(update={"timeline": [entry for entry in shown.timeline if not entry.private]})
+
+
 def static_summary(request: OpenCase) -> str:
     """The UI's one-line title of a case; opaque ids only, under 200 bytes."""
     order = request.order

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -46,6 +47,7 @@ from starter import render
 from starter.client import CaseClient, CaseRefused, NewCase
 from starter.settings import Settings
 from starter import reconcile, schemas, store_cli
+from store import queries
 
 app = typer.Typer(help="Marketplace refund cases on Temporal.", no_args_is_help=True, pretty_exceptions_enable=False)
 seller = typer.Typer(help="Act as the seller.", no_args_is_help=True)
@@ -189,6 +191,7 @@ def open_case(
     new = new_case()
 
     async def work(client: CaseClient) -> None:
+        client.buyer_records = partial(queries.buyer_record, store_cli.open_store())  # the policy's abuse rules read the store
         opened = await client.open(new)
         if as_json:
             out.print_json(json.dumps({"case_id": opened.case_id, "workflow_id": opened.workflow_id, "created": opened.created}))

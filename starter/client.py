@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from activities.webhooks import WebhookDelivery
 from cases import engine, policies
+from cases.abuse import BuyerRecord, suspicion
 from codec.encryption import data_converter
 from cases.messages import FACT_KINDS, REQUEST_ID_LENGTH, Decision, Fact, OpenCase, PartyMessage
 from cases.model import CaseKind, Order, Reason
@@ -32,6 +34,9 @@ from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 from workflows.webhook_delivery import workflow_id as delivery_workflow_id
+
+# A buyer's refund behaviour: (buyer id, the order about to get a case, since when) -> what they did.
+BuyerRecords = Callable[[str, str, datetime], BuyerRecord]
 
 CASE_NAMESPACE = uuid.UUID("6f1d2c1e-4b8a-4f4e-9a52-2f0c5f6b7e10")
 
@@ -128,18 +133,22 @@ class CaseClient:
         task_queue: str = "refund-cases",
         clock: Callable[[], Awaitable[datetime]] = wall_clock,
         extra_policies: dict[str, Policy] | None = None,
+        buyer_records: BuyerRecords | None = None,
     ):
         """`clock` serves the eligibility pre-check; tests pass the time-skipping server's clock.
-        `extra_policies` adds policies beside the presets (the chaos run's short test policies)."""
+        `extra_policies` adds policies beside the presets (the chaos run's short test policies).
+        `buyer_records` reads a buyer's refund behaviour from the case store (store.queries.buyer_record);
+        with it, the policy's abuse rules route a suspicious request to support."""
         self.client = client
         self.task_queue = task_queue
         self.clock = clock
         self.extra_policies = extra_policies or {}
+        self.buyer_records = buyer_records
 
     @classmethod
-    async def connect(cls, settings: Settings | None = None) -> CaseClient:
+    async def connect(cls, settings: Settings | None = None, buyer_records: BuyerRecords | None = None) -> CaseClient:
         settings = settings or Settings()
-        return cls(await connect(settings), settings.temporal_task_queue)
+        return cls(await connect(settings), settings.temporal_task_queue, buyer_records=buyer_records)
 
     async def open(self, new: NewCase) -> Opened:
         """Opens the case, or finds the one this request id already opened. Raises CaseRefused."""
@@ -149,7 +158,8 @@ class CaseClient:
             raise CaseRefused(str(err)) from None
         case_id = case_id_for(new.request_id)
         now = await self.clock()
-        request = OpenCase(case_id=case_id, policy=policy, requested_at=now, **new.model_dump(exclude={"policy"}))
+        abuse = await self._abuse_suspected(new, policy, now)
+        request = OpenCase(case_id=case_id, policy=policy, requested_at=now, abuse_suspected=abuse, **new.model_dump(exclude={"policy"}))
         try:
             engine.check_open(request, now)
         except engine.Refusal as refusal:
@@ -170,6 +180,13 @@ class CaseClient:
         except WorkflowAlreadyStartedError:
             return Opened(case_id, wid, created=False)
         return Opened(case_id, wid, created=True)
+
+    async def _abuse_suspected(self, new: NewCase, policy: Policy, now: datetime) -> str | None:
+        if self.buyer_records is None:
+            return None
+        since = now - policy.hours(policy.abuse.within_hours)
+        record = await asyncio.to_thread(self.buyer_records, new.order.buyer_id, new.order.order_id, since)
+        return suspicion(policy.abuse, new.kind, record)
 
     async def send(self, case_id: str, message: Decision | PartyMessage | Fact, *, wait: bool = True) -> CaseView | None:
         """Delivers a message. People's decisions are updates (a yes or no now) unless wait=False;

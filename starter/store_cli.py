@@ -42,8 +42,8 @@ def report(
     days: Annotated[int, typer.Option(help="The cases opened in this many days up to now.")] = 30,
     as_json: JsonOpt = False,
 ) -> None:
-    """KPIs: resolution rate, time to resolve (average, p90), reasons, issue rate per seller (over 5 %
-    flagged), sellers with cases past their deadline."""
+    """KPIs: resolution rate, time to resolve (average, p90), requests reviewed for refund abuse,
+    reasons, issue rate per seller (over 5 % flagged), sellers with cases past their deadline."""
     now = datetime.now(UTC)
     shown = queries.report(open_store(), now - timedelta(days=days), now, now)
     data = shown.as_dict()
@@ -51,8 +51,11 @@ def report(
         _emit(True, data, "")
         return
     rate = "—" if shown.resolution_rate is None else f"{shown.resolution_rate:.0%}"
-    summary = Table("opened", "resolved", "resolution rate", "average to resolve", "p90 to resolve", title=f"cases opened in the last {days} days")
-    summary.add_row(str(shown.opened), str(shown.resolved), rate, _hours(shown.average_hours), _hours(shown.p90_hours))
+    summary = Table(
+        "opened", "resolved", "resolution rate", "average to resolve", "p90 to resolve", "reviewed for refund abuse",
+        title=f"cases opened in the last {days} days",
+    )  # fmt: skip
+    summary.add_row(str(shown.opened), str(shown.resolved), rate, _hours(shown.average_hours), _hours(shown.p90_hours), str(shown.reviewed))
     reasons = Table("reason", "cases", title="reasons")
     for reason, count in sorted(shown.reasons.items(), key=lambda item: -item[1]):
         reasons.add_row(reason, str(count))

@@ -1,5 +1,5 @@
 """What people read from the store: a seller's queue, an order with its payout state, a buyer's cases,
-and the marketplace's KPIs. The same SQL on SQLite and PostgreSQL, but for the seconds between two
+the marketplace's KPIs, and a buyer's refund behaviour. The same SQL on SQLite and PostgreSQL, but for the seconds between two
 times, which each database spells its own way."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Float, and_, case, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from store.database import Store
-from store.schema import CaseRow, OrderVolumeRow, PayoutHoldRow, PayoutRow, SellerFlagRow
+from cases.abuse import BuyerRecord
+from store.database import REFUND_STATUS, Store
+from store.schema import CaseRow, OrderVolumeRow, PayoutHoldRow, PayoutRow, RefundRow, RegisteredOrderRow, SellerFlagRow, TimelineRow
 
 ISSUE_RATE_LIMIT = 0.05  # seed 002: a brand above 5 % loses ranking and visibility
 
@@ -91,6 +92,34 @@ def flagged_sellers(store: Store) -> list[tuple[str, int, datetime]]:
         return [(seller, count, since) for seller, count, since in session.execute(query)]
 
 
+def buyer_record(store: Store, buyer_id: str, order_id: str, since: datetime) -> BuyerRecord:
+    """A buyer's refund behaviour since `since`, across every seller, for the abuse rules (cases.abuse):
+    refund requests opened, money refunded (not failed), orders registered and those with a refund
+    request, counting `order_id`, whose case is about to open. A protection, opened at checkout on every
+    order that has one, is no request."""
+    with Session(store.engine) as session:
+        refund_requests = (CaseRow.buyer_id == buyer_id, CaseRow.kind == "refund_request", CaseRow.opened_at >= since)
+        requests = session.scalar(select(func.count()).where(*refund_requests))
+        refunded = session.execute(
+            select(RefundRow.currency, func.sum(RefundRow.amount))
+            .join(CaseRow, CaseRow.case_id == RefundRow.case_id)
+            .where(CaseRow.buyer_id == buyer_id, RefundRow.status != REFUND_STATUS["failed"], RefundRow.updated_at >= since)
+            .group_by(RefundRow.currency)
+        ).all()
+        orders = session.scalar(
+            select(func.count()).where(RegisteredOrderRow.buyer_id == buyer_id, RegisteredOrderRow.registered_at >= since)
+        )
+        with_cases = set(
+            session.scalars(select(CaseRow.order_id).where(*refund_requests).distinct())
+        )
+    return BuyerRecord(
+        requests=requests or 0,
+        refunded={currency: int(total) for currency, total in refunded},
+        orders=orders or 0,
+        orders_with_cases=len(with_cases | {order_id}),
+    )
+
+
 def buyer_cases(store: Store, buyer_id: str, limit: int = 50) -> list[CaseRow]:
     query = select(CaseRow).where(CaseRow.buyer_id == buyer_id).order_by(CaseRow.opened_at.desc(), CaseRow.case_id).limit(limit)
     with store.sessions() as session:
@@ -124,6 +153,7 @@ class Report:
     reasons: dict[str, int]
     issue_rates: list[SellerRate]
     overdue: dict[str, int] = field(default_factory=dict)  # seller -> open cases past their deadline
+    reviewed: int = 0  # requests the platform sent to support for its refund review (fraud flag or abuse rules)
 
     @property
     def resolution_rate(self) -> float | None:
@@ -143,6 +173,7 @@ class Report:
             "since": self.since, "until": self.until, "opened": self.opened, "resolved": self.resolved,
             "resolution_rate": self.resolution_rate, "average_hours": self.average_hours, "p90_hours": self.p90_hours,
             "reasons": self.reasons, "issue_rates": rates, "overdue_sellers": self.overdue,
+            "reviewed_for_refund_abuse": self.reviewed,
         }  # fmt: skip
 
 
@@ -165,6 +196,10 @@ def report(store: Store, since: datetime, until: datetime, now: datetime) -> Rep
             OrderVolumeRow.day >= since.date(), OrderVolumeRow.day <= last_day
         )
         orders_by_seller = dict(session.execute(volumes.group_by(OrderVolumeRow.seller_id)).all())
+        reviewed = session.scalar(
+            select(func.count()).select_from(TimelineRow).join(CaseRow, CaseRow.case_id == TimelineRow.case_id)
+            .where(window, TimelineRow.kind == "refund_review")
+        )  # fmt: skip
         overdue = dict(
             session.execute(
                 select(CaseRow.seller_id, func.count())
@@ -176,7 +211,7 @@ def report(store: Store, since: datetime, until: datetime, now: datetime) -> Rep
     rates = [SellerRate(seller, count, int(orders_by_seller.get(seller, 0))) for seller, count in cases_by_seller.items()]
     rates.sort(key=lambda r: (r.rate is None, -(r.rate or 0), r.seller_id))
     hours = lambda s: None if s is None else float(s) / 3600  # noqa: E731
-    return Report(since, until, opened, resolved, hours(average), hours(p90), reasons, rates, overdue)
+    return Report(since, until, opened, resolved, hours(average), hours(p90), reasons, rates, overdue, reviewed or 0)
 
 
 def _seconds(session: Session, start, end):
