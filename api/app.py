@@ -7,7 +7,6 @@ each one's body model from its live annotation.
 
 import asyncio
 import hashlib
-from functools import partial
 import json
 import secrets
 from contextlib import asynccontextmanager
@@ -188,6 +187,11 @@ class Delivery(BaseModel):
     delivered_at: datetime | None
 
 
+class Reinstated(BaseModel):
+    seller_id: str
+    lifted_cases: list[str] = Field(description="The cases whose flags on the seller were lifted.")
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -205,7 +209,7 @@ def create_app(
         state["store"] = store or Store(settings.database_url)
         if store is None:
             state["store"].migrate()
-        state["client"] = case_client or await CaseClient.connect(settings, buyer_records=partial(queries.buyer_record, state["store"]))
+        state["client"] = case_client or (await CaseClient.connect(settings)).use_store(state["store"])
         yield
 
     app = FastAPI(
@@ -401,6 +405,18 @@ def create_app(
         _action_route(path, model, is_fact=True)
 
     # ------------------------------------------------------------------------------------ reads
+
+    @app.post("/v1/sellers/{seller_id}/reinstatement", response_model=Reinstated, tags=["sellers"])
+    async def reinstate_seller(seller_id: OpaquePath, caller: Annotated[Caller, Depends(authenticate)]) -> Reinstated:
+        """Support reinstates a seller flagged by cases left unresolved too long, once every such case is
+        resolved (resolving a case does not lift its flag: seed 001). 409 while one is open, or if the
+        seller is not flagged."""
+        allow(caller, Role.SUPPORT_CONSOLE)
+        try:
+            lifted = await asyncio.to_thread(state["store"].reinstate_seller, seller_id, f"support:{caller.name}", datetime.now(UTC))
+        except Refusal as refusal:
+            raise Problem(409, "Not possible now", refusal.field, refusal.rule) from None
+        return Reinstated(seller_id=seller_id, lifted_cases=lifted)
 
     @app.get("/v1/sellers/{seller_id}/cases", response_model=SellerCases, tags=["reads"])
     async def seller_cases(

@@ -31,7 +31,7 @@ from cases.policy import Policy
 # The code generation a case opens under, recorded in the case and kept for its whole life (across
 # continue-as-new). A rule that must treat cases opened before a change differently reads
 # `case.generation`; the generation goes up with such a change (docs/changing-workflow-code.md).
-GENERATION = 1
+GENERATION = 2
 
 
 class Case(BaseModel):
@@ -65,10 +65,12 @@ class Case(BaseModel):
     notices_sent: int = 0
     version: int = 0
     closed_at: datetime | None = None
-    reopenable_until: datetime | None = None
+    reopenable_until: datetime | None = None  # where the policy limits reopening: support may until then
     other_cases_refunded: int = 0  # minor units of the order currency, as the order budget last said
     flag_seller_at: datetime | None = None
-    seller_flagged: bool = False
+    # When this case last flagged its seller. Closing the case leaves the flag: support lifts it, in the
+    # case store, when it reinstates the seller (seed 001); only a reopened case can flag again.
+    seller_flagged_at: datetime | None = None
     reopened: int = 0
     refusals_not_written: int = 0  # refused or unreadable signals only counted (engine.refuse)
 
@@ -106,8 +108,13 @@ class Case(BaseModel):
 
     @property
     def is_final(self) -> bool:
-        """Closed for good: closed, and support may no longer reopen it."""
-        return self.is_closed and self.reopenable_until is None
+        """Closed for good: closed under a policy that lets nobody reopen it. A reopenable case's
+        workflow still ends when it closes; a reopening starts it again (starter.client)."""
+        return self.is_closed and not self.policy.support_may_reopen
+
+    @property
+    def seller_flagged(self) -> bool:
+        return self.seller_flagged_at is not None
 
     def party_id(self, party: Party) -> str | None:
         return {Party.BUYER: self.order.buyer_id, Party.SELLER: self.order.seller_id}.get(party)

@@ -26,7 +26,6 @@ from cases.messages import (
     ReminderDue,
     Reopening,
     RefundConfirmation,
-    ReopeningLapsed,
     ResolutionConfirmed,
     ReturnDelivered,
     ReturnInspection,
@@ -118,9 +117,8 @@ WHO_MAY: dict[str, dict[Status, set[Party]]] = {
     "reminder_due": {s: {P.CLOCK} for s in OPEN_STATUSES},
     "seller_flag_due": {s: {P.CLOCK} for s in OPEN_STATUSES},
     "escalation_opens": {S.AWAITING_SELLER_RESPONSE: {P.CLOCK}},
-    # A closed case takes only these, and only while its policy lets support reopen it.
+    # A closed case takes only this, and only where its policy lets support reopen it.
     "reopening": {S.CLOSED: {P.SUPPORT}},
-    "reopening_lapsed": {S.CLOSED: {P.CLOCK}},
 }
 
 # What one case carries at most, whoever sends it: its timeline stays far below Temporal's payload limit.
@@ -235,6 +233,12 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
     return step.done()
 
 
+# What a seller whose flagged case is resolved is told (seed 001).
+REINSTATEMENT = (
+    "The case is resolved. Your account's restrictions are not lifted automatically: contact support to "
+    "request reinstatement."
+)
+
 # What everyone is told of a request the platform reviews; why it does is support's alone.
 REVIEW_NOTE = "the platform reviews this request; the seller is not asked"
 
@@ -303,7 +307,7 @@ def check_sender(case: Case, message: CaseMessage) -> None:
 
 
 def _check_now(case: Case, message: CaseMessage, now: datetime) -> None:
-    if case.is_final or (case.is_closed and message.kind not in ("reopening", "reopening_lapsed")):
+    if case.is_final or (case.is_closed and message.kind != "reopening"):
         raise Refusal("status", f"the case is closed ({case.outcome.value if case.outcome else 'closed'}){_final_note(case)}")
     allowed = WHO_MAY[message.kind].get(case.status)
     if not allowed:
@@ -402,26 +406,19 @@ def _check_escalation(case: Case, msg: Escalation, now: datetime) -> None:
 def _final_note(case: Case) -> str:
     if case.reopenable_until is not None:
         return f"; only support may reopen it, until {case.reopenable_until:%Y-%m-%d %H:%M} UTC"
-    hours = case.policy.reopen_within_hours
-    if hours is not None:
-        return f"; support may reopen a case only within {hours} h of its closing, and that time has passed"
+    if case.policy.support_may_reopen:
+        return "; only support may reopen it"
     return "; nothing more can be done"
 
 
 def _check_reopening(case: Case, msg: Reopening, now: datetime) -> None:
-    assert case.reopenable_until is not None  # `check` refuses a final case before this
-    if now > case.reopenable_until:
+    if case.reopenable_until is not None and now > case.reopenable_until:
         raise Refusal("kind", f"support may reopen this case only until {case.reopenable_until:%Y-%m-%d %H:%M} UTC")
 
 
 def _check_seller_flag_due(case: Case, msg: SellerFlagDue, now: datetime) -> None:
     if msg.at != case.flag_seller_at:
         raise Refusal("at", "the case's seller is not due to be flagged at this time")
-
-
-def _check_reopening_lapsed(case: Case, msg: ReopeningLapsed, now: datetime) -> None:
-    if msg.at != case.reopenable_until:
-        raise Refusal("at", "the time to reopen this case does not end at this time")
 
 
 def escalation_opens_at(case: Case) -> datetime | None:
@@ -454,7 +451,6 @@ _CHECKS = {
     EscalationOpens: _check_escalation_opens,
     Reopening: _check_reopening,
     SellerFlagDue: _check_seller_flag_due,
-    ReopeningLapsed: _check_reopening_lapsed,
     ReminderDue: _check_reminder,
     SellerResponse: _check_seller_response,
     SupportDecision: _check_support_decision,
@@ -583,15 +579,15 @@ class _Step:
 
     def close(self, outcome: Outcome, tell: tuple[Party, ...] = (P.BUYER, P.SELLER)) -> None:
         self.case.flag_seller_at = None
-        if self.case.seller_flagged:
-            self.case.seller_flagged = False
-            self.log("seller_flag_lifted", "the case is resolved: its flag on the seller is lifted")
         self.move(S.CLOSED)
         self.case.outcome = outcome
         self.case.closed_at = self.now
         hours = self.case.policy.reopen_within_hours
         self.case.reopenable_until = self.now + self.case.policy.hours(hours) if hours is not None else None
         self.tell(tell, "case_closed", f"The case is closed: {outcome.value}.")
+        if self.case.seller_flagged:  # seed 001: privileges are not restored automatically
+            self.log("seller_flag_kept", "the case is resolved; the seller stays flagged until support reinstates it")
+            self.tell((P.SELLER,), "reinstatement", REINSTATEMENT)
 
     def escalate(self, why: str, told: str | None = None) -> None:
         """Hands the case to support with `why` on its ticket; the parties are told `told` if given."""
@@ -874,15 +870,14 @@ def _reopening(step: _Step, msg: Reopening) -> None:
 
 def _seller_flag_due(step: _Step, msg: SellerFlagDue) -> None:
     case = step.case
-    case.flag_seller_at, case.seller_flagged = None, True
+    case.flag_seller_at, case.seller_flagged_at = None, step.now
     hours = case.policy.flag_seller_after_hours
-    step.log("seller_flagged", f"unresolved for {hours} h: the seller is flagged until the case is resolved")
-    step.tell((P.SELLER,), "seller_flagged", "A case unresolved for too long flags your account: it may be restricted until the case is resolved.")
-
-
-def _reopening_lapsed(step: _Step, msg: ReopeningLapsed) -> None:
-    step.case.reopenable_until = None
-    step.log("reopening_lapsed", "the time to reopen has passed: the case is final")
+    step.log("seller_flagged", f"unresolved for {hours} h: the seller is flagged until support reinstates it")
+    step.tell(
+        (P.SELLER,),
+        "seller_flagged",
+        "A case unresolved for too long flags your account: it may be restricted. Resolve the case, then contact support to request reinstatement.",
+    )
 
 
 def _party_message(step: _Step, msg: PartyMessage) -> None:
@@ -961,12 +956,8 @@ def _hours(span: timedelta) -> str:
 
 def next_alarm(case: Case) -> tuple[datetime, CaseMessage] | None:
     """What the clock must deliver next, and when: the earliest of the buyer's escalation opening, the
-    seller's flag, a reminder, and the deadline itself; for a closed case, the end of the time to reopen
-    it."""
-    if case.is_closed:
-        at = case.reopenable_until
-        return None if at is None else (at, ReopeningLapsed(by=CLOCK, at=at))
-    if case.deadline is None:
+    seller's flag, a reminder, and the deadline itself; nothing for a closed case."""
+    if case.is_closed or case.deadline is None:
         return None
     deadline = case.deadline
     alarms: list[tuple[datetime, CaseMessage]] = [
@@ -1022,5 +1013,4 @@ _HANDLERS = {
     EscalationOpens: _escalation_opens,
     Reopening: _reopening,
     SellerFlagDue: _seller_flag_due,
-    ReopeningLapsed: _reopening_lapsed,
 }

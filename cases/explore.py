@@ -11,8 +11,10 @@ Checked in every state:
 - an open case has a deadline, and the clock's alarm is accepted: no case waits forever;
 - refunded never exceeds what was paid, nor with the order's other cases (as the order budget reports
   them) more than was paid, and the seller's net charge never exceeds it plus one label;
-- a closed case flags no seller, and refuses every message but support's reopening, and only while its policy allows it;
-  once that time has passed (or where it never opened) the case is final and refuses everything;
+- a closed case arms no seller flag and refuses every message but support's reopening, and that only where
+  its policy allows it: years later too unless the policy limits it; elsewhere the case is final and
+  refuses everything;
+- a flagged seller may be reinstated by support once the case is resolved, and not before;
 - the awaited party has at least one action the rules accept.
 """
 
@@ -26,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 from cases.case import Case
 from cases.engine import Refusal, allowed_actions, apply, next_alarm, open_case
+from cases.sellers import check_reinstatement
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -51,6 +54,7 @@ from cases.money import Money
 from cases.policy import Policy
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+YEARS_LATER = timedelta(days=3 * 365)  # a closed case reopened this much later
 SELLER = Actor(party=Party.SELLER, id="seller-x")
 BUYER = Actor(party=Party.BUYER, id="buyer-x")
 SUPPORT = Actor(party=Party.SUPPORT, id="agent-x")
@@ -250,6 +254,8 @@ def explore(policy: Policy, max_depth: int = 60) -> Report:
 def _moves(case: Case, now: datetime, alarm: tuple[datetime, CaseMessage] | None) -> list[tuple[CaseMessage, datetime]]:
     later = now + timedelta(minutes=1)
     moves = [(m, later) for m in candidates(case)]
+    if case.is_closed:  # reopening at any later time: a closed case's workflow no longer runs, so years may pass
+        moves.append((Reopening(by=SUPPORT), now + YEARS_LATER))
     if alarm:
         moves.append((alarm[1], alarm[0]))
     return moves
@@ -275,20 +281,32 @@ def _check(
         fail(f"this case and the order's other cases refunded more than was paid: {case.refundable} left")
     if not 0 <= case.charged_to_seller.amount <= paid + policy.label_fee(case.currency).amount:
         fail(f"seller charged {case.charged_to_seller} beyond what was paid plus one label")
+    if case.seller_flagged:
+        try:
+            check_reinstatement(case.order.seller_id, {case.case_id: case.status})
+            reinstatable = True
+        except Refusal:
+            reinstatable = False
+        if reinstatable is not case.is_closed:
+            fail("support could reinstate the seller of an unresolved case" if reinstatable else "support cannot reinstate the seller of a resolved case")
     if case.is_closed:
         if case.deadline is not None:
             fail("a closed case still has a deadline")
-        if case.seller_flagged or case.flag_seller_at is not None:
-            fail("a closed case still flags its seller")
+        if case.flag_seller_at is not None:
+            fail("a closed case still means to flag its seller")
+        years_later = [after for m, at, after in results if m.kind == "reopening" and at - now > timedelta(days=365)]
+        if policy.support_may_reopen and policy.reopen_within_hours is None and not all(years_later):
+            fail("support could not reopen a closed case years later, though the policy sets no limit")
         clock = alarm[1] if alarm else None
         accepted = [m for m, _, after in results if after is not None and m != clock]
-        if case.is_final and (accepted or alarm):
-            fail(f"a final case accepted {accepted[0].kind if accepted else 'an alarm'}")
+        if alarm is not None:
+            fail(f"a closed case still arms the clock: {alarm[1].kind}")
+        if case.is_final and accepted:
+            fail(f"a final case accepted {accepted[0].kind}")
         strays = [m.kind for m in accepted if (m.kind, m.by.party) != ("reopening", Party.SUPPORT)]
         if strays:
             fail(f"a closed case accepted {strays[0]}: only support may reopen it")
-        if case.is_final:
-            return
+        return  # its workflow ends: nothing waits, no alarm is armed
     if alarm is None:
         fail(f"open case in {case.status.value} has no deadline: it could wait forever")
     at, clock = alarm

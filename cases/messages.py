@@ -50,7 +50,10 @@ class OpenCase(Strict):
     requested_at: Moment | None = Field(
         default=None, description="When the client checked the request; see engine.opening_time."
     )
-    continued: Case | None = Field(default=None, description="Set by continue-as-new only: the state carried over.")
+    continued: Case | None = Field(default=None, description="Set by continue-as-new, and by a reopening: the state carried over.")
+    reopening: Reopening | None = Field(
+        default=None, description="A closed case started again (starter.client) to take this reopening first."
+    )
     continue_after_events: int = Field(
         default=10_000, ge=100, description="Operational: continue as new once the history passes this many events."
     )
@@ -162,7 +165,8 @@ class Appeal(Sent):
 
 
 class Reopening(Sent):
-    """Support reopens a closed case (policies that allow it, while they allow it); support decides next."""
+    """Support reopens a closed case (policies that allow it, within their limit if they set one);
+    support decides next."""
 
     kind: Literal["reopening"] = "reopening"
     note: Note | None = None
@@ -221,12 +225,6 @@ class ReminderDue(_Alarm):
     kind: Literal["reminder_due"] = "reminder_due"
 
 
-class ReopeningLapsed(_Alarm):
-    """The time to reopen a closed case has passed: the case is final."""
-
-    kind: Literal["reopening_lapsed"] = "reopening_lapsed"
-
-
 class SellerFlagDue(_Alarm):
     """The case has been unresolved long enough to flag its seller."""
 
@@ -253,6 +251,8 @@ Decision = (
     | Reopening
 )
 Fact = ReturnShipped | ReturnDelivered | RefundSettled | RefundFailed
-Clock = DeadlinePassed | ReminderDue | EscalationOpens | SellerFlagDue | ReopeningLapsed
+Clock = DeadlinePassed | ReminderDue | EscalationOpens | SellerFlagDue
 CaseMessage = Annotated[Decision | PartyMessage | Fact | Clock, Field(discriminator="kind")]
 FACT_KINDS = frozenset(model.model_fields["kind"].default for model in get_args(Fact))
+
+OpenCase.model_rebuild()  # it names Reopening, defined after it

@@ -169,8 +169,9 @@ class Policy(Strict):
     flag_seller_after_hours: int | None = Field(
         default=None, gt=0, description="A case unresolved this long flags its seller (account may be restricted) until it closes."
     )
+    support_may_reopen: bool = Field(False, description="Support may reopen a closed case, at any later time unless limited.")
     reopen_within_hours: int | None = Field(
-        default=None, gt=0, description="Support may reopen a closed case for this long after it closed."
+        default=None, gt=0, description="With support_may_reopen: only this long after the case closed."
     )
     protection_extension_hours: int | None = Field(
         default=None, gt=0, description="Protection cases: reporting a problem extends the protection by this much."
@@ -217,6 +218,12 @@ class Policy(Strict):
         unknown = sorted(set(self.labels) - known)
         if unknown:
             raise ValueError(f"labels: {', '.join(unknown)} is neither a status nor an outcome")
+        return self
+
+    @model_validator(mode="after")
+    def _a_reopening_limit_needs_reopening(self) -> Policy:
+        if self.reopen_within_hours is not None and not self.support_may_reopen:
+            raise ValueError("reopen_within_hours: limits reopening, which this policy does not allow (support_may_reopen)")
         return self
 
     @model_validator(mode="after")

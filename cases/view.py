@@ -43,7 +43,8 @@ class CaseView(BaseModel):
     protected_until: datetime | None = None
     reopenable_until: datetime | None = None
     reopened: int = 0
-    seller_flagged: bool = False
+    seller_flagged: bool = Field(default=False, description="This case flagged its seller; support lifts the flag by reinstating the seller.")
+    seller_flagged_at: datetime | None = None
     refusals_not_written: int = Field(default=0, description="Refused or unreadable signals counted, not written (engine.refuse).")
     version: int
 
@@ -71,6 +72,8 @@ def waiting_for(case: Case) -> str:
         line = f"Closed: {case.outcome.value if case.outcome else 'closed'}."
         if case.reopenable_until is not None:
             line += f" Support may reopen it until {case.reopenable_until:%Y-%m-%d %H:%M} UTC."
+        elif case.policy.support_may_reopen:
+            line += " Support may reopen it."
         return line
     line = f"Waiting for {_WAITS[case.status]}"
     if case.deadline:
@@ -120,6 +123,7 @@ def view(case: Case) -> CaseView:
         reopenable_until=case.reopenable_until,
         reopened=case.reopened,
         seller_flagged=case.seller_flagged,
+        seller_flagged_at=case.seller_flagged_at,
         refusals_not_written=case.refusals_not_written,
         version=case.version,
     )

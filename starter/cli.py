@@ -8,7 +8,6 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cases import policies
+from cases.engine import Refusal
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -47,7 +47,6 @@ from starter import render
 from starter.client import CaseClient, CaseRefused, NewCase
 from starter.settings import Settings
 from starter import reconcile, schemas, store_cli
-from store import queries
 
 app = typer.Typer(help="Marketplace refund cases on Temporal.", no_args_is_help=True, pretty_exceptions_enable=False)
 seller = typer.Typer(help="Act as the seller.", no_args_is_help=True)
@@ -77,7 +76,7 @@ def _plain_errors() -> Iterator[None]:
     """Refusals and bad input become one clear line naming the field, and exit code 2."""
     try:
         yield
-    except CaseRefused as refused:
+    except (CaseRefused, Refusal) as refused:
         err.print(f"[red]refused[/red] {refused}")
         raise typer.Exit(2) from None
     except ValidationError as invalid:
@@ -90,7 +89,7 @@ def _plain_errors() -> Iterator[None]:
 
 
 def _run(work: Callable[[CaseClient], Awaitable[Any]]) -> Any:
-    """Connects and runs `work`."""
+    """Connects, with the case store beside (abuse rules at opening, reopening a closed case), and runs `work`."""
 
     async def main() -> Any:
         settings = Settings()
@@ -99,7 +98,7 @@ def _run(work: Callable[[CaseClient], Awaitable[Any]]) -> Any:
         except RuntimeError as error:
             err.print(f"[red]cannot reach Temporal at {settings.temporal_address}[/red]: {error}. Is `make run` running?")
             raise typer.Exit(1) from None
-        return await work(client)
+        return await work(client.use_store(store_cli.open_store()))
 
     return asyncio.run(main())
 
@@ -191,7 +190,6 @@ def open_case(
     new = new_case()
 
     async def work(client: CaseClient) -> None:
-        client.buyer_records = partial(queries.buyer_record, store_cli.open_store())  # the policy's abuse rules read the store
         opened = await client.open(new)
         if as_json:
             out.print_json(json.dumps({"case_id": opened.case_id, "workflow_id": opened.workflow_id, "created": opened.created}))
@@ -300,6 +298,16 @@ def buyer_refund_arrived(
 ) -> None:
     """Where the seller refunds directly: say whether the money arrived, or that a partial refund is not accepted."""
     _act(case_id, Party.BUYER, as_id, lambda by, v: RefundConfirmation(by=by, answer=answer, note=note), signal)
+
+
+@support.command("reinstate")
+def support_reinstate(
+    seller_id: Annotated[str, typer.Argument(help="The seller to reinstate.")],
+    as_id: AsOpt = None,
+) -> None:
+    """Reinstate a flagged seller: lift the flags its resolved cases left (resolving a case does not)."""
+    lifted = store_cli.open_store().reinstate_seller(seller_id, f"support:{as_id or 'support-cli'}", datetime.now(UTC))
+    out.print(f"{seller_id} reinstated: the flags of case(s) {', '.join(lifted)} are lifted, and the seller is told")
 
 
 @support.command("decide")

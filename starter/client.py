@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,14 +23,17 @@ from activities.webhooks import WebhookDelivery
 from cases import engine, policies
 from cases.abuse import BuyerRecord, suspicion
 from codec.encryption import data_converter
-from cases.messages import FACT_KINDS, REQUEST_ID_LENGTH, Decision, Fact, OpenCase, PartyMessage
-from cases.model import CaseKind, Order, Reason
+from cases.case import Case
+from cases.messages import FACT_KINDS, REQUEST_ID_LENGTH, Decision, Fact, OpenCase, PartyMessage, Reopening
+from cases.model import CaseKind, Order, Reason, Status
 from cases.orders import RegisteredOrder, order_for_case, policy_for
 from cases.policy import Policy
 from cases.strict import Strict
-from cases.view import CaseView, static_details, static_summary
+from cases.view import CaseView, static_details, static_summary, view
 from starter.settings import Settings
 from starter.telemetry import tracing_interceptors
+from store import queries
+from store.database import Store
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
@@ -144,6 +148,14 @@ class CaseClient:
         self.clock = clock
         self.extra_policies = extra_policies or {}
         self.buyer_records = buyer_records
+        self.closed_cases: Callable[[str], Case | None] | None = None
+
+    def use_store(self, store: Store) -> CaseClient:
+        """Reads what only the case store knows: a buyer's refund behaviour (the abuse rules, at
+        opening) and the state a closed case ended with (a reopening, once its workflow has ended)."""
+        self.buyer_records = partial(queries.buyer_record, store)
+        self.closed_cases = store.closed_case
+        return self
 
     @classmethod
     async def connect(cls, settings: Settings | None = None, buyer_records: BuyerRecords | None = None) -> CaseClient:
@@ -165,21 +177,26 @@ class CaseClient:
         except engine.Refusal as refusal:
             raise CaseRefused(str(refusal)) from None
         preview = engine.open_case(request, now).case
-        wid = workflow_id(case_id)
+        created = await self._start(request, preview, WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        return Opened(case_id, workflow_id(case_id), created=created)
+
+    async def _start(self, request: OpenCase, case: Case, reuse: WorkflowIDReusePolicy) -> bool:
+        """Starts the case's workflow, findable from its first event; False if a run of it already
+        runs (or, for an opening, ever ran: a case id opens once)."""
         try:
             await self.client.start_workflow(
                 RefundCaseWorkflow.run,
                 request,
-                id=wid,
+                id=workflow_id(request.case_id),
                 task_queue=self.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_reuse_policy=reuse,
                 static_summary=static_summary(request),
                 static_details=static_details(request),
-                search_attributes=search_attributes.initial(preview),
+                search_attributes=search_attributes.initial(case),
             )
         except WorkflowAlreadyStartedError:
-            return Opened(case_id, wid, created=False)
-        return Opened(case_id, wid, created=True)
+            return False
+        return True
 
     async def _abuse_suspected(self, new: NewCase, policy: Policy, now: datetime) -> str | None:
         if self.buyer_records is None:
@@ -191,6 +208,8 @@ class CaseClient:
     async def send(self, case_id: str, message: Decision | PartyMessage | Fact, *, wait: bool = True) -> CaseView | None:
         """Delivers a message. People's decisions are updates (a yes or no now) unless wait=False;
         carrier and payment facts are always signals. Raises CaseRefused on a refused update."""
+        if isinstance(message, Reopening) and (reopened := await self._reopen(case_id, message)) is not None:
+            return reopened
         handle = self.client.get_workflow_handle(workflow_id(case_id))
         try:
             if not wait or message.kind in FACT_KINDS:
@@ -202,8 +221,57 @@ class CaseClient:
                 raise CaseRefused(err.cause.message) from None
             raise
         except RPCError as err:
+            # A reopening that met the closed case's workflow as it ended: start it again.
+            if isinstance(message, Reopening) and (reopened := await self._reopen(case_id, message)) is not None:
+                return reopened
             await self._explain(case_id, err)
             raise
+
+    async def _reopen(self, case_id: str, reopening: Reopening) -> CaseView | None:
+        """A closed case's workflow has ended: starts it again from the state the case store kept, to
+        take the reopening first (the same rules judge it here, then in the workflow). None while its
+        workflow still runs, or with no store: the update then goes to the running case as usual."""
+        closed = await self._closed(case_id)
+        if closed is None:
+            return None
+        try:
+            engine.check(closed, reopening, await self.clock())
+        except engine.Refusal as refusal:
+            raise CaseRefused(str(refusal)) from None
+        if engine.is_repeat(closed, reopening):
+            return view(closed)
+        request = OpenCase(
+            case_id=case_id, request_id=closed.request_id, kind=closed.kind, reason=closed.reason, order=closed.order,
+            policy=closed.policy, continued=closed, reopening=reopening,
+        )  # fmt: skip
+        if not await self._start(request, closed, WorkflowIDReusePolicy.ALLOW_DUPLICATE):
+            return None  # another reopening started it first: the update goes to that run
+        shown = await self._past(case_id, closed.version)
+        if shown.status is Status.CLOSED:  # refused in the workflow after all (a limit passed meanwhile)
+            raise CaseRefused(shown.timeline[-1].summary)
+        return shown
+
+    async def _closed(self, case_id: str) -> Case | None:
+        """The state of a closed case whose workflow has ended, or None."""
+        if self.closed_cases is None:
+            return None
+        try:
+            if await self.is_running(case_id):
+                return None
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            # Past the namespace's retention the server has forgotten the case; the store has not.
+        return await asyncio.to_thread(self.closed_cases, case_id)
+
+    async def _past(self, case_id: str, version: int, seconds: float = 30) -> CaseView:
+        """The case view once the case has moved past `version`."""
+        for _ in range(int(seconds * 20)):
+            shown = await self.show(case_id)
+            if shown.version > version:
+                return shown
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"case {case_id} did not take its reopening within {seconds} s")
 
     async def _explain(self, case_id: str, err: RPCError) -> None:
         """Turns "not found" from the server into the rule it means: no such case, or a closed one."""
@@ -214,10 +282,13 @@ class CaseClient:
                 raise CaseRefused(f"case_id: there is no case {case_id}") from None
             raise err from None
         if not running:
+            closed = await self._closed(case_id)
+            if closed is not None and closed.policy.support_may_reopen:
+                raise CaseRefused("status: the case is closed; only support may reopen it") from None
             raise CaseRefused("status: the case is closed; nothing more can be done") from None
 
     async def is_running(self, case_id: str) -> bool:
-        """Whether the case's workflow still runs: open, or closed but still reopenable."""
+        """Whether the case's workflow still runs: it runs while the case is open."""
         return await workflow_running(self.client, workflow_id(case_id))
 
     async def parties(self, case_id: str) -> tuple[str, str] | None:
@@ -227,9 +298,10 @@ class CaseClient:
         try:
             described = await describe(self.client, workflow_id(case_id))
         except RPCError as err:
-            if err.status is RPCStatusCode.NOT_FOUND:
-                return None
-            raise
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            closed = await self._closed(case_id)  # a closed case the server no longer keeps
+            return None if closed is None else (closed.order.seller_id, closed.order.buyer_id)
         fields = described.workflow_execution_info.search_attributes.indexed_fields
         keys = (search_attributes.SELLER_ID.name, search_attributes.BUYER_ID.name)
         if not all(key in fields for key in keys):
@@ -241,10 +313,14 @@ class CaseClient:
         return await self.client.get_workflow_handle(workflow_id(case_id)).query(RefundCaseWorkflow.case_view)
 
     async def list(self, query: str = "", limit: int = 50) -> list[dict]:
-        """Cases from Temporal visibility, newest first; `query` is a visibility filter."""
+        """Cases from Temporal visibility, newest first; `query` is a visibility filter. A case that
+        continued as new or was reopened has several runs: it is listed once, as its newest run says."""
         base = "WorkflowType = 'RefundCase'"
-        rows = []
+        rows, seen = [], set()
         async for execution in self.client.list_workflows(f"{base} AND ({query})" if query else base, limit=limit):
+            if execution.id in seen:
+                continue
+            seen.add(execution.id)
             attrs = execution.typed_search_attributes
             row = {"case_id": execution.id.removeprefix("case-"), "opened_at": execution.start_time}
             row.update({key.name: attrs.get(key) for key in search_attributes.ALL})

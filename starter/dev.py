@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
 from api.auth import write_dev_tokens
@@ -21,7 +20,6 @@ from starter.client import CaseClient
 from starter.demo import feed_order_volumes, play
 from starter.store_cli import open_store
 from starter.settings import Settings
-from store import queries
 from workflows import search_attributes
 
 DATA = Path(".data")
@@ -121,7 +119,7 @@ async def main() -> None:
         from starter import render
 
         store = open_store()
-        client.buyer_records = partial(queries.buyer_record, store)  # as the HTTP API composes it
+        client.use_store(store)  # as the HTTP API composes it
         render.demo(Console(), await play(client, store))
         feed_order_volumes(store, datetime.now(UTC).date())
         print(f"\nTemporal UI: {UI}   (cases are workflows with ids case-…; filter e.g. CaseStatus=\"awaiting_support\")")

@@ -115,11 +115,12 @@ def order_volume(
 
 
 def flagged_sellers(as_json: JsonOpt = False) -> None:
-    """Sellers flagged by cases unresolved too long: the marketplace may restrict them."""
-    rows = [{"seller_id": seller, "unresolved_cases": count, "since": since} for seller, count, since in queries.flagged_sellers(open_store())]
-    table = Table("seller", "unresolved cases", "flagged since")
+    """Sellers flagged by cases left unresolved too long, until support reinstates them (`support
+    reinstate`): the marketplace may restrict them."""
+    rows = [{"seller_id": seller, "flagging_cases": count, "since": since} for seller, count, since in queries.flagged_sellers(open_store())]
+    table = Table("seller", "flagging cases", "flagged since")
     for row in rows:
-        table.add_row(row["seller_id"], str(row["unresolved_cases"]), f"{row['since']:%Y-%m-%d %H:%M}")
+        table.add_row(row["seller_id"], str(row["flagging_cases"]), f"{row['since']:%Y-%m-%d %H:%M}")
     _emit(as_json, rows, table if rows else "No seller is flagged.")
 
 

@@ -16,8 +16,10 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from cases.case import Case
 from cases.events import CaseEvent, events
-from cases.model import Refund, TimelineEntry
+from cases.model import Refund, Status, TimelineEntry
+from cases.sellers import check_reinstatement
 from cases.orders import RegisteredOrder, check_registered_again
 from cases.money import Money
 from cases.view import CaseView
@@ -25,7 +27,9 @@ from store.schema import (
     RegisteredOrderRow,
     Base,
     CaseRow,
+    ClosedCaseRow,
     LedgerRow,
+    NotificationRow,
     OrderBudgetRow,
     OrderVolumeRow,
     PayoutHoldRow,
@@ -135,24 +139,26 @@ class Store:
                 return session.get(model, key), False
             return row, True
 
-    def record_case(self, view: CaseView, new_entries: list[TimelineEntry], force: bool = False) -> bool:
+    def record_case(self, view: CaseView, new_entries: list[TimelineEntry], force: bool = False, state: Case | None = None) -> bool:
         """Writes what one transition of a case changed, unless a newer view is stored: the case row,
         its refunds, its flag on the seller and its order's payout hold; and any timeline rows not yet
         stored; and, in the same transaction, the webhook deliveries its events owe the subscribers (an
         outbox: an event is written once, with the change that caused it). Safe to repeat and to
         receive out of order. `force` (reconciliation only) writes the view whatever is stored, and
-        owes no events."""
-        recorded, _ = self.in_transaction(lambda connection: _record(connection, view, new_entries, force))
+        owes no events. `state`, a closed case's whole state, is kept for a later reopening."""
+        recorded, _ = self.in_transaction(lambda connection: _record(connection, view, new_entries, force, state))
         return recorded
 
-    def write_effects(self, rows: Sequence[Base], view: CaseView, new_entries: list[TimelineEntry], failed_refunds: list[str]) -> Written:
+    def write_effects(
+        self, rows: Sequence[Base], view: CaseView, new_entries: list[TimelineEntry], failed_refunds: list[str], state: Case | None = None
+    ) -> Written:
         """What one transition leaves behind, in one transaction: its ledger postings, support tickets
         and notices, each inserted once on its key; the shares of failed refunds given back to their
         order; and the read model, as `record_case` writes it. All or nothing, and safe to repeat."""
         def write(connection: Connection) -> Written:
             inserted = _add_new(connection, rows)
             _release(connection, failed_refunds)
-            recorded, deliveries = _record(connection, view, new_entries, False)
+            recorded, deliveries = _record(connection, view, new_entries, False, state)
             return Written(inserted, recorded, deliveries)
 
         return self.in_transaction(write)
@@ -191,6 +197,33 @@ class Store:
             check_registered_again(RegisteredOrder.model_validate(row.registration), registered)
             row.registration, row.updated_at = registered.model_dump(mode="json"), at
             return False
+
+    def closed_case(self, case_id: str) -> Case | None:
+        """The state a closed case ended with, for its reopening; None for a case not closed here."""
+        row = self.get(ClosedCaseRow, case_id)
+        return None if row is None else Case.model_validate(row.state)
+
+    def reinstate_seller(self, seller_id: str, by: str, at: datetime) -> list[str]:
+        """Support lifts every flag cases have raised on `seller_id`, once each such case is resolved
+        (cases.sellers raises Refusal otherwise, and nothing changes); the seller is told. Returns the
+        cases whose flags were lifted."""
+
+        def lift(connection: Connection) -> list[str]:
+            raised = connection.execute(RAISED_ON_SELLER, {"seller_id": seller_id}).all()
+            statuses = dict(connection.execute(CASE_STATUSES, {"case_ids": [row.case_id for row in raised]}).all())
+            check_reinstatement(seller_id, {row.case_id: Status(statuses.get(row.case_id, "closed")) for row in raised})
+            cases = sorted(row.case_id for row in raised)
+            connection.execute(LIFT_FLAGS, {"seller_id_": seller_id, "lifted_at": at, "lifted_by": by})
+            latest = max(raised, key=lambda row: row.raised_at).case_id
+            notice = {
+                "key": f"{latest}:reinstated:{at.isoformat()}", "case_id": latest, "party": "seller", "recipient_id": seller_id,
+                "event": "seller_reinstated", "body": "Support reinstated your account: the restrictions your cases brought are lifted.",
+                "created_at": at,
+            }  # fmt: skip
+            connection.execute(insert(NotificationRow.__table__), notice)
+            return cases
+
+        return self.in_transaction(lift)
 
     def registered_order(self, order_id: str) -> RegisteredOrder | None:
         row = self.get(RegisteredOrderRow, order_id)
@@ -351,8 +384,14 @@ UPDATE_CASE = update(CASES).where(CASES.c.case_id == bindparam("case_id_"))
 OPEN_ON_ORDER = select(func.count()).select_from(CASES).where(CASES.c.order_id == _ORDER, CASES.c.status != "closed")
 REFUND_KEYS = select(REFUNDS.c.idempotency_key).where(REFUNDS.c.case_id == _CASE)
 UPDATE_REFUND = update(REFUNDS).where(REFUNDS.c.idempotency_key == bindparam("key_"))
-FLAG = select(FLAGS.c.lifted_at).where(FLAGS.c.case_id == _CASE)
+FLAG = select(FLAGS.c.raised_at).where(FLAGS.c.case_id == _CASE)
 UPDATE_FLAG = update(FLAGS).where(FLAGS.c.case_id == bindparam("case_id_"))
+RAISED_ON_SELLER = select(FLAGS.c.case_id, FLAGS.c.raised_at).where(FLAGS.c.seller_id == bindparam("seller_id"), FLAGS.c.lifted_at.is_(None)).with_for_update()
+CASE_STATUSES = select(CASES.c.case_id, CASES.c.status).where(CASES.c.case_id.in_(bindparam("case_ids", expanding=True)))
+LIFT_FLAGS = update(FLAGS).where(FLAGS.c.seller_id == bindparam("seller_id_"), FLAGS.c.lifted_at.is_(None))
+CLOSED = ClosedCaseRow.__table__
+CLOSED_VERSION = select(CLOSED.c.version).where(CLOSED.c.case_id == _CASE)
+UPDATE_CLOSED = update(CLOSED).where(CLOSED.c.case_id == bindparam("case_id_"))
 TIMELINE_SEQS = select(TIMELINE.c.seq).where(TIMELINE.c.case_id == _CASE, TIMELINE.c.seq.in_(bindparam("seqs", expanding=True)))
 ENTRY_AT = select(TIMELINE.c.at).where(TIMELINE.c.case_id == _CASE, TIMELINE.c.seq == bindparam("seq"))
 UPDATE_ENTRY = update(TIMELINE).where(TIMELINE.c.case_id == bindparam("case_id_"), TIMELINE.c.seq == bindparam("seq_"))
@@ -437,7 +476,7 @@ def _release(connection: Connection, keys: list[str]) -> None:
             connection.execute(GIVE_BACK, {"order_id_": released.order_id, "amount": released.amount})
 
 
-def _record(connection: Connection, view: CaseView, new_entries: list[TimelineEntry], force: bool) -> tuple[bool, bool]:
+def _record(connection: Connection, view: CaseView, new_entries: list[TimelineEntry], force: bool, state: Case | None = None) -> tuple[bool, bool]:
     """`Store.record_case` inside a transaction; (whether the view was newer, whether deliveries were
     written)."""
     at = view.timeline[-1].at if view.timeline else view.opened_at
@@ -462,9 +501,10 @@ def _record(connection: Connection, view: CaseView, new_entries: list[TimelineEn
         else:
             connection.execute(UPDATE_CASE, {**case_values(view), "case_id_": view.case_id})
         _refunds(connection, view, at)
-        if stored is not None or view.seller_flagged:  # a case recorded for the first time has no flag row yet
-            _flag(connection, view, at)
+        _flag(connection, view)
         _hold(connection, view.order_id, hold.released_at if hold else None, at)
+        if state is not None:
+            _keep_closed(connection, state)
     if new_entries:
         seqs = [e.seq for e in new_entries]
         seen = set(connection.execute(TIMELINE_SEQS, {"case_id": view.case_id, "seqs": seqs}).scalars())
@@ -559,15 +599,28 @@ def _timeline_values(case_id: str, entry: TimelineEntry) -> dict:
     return {"case_id": case_id, "seq": entry.seq, "at": entry.at, "actor": str(entry.actor), "kind": entry.kind, "summary": entry.summary, "refused": entry.refused}
 
 
-def _flag(connection: Connection, view: CaseView, at: datetime) -> None:
+def _flag(connection: Connection, view: CaseView) -> None:
+    """Raises the case's flag on its seller when the case flagged it (again, for a reopened case that
+    flagged it later). Nothing here lifts a flag: support does (Store.reinstate_seller)."""
+    flagged_at = view.seller_flagged_at
+    if flagged_at is None:
+        return
     flag = connection.execute(FLAG, {"case_id": view.case_id}).first()
-    raised = {"case_id": view.case_id, "seller_id": view.seller_id, "raised_at": at, "lifted_at": None}
-    if view.seller_flagged and flag is None:
+    raised = {"case_id": view.case_id, "seller_id": view.seller_id, "raised_at": flagged_at, "lifted_at": None, "lifted_by": None}
+    if flag is None:
         connection.execute(insert(FLAGS), raised)
-    elif view.seller_flagged and flag.lifted_at is not None:
+    elif flagged_at > flag.raised_at:
         connection.execute(UPDATE_FLAG, {**raised, "case_id_": view.case_id})
-    elif not view.seller_flagged and flag is not None and flag.lifted_at is None:
-        connection.execute(UPDATE_FLAG, {"case_id_": view.case_id, "lifted_at": at})
+
+
+def _keep_closed(connection: Connection, state: Case) -> None:
+    """Keeps a closed case's state, the latest closing's only."""
+    values = {"case_id": state.case_id, "version": state.version, "closed_at": state.closed_at, "state": state.model_dump(mode="json")}
+    kept = connection.execute(CLOSED_VERSION, {"case_id": state.case_id}).scalar()
+    if kept is None:
+        connection.execute(insert(CLOSED), values)
+    elif kept < state.version:
+        connection.execute(UPDATE_CLOSED, {**values, "case_id_": state.case_id})
 
 
 def _hold(connection: Connection, order_id: str, released_at: datetime | None, at: datetime) -> None:

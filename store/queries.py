@@ -81,7 +81,7 @@ def payout_holds(store: Store, seller_id: str | None = None, limit: int = 100) -
 
 
 def flagged_sellers(store: Store) -> list[tuple[str, int, datetime]]:
-    """Sellers with unresolved cases that flag them: how many, and since when."""
+    """Sellers flagged by cases, until support reinstates them: by how many cases, and since when."""
     query = (
         select(SellerFlagRow.seller_id, func.count(), func.min(SellerFlagRow.raised_at))
         .where(SellerFlagRow.lifted_at.is_(None))

@@ -188,14 +188,27 @@ class OrderVolumeRow(Base):
 
 
 class SellerFlagRow(Base):
-    """A seller flagged by one unresolved case, until it closes: sellers with a flag not lifted may be
-    restricted by the marketplace."""
+    """A seller flagged by one case left unresolved too long: sellers with a flag not lifted may be
+    restricted by the marketplace. Resolving the case does not lift it; support does, reinstating the
+    seller (seed 001). `raised_at` is when the case flagged the seller (a reopened case may again)."""
 
     __tablename__ = "seller_flags"
     case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seller_id: Mapped[str] = mapped_column(String(64), index=True)
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lifted_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class ClosedCaseRow(Base):
+    """A closed case's whole state: its workflow has ended, and a reopening, at any later time, starts
+    it again from here (starter.client)."""
+
+    __tablename__ = "closed_cases"
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[dict] = mapped_column(JSON)
 
 
 class NotificationRow(Base):

@@ -119,7 +119,11 @@ async def worker_for(env, store, queue=None, gateway=None, **settings):
     with ThreadPoolExecutor(max_workers=8) as pool:
         worker = build_worker(env.client, config, store, pool, gateway=gateway)
         async with worker:
-            yield Harness(env, CaseClient(env.client, queue, clock=env.get_current_time), store)
+            client = CaseClient(env.client, queue, clock=env.get_current_time)
+            # Closed cases reopen from the store, as in production. The abuse rules stay off here: the
+            # tests' cases share one buyer; tests/test_abuse.py turns them on (client.use_store).
+            client.closed_cases = store.closed_case
+            yield Harness(env, client, store)
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -8,7 +8,6 @@ import asyncio
 import json
 import uuid
 from datetime import timedelta
-from functools import partial
 
 import httpx
 import pytest
@@ -99,7 +98,7 @@ async def _in_store(h, case_id: str) -> CaseRow:
 @pytest.mark.workflow
 async def test_ten_requests_from_one_buyer_in_an_hour_the_ninth_and_tenth_go_to_support(env, store):
     async with worker_for(env, store) as h:
-        h.client.buyer_records = partial(queries.buyer_record, h.store)
+        h.client.use_store(h.store)
         buyer = f"buyer-burst-{uuid.uuid4().hex[:6]}"
         opened = []
         for n in range(10):

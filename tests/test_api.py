@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 
 from api.app import create_app
 from api.auth import Caller, Callers, Role, hash_token
+from cases.model import Status
 from starter.client import case_id_for
 from starter.settings import Settings
 from store.schema import CaseRow
@@ -533,3 +534,23 @@ async def test_a_case_on_some_lines_refunds_those_lines_and_not_the_shipping(api
     case_id = (await api.post("/v1/cases", json={**body, "lines": ["sku-2"]}, headers=auth("buyer"))).json()["case_id"]
     refunded = await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response(), headers=auth("seller"))
     assert refunded.json()["refunded"] == {"amount": 1500, "currency": "EUR"}
+
+
+async def test_only_support_reinstates_a_seller_and_only_once_its_flagging_cases_are_resolved(api):
+    """Tried as a seller would: its own portal may not lift its flag; support may, once the case is
+    resolved (seed 001), and not while it is open."""
+    seller = f"seller-flagged-{uuid.uuid4().hex[:6]}"
+    case_id = await opened_case(api, seller_id=seller)
+    store, at = api.harness.store, await api.harness.env.get_current_time()
+    shown = await api.harness.client.show(case_id)
+    flagged = shown.model_copy(update={"seller_flagged": True, "seller_flagged_at": at, "version": shown.version + 10})
+    store.record_case(flagged, [])
+    path = f"/v1/sellers/{seller}/reinstatement"
+    for caller in ("seller", "buyer", "carrier", "order-system"):
+        problem(await api.post(path, headers=auth(caller)), 403, "Authorization")
+    still_open = problem(await api.post(path, headers=auth("support")), 409, "seller_id")
+    assert f"case(s) {case_id} flagging {seller} are not resolved yet" in still_open["rule"]
+    store.record_case(flagged.model_copy(update={"status": Status.CLOSED, "version": flagged.version + 1}), [])
+    lifted = await api.post(path, headers=auth("support"))
+    assert lifted.status_code == 200 and lifted.json() == {"seller_id": seller, "lifted_cases": [case_id]}
+    problem(await api.post(path, headers=auth("support")), 409, "seller_id")  # nothing left to lift

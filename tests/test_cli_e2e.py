@@ -186,14 +186,19 @@ async def test_demo_opens_its_cases_once(dev_server):
     assert {row["CasePolicy"] for row in listed} == set(policy_names())
 
 
-async def test_flagged_sellers_lists_sellers_with_a_flag_not_lifted(dev_server):
+async def test_flagged_sellers_lists_sellers_still_flagged_until_support_reinstates_them(dev_server):
     env, store, _ = dev_server
     since = datetime(2026, 11, 1, 9, tzinfo=UTC)
     store.insert_once(SellerFlagRow(case_id="flag-1", seller_id="seller-flagged", raised_at=since, lifted_at=None))
     store.insert_once(SellerFlagRow(case_id="flag-2", seller_id="seller-cleared", raised_at=since, lifted_at=since))
     rows = json.loads(await ok(env, "flagged-sellers", "--json"))
-    assert [(r["seller_id"], r["unresolved_cases"]) for r in rows] == [("seller-flagged", 1)]
+    assert [(r["seller_id"], r["flagging_cases"]) for r in rows] == [("seller-flagged", 1)]
     assert "seller-flagged" in await ok(env, "flagged-sellers")
+    assert "seller-flagged reinstated: the flags of case(s) flag-1 are lifted" in await ok(env, "support", "reinstate", "seller-flagged", "--as", "agent-7")
+    assert json.loads(await ok(env, "flagged-sellers", "--json")) == []
+    assert store.get(SellerFlagRow, "flag-1").lifted_by == "support:agent-7"
+    again = await cli(env, "support", "reinstate", "seller-flagged")
+    assert again.returncode == 2 and "seller_id: seller-flagged is not flagged by any case" in again.stderr
 
 
 async def test_store_check_finds_drift_and_repair_rewrites_it_from_the_workflows(dev_server):

@@ -8,6 +8,7 @@ import pytest
 
 from cases.engine import Refusal, allowed_actions, apply, check, check_open, next_alarm, open_case
 from cases.messages import Escalation, RefundSettled, Reopening, SellerResponse, SupportDecision, Withdrawal
+from cases.sellers import check_reinstatement
 from cases.view import view
 from cases.model import Outcome, Party, Reason, Resolution, Status
 from tests.factories import BUYER, PAYMENT, SELLER, SUPPORT, T0, eur, request
@@ -118,33 +119,44 @@ def withdrawn():
     return apply(opened(), Withdrawal(by=BUYER), T0).case
 
 
-def test_a_closed_case_may_be_reopened_by_support_for_30_days_for_a_new_decision():
+def test_a_closed_case_may_be_reopened_by_support_at_any_later_time_for_a_new_decision():
+    """The seed: the platform "may reopen a previously closed case", with no time limit."""
     case = withdrawn()
-    assert (case.status, case.reopenable_until) == (Status.CLOSED, T0 + timedelta(days=30))
+    assert (case.status, case.reopenable_until, next_alarm(case)) == (Status.CLOSED, None, None)  # its workflow ends
     assert allowed_actions(case) == {Party.SUPPORT: ["reopening"]}
-    assert "Support may reopen it until" in view(case).waiting_for
+    assert "Support may reopen it." in view(case).waiting_for
     with pytest.raises(Refusal, match="by.party: only the support may send reopening"):
         check(case, Reopening(by=BUYER), T0)
-    reopened = apply(case, Reopening(by=SUPPORT, note="buyer sent new evidence"), T0 + timedelta(days=29)).case
+    years_later = T0 + timedelta(days=3 * 365)
+    reopened = apply(case, Reopening(by=SUPPORT, note="buyer sent new evidence"), years_later).case
     assert (reopened.status, reopened.outcome, reopened.closed_at, reopened.reopened) == (Status.AWAITING_SUPPORT, None, None, 1)
-    refunded = apply(reopened, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"), T0 + timedelta(days=29)).case
+    refunded = apply(reopened, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"), years_later).case
     assert refunded.refunds[0].amount == eur(4500)
 
 
-def test_once_the_time_to_reopen_has_passed_the_case_is_final():
-    case = withdrawn()
+def limited(hours=720):
+    """The marketplace process with a limit on reopening, as a policy may set one."""
+    request = marketplace()
+    policy = request.policy.model_copy(update={"reopen_within_hours": hours})
+    return apply(open_case(request.model_copy(update={"policy": policy}), T0).case, Withdrawal(by=BUYER), T0).case
+
+
+def test_a_policy_may_still_limit_reopening():
+    case = limited()
+    assert case.reopenable_until == T0 + timedelta(days=30) and next_alarm(case) is None
+    check(case, Reopening(by=SUPPORT), T0 + timedelta(days=30))
     with pytest.raises(Refusal, match="kind: support may reopen this case only until"):
         check(case, Reopening(by=SUPPORT), T0 + timedelta(days=30, seconds=1))
-    at, alarm = next_alarm(case)
-    assert (at, alarm.kind) == (T0 + timedelta(days=30), "reopening_lapsed")
-    final = apply(case, alarm, at).case
-    assert final.is_final and next_alarm(final) is None and allowed_actions(final) == {}
-    with pytest.raises(Refusal, match="status: the case is closed .withdrawn.; support may reopen a case only within 720 h"):
-        check(final, Reopening(by=SUPPORT), at)
+
+
+def test_a_reopening_limit_without_reopening_is_refused_when_the_policy_loads():
+    data = marketplace().policy.model_dump() | {"support_may_reopen": False, "reopen_within_hours": 720}
+    with pytest.raises(ValueError, match="reopen_within_hours: limits reopening, which this policy does not allow"):
+        type(marketplace().policy).model_validate(data)
 
 
 def test_a_closed_case_takes_nothing_but_a_reopening():
-    with pytest.raises(Refusal, match="status: the case is closed .withdrawn.; only support may reopen it, until"):
+    with pytest.raises(Refusal, match="status: the case is closed .withdrawn.; only support may reopen it$"):
         check(withdrawn(), Escalation(by=BUYER), T0)
 
 
@@ -158,18 +170,30 @@ def test_processes_without_reopening_close_for_good():
 # ------------------------------------------------------------------------------ flagged sellers
 
 
-def test_a_case_unresolved_for_30_days_flags_its_seller_until_it_closes():
+def test_a_case_unresolved_for_30_days_flags_its_seller_and_resolving_it_does_not_lift_the_flag():
+    """The seed: "once your case is resolved, your account privileges will not be restored
+    automatically; contact support to request reinstatement"."""
     case, at, alarm = until_alarm(opened(), "seller_flag_due")
     assert at == T0 + timedelta(days=30)
     step = apply(case, alarm, at)
-    assert step.case.seller_flagged and view(step.case).seller_flagged
+    assert step.case.seller_flagged_at == at and view(step.case).seller_flagged
     assert [(n.to, n.event) for n in step.commands if n.kind == "notify"] == [(Party.SELLER, "seller_flagged")]
-    closed = apply(step.case, Withdrawal(by=BUYER), at).case
-    assert not closed.seller_flagged and closed.timeline[-1].kind == "seller_flag_lifted"
+    closing = apply(step.case, Withdrawal(by=BUYER), at)
+    assert closing.case.seller_flagged and closing.case.timeline[-1].kind == "seller_flag_kept"
+    told = [n.text for n in closing.commands if n.kind == "notify" and n.event == "reinstatement"]
+    assert told == ["The case is resolved. Your account's restrictions are not lifted automatically: contact support to request reinstatement."]
+
+
+def test_support_reinstates_a_flagged_seller_only_once_every_flagging_case_is_resolved():
+    with pytest.raises(Refusal, match="seller_id: case.s. c-1 flagging seller-7 are not resolved yet"):
+        check_reinstatement("seller-7", {"c-1": Status.AWAITING_SELLER_RESPONSE, "c-2": Status.CLOSED})
+    with pytest.raises(Refusal, match="seller_id: seller-7 is not flagged by any case"):
+        check_reinstatement("seller-7", {})
+    check_reinstatement("seller-7", {"c-1": Status.CLOSED, "c-2": Status.CLOSED})
 
 
 def test_a_case_resolved_in_time_never_flags_its_seller_and_a_reopened_one_may():
     case = withdrawn()
-    assert case.flag_seller_at is None and next_alarm(case)[1].kind == "reopening_lapsed"
+    assert case.flag_seller_at is None and next_alarm(case) is None
     reopened = apply(case, Reopening(by=SUPPORT), T0 + timedelta(days=2)).case
     assert reopened.flag_seller_at == T0 + timedelta(days=32)

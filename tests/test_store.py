@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
-from cases.engine import apply, open_case
+from cases.engine import Refusal, apply, open_case
 from cases.messages import RefundSettled, SellerResponse, Withdrawal
 from cases.model import Reason, Resolution, Status
 from cases.view import view
@@ -125,19 +125,35 @@ def test_a_seller_charge_after_the_payout_is_recovered_from_the_next_payout(db):
     assert db.get(LedgerRow, "c-9:ledger:1").settled_by == "seller_balance"
 
 
-def test_a_seller_flag_is_raised_lifted_and_raised_again_and_a_reopened_case_holds_its_order_again(db):
+def test_a_seller_flag_stays_when_its_case_closes_support_lifts_it_and_a_reopened_case_raises_it_again(db):
+    """Closing does not lift the flag (seed 001); support's reinstatement does, once the case is
+    resolved; a reopened case that flags the seller again raises it again; a reopened case holds its
+    order's payout again."""
     shown = view(opened())
-    steps = [({"seller_flagged": True}, T0 + HOUR), ({"seller_flagged": False, "status": Status.CLOSED}, T0 + 2 * HOUR), ({"seller_flagged": True, "status": Status.AWAITING_SUPPORT}, T0 + 3 * HOUR)]
     db.record_case(shown, shown.timeline)
-    seen = []
-    for number, (changes, at) in enumerate(steps, start=1):
-        entry = shown.timeline[-1].model_copy(update={"seq": shown.timeline[-1].seq + number, "at": at})
-        step = shown.model_copy(update={**changes, "version": shown.version + number, "timeline": [*shown.timeline, entry]})
-        assert db.record_case(step, [entry])
+    version = shown.version
+
+    def step(at, **changes):
+        nonlocal version
+        version += 1
+        entry = shown.timeline[-1].model_copy(update={"seq": shown.timeline[-1].seq + version, "at": at})
+        assert db.record_case(shown.model_copy(update={**changes, "version": version, "timeline": [*shown.timeline, entry]}), [entry])
         flag, hold = db.get(SellerFlagRow, "c-1"), db.get(PayoutHoldRow, shown.order_id)
-        seen.append((flag.raised_at, flag.lifted_at, hold.released_at))
-    assert seen == [(T0 + HOUR, None, None), (T0 + HOUR, T0 + 2 * HOUR, T0 + 2 * HOUR), (T0 + 3 * HOUR, None, None)]
-    assert [row.seq for row in db.rows(TimelineRow, case_id="c-1")] == [e.seq for e in shown.timeline] + [shown.timeline[-1].seq + n for n in (1, 2, 3)]
+        return (flag.raised_at, flag.lifted_at, flag.lifted_by, hold.released_at)
+
+    flagged = {"seller_flagged": True, "seller_flagged_at": T0 + HOUR}
+    assert step(T0 + HOUR, **flagged) == (T0 + HOUR, None, None, None)
+    with pytest.raises(Refusal, match="seller_id: case.s. c-1 flagging seller-7 are not resolved yet"):
+        db.reinstate_seller(SELLER.id, "agent-1", T0 + HOUR)
+    assert step(T0 + 2 * HOUR, status=Status.CLOSED, **flagged) == (T0 + HOUR, None, None, T0 + 2 * HOUR)
+    assert db.reinstate_seller(SELLER.id, "agent-1", T0 + 3 * HOUR) == ["c-1"]
+    assert [n.event for n in db.rows(NotificationRow, case_id="c-1", party="seller")] == ["seller_reinstated"]
+    assert step(T0 + 4 * HOUR, status=Status.CLOSED, **flagged) == (T0 + HOUR, T0 + 3 * HOUR, "agent-1", T0 + 2 * HOUR)  # a later write of the closed case
+    again = {"seller_flagged": True, "seller_flagged_at": T0 + 6 * HOUR}
+    assert step(T0 + 5 * HOUR, status=Status.AWAITING_SUPPORT, **flagged) == (T0 + HOUR, T0 + 3 * HOUR, "agent-1", None)
+    assert step(T0 + 6 * HOUR, status=Status.AWAITING_SUPPORT, **again) == (T0 + 6 * HOUR, None, None, None)
+    with pytest.raises(Refusal, match="seller_id: seller-9 is not flagged by any case"):
+        db.reinstate_seller("seller-9", "agent-1", T0)
 
 
 def test_two_cases_closing_at_once_release_their_order(db):

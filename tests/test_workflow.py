@@ -13,6 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from cases import engine, policies
+from cases.engine import Refusal
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -592,41 +593,51 @@ async def test_marketplace_case_tracking_showing_delivery_closes_it(cases):
     assert shown.outcome is Outcome.DELIVERED and money_rows(cases, case_id) == ([], [])
 
 
-async def test_marketplace_case_support_reopens_a_closed_case_until_its_time_lapses(cases):
-    case_id = await open_case(cases, reason=Reason.NOT_RECEIVED, policy="marketplace_case")
-    shown = await cases.client.send(case_id, Withdrawal(by=BUYER))
-    assert shown.outcome is Outcome.WITHDRAWN and shown.reopenable_until == shown.closed_at + timedelta(days=30)
+async def test_marketplace_case_support_reopens_a_closed_case_years_later_from_the_store(quiet_cases):
+    """The seed sets no time limit, and a closed case's workflow does not wait for one: it ends. Three
+    years later support reopens it: the workflow starts again from the state the store kept."""
+    case_id = await open_case(quiet_cases, reason=Reason.NOT_RECEIVED, policy="marketplace_case")
+    shown = await quiet_cases.client.send(case_id, Withdrawal(by=BUYER))
+    assert shown.outcome is Outcome.WITHDRAWN and shown.reopenable_until is None
+    final = await final_view(quiet_cases, case_id)  # the workflow has ended
+    assert final.version == shown.version and not await quiet_cases.client.is_running(case_id)
+    await eventually(lambda: quiet_cases.store.closed_case(case_id))
     with pytest.raises(CaseRefused) as refused:
-        await cases.client.send(case_id, Escalation(by=BUYER))
+        await quiet_cases.client.send(case_id, Escalation(by=BUYER))
     assert refused.value.field == "status" and "only support may reopen it" in refused.value.rule
-    shown = await cases.client.send(case_id, Reopening(by=SUPPORT, note="new evidence"))
-    assert (shown.status, shown.reopened) == (Status.AWAITING_SUPPORT, 1)
-    shown = await cases.client.send(case_id, SupportDecision(by=SUPPORT, decision="deny"))
-    assert shown.outcome is Outcome.DENIED
-    await across_closing(cases, case_id, shown.reopenable_until)
-    with pytest.raises(CaseRefused, match="status: the case is closed"):
-        await cases.client.send(case_id, Reopening(by=SUPPORT))
+    with pytest.raises(CaseRefused, match="by.party: only the support may send reopening"):
+        await quiet_cases.client.send(case_id, Reopening(by=BUYER))
+    await quiet_cases.env.sleep(timedelta(days=3 * 365))
+    shown = await quiet_cases.client.send(case_id, Reopening(by=SUPPORT, note="new evidence", request_id="reopen-1"))
+    assert (shown.status, shown.reopened, shown.version) == (Status.AWAITING_SUPPORT, 1, final.version + 1)
+    assert await quiet_cases.client.is_running(case_id)
+    again = await quiet_cases.client.send(case_id, Reopening(by=SUPPORT, note="new evidence", request_id="reopen-1"))
+    assert again.version == shown.version  # a retry acts once
+    shown = await quiet_cases.client.send(case_id, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"))
+    assert shown.refunds[0].amount == eur(4500)
+    final = await final_view(quiet_cases, case_id)
+    assert final.outcome is Outcome.REFUNDED_FULL and [e.kind for e in final.timeline].count("reopening") == 1
+    row = await eventually(lambda: (r := quiet_cases.store.get(CaseRow, case_id)) is not None and r.version == final.version and r)
+    assert row.status == "closed" and quiet_cases.store.closed_case(case_id).version == final.version
 
 
-async def test_marketplace_case_unresolved_for_30_days_flags_its_seller_until_it_closes(cases):
-    now = await cases.env.get_current_time()
+async def test_marketplace_case_unresolved_for_30_days_flags_its_seller_until_support_reinstates_it(cases):
     case_id = await open_case(cases, reason=Reason.NOT_RECEIVED, policy="marketplace_case", seller_id="seller-slow")
     await cases.env.sleep(timedelta(days=30) - SECOND)
     assert not (await cases.client.show(case_id)).seller_flagged
     await cases.env.sleep(2 * SECOND)
-    assert (await cases.client.show(case_id)).seller_flagged
-    flagged = await eventually(lambda: [row for row in queries.flagged_sellers(cases.store) if row[0] == "seller-slow"])
-    assert flagged[0][1] == 1 and flagged[0][2] >= now + timedelta(days=30)
-    await cases.client.send(case_id, Withdrawal(by=BUYER))
-    await eventually(lambda: not [row for row in queries.flagged_sellers(cases.store) if row[0] == "seller-slow"])
-
-
-async def across_closing(h, case_id, reopenable_until):
-    """The workflow still runs one second before the time to reopen ends, and has finished after it."""
-    await h.env.sleep(reopenable_until - await h.env.get_current_time() - SECOND)
-    assert await h.client.is_running(case_id)
-    final = await final_view(h, case_id)
-    assert final.reopenable_until is None and final.timeline[-1].kind == "reopening_lapsed"
+    shown = await cases.client.show(case_id)
+    assert shown.seller_flagged and shown.seller_flagged_at == shown.opened_at + timedelta(days=30)
+    flagged = lambda: [row for row in queries.flagged_sellers(cases.store) if row[0] == "seller-slow"]  # noqa: E731
+    assert (await eventually(flagged))[0][1] == 1
+    with pytest.raises(Refusal, match="are not resolved yet"):
+        cases.store.reinstate_seller("seller-slow", "support:agent-1", await cases.env.get_current_time())
+    shown = await cases.client.send(case_id, Withdrawal(by=BUYER))
+    assert shown.seller_flagged and shown.timeline[-1].kind == "seller_flag_kept"
+    await eventually(lambda: "reinstatement" in [n.event for n in cases.store.rows(NotificationRow, case_id=case_id, party="seller")])
+    assert flagged()  # resolving the case lifts nothing
+    assert cases.store.reinstate_seller("seller-slow", "support:agent-1", await cases.env.get_current_time()) == [case_id]
+    assert not flagged()
 
 
 async def test_marketplace_case_refuses_to_open_before_the_estimated_delivery(cases):

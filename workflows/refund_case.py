@@ -137,6 +137,8 @@ class RefundCaseWorkflow:
         self._opening: engine.Transition | None = None
         if request.continued is not None:
             self.case: Case = request.continued
+            if request.reopening is not None:  # a closed case started again to take its reopening first
+                self._inbox.append(Delivery(request.reopening, "signal"))
         else:
             self._opening = engine.open_case(request, engine.opening_time(request, workflow.now()))
             self.case = self._opening.case
@@ -150,7 +152,7 @@ class RefundCaseWorkflow:
             self._metrics.case_opened(self.case)
             await self._carry_out(self._opening)
         self._arm()
-        while self._inbox or not self.case.is_final:
+        while self._inbox or not self.case.is_closed:
             await workflow.wait_condition(self._woken)
             if not self._inbox:
                 await self._continue_as_new(self._request)
@@ -417,6 +419,7 @@ class RefundCaseWorkflow:
                 view=view(self.case),
                 new_entries=self.case.timeline[self._recorded :],
                 failed_refunds=[r.number for r in self.case.refunds if r.status == "failed"],
+                closed=self.case if self.case.is_closed and self.case.policy.support_may_reopen else None,
             ),
         )
         await self._write(effects)
@@ -535,7 +538,7 @@ class RefundCaseWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         moving = workflow.info().is_target_worker_deployment_version_changed()
         workflow.continue_as_new(
-            request.model_copy(update={"continued": self.case}),
+            request.model_copy(update={"continued": self.case, "reopening": None}),
             initial_versioning_behavior=workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE if moving else None,
         )
 
@@ -580,9 +583,8 @@ def _opaque(name: str) -> str:
 
 
 def _timer_summary(case: Case, alarm: CaseMessage) -> str:
-    """How the timer reads in the UI: the window it ends, the reminder it sends, or the time to reopen."""
-    if case.deadline is None:
-        return f"support may reopen until {case.reopenable_until:%Y-%m-%d %H:%M} UTC"
+    """How the timer reads in the UI: the window it ends, or the reminder it sends."""
+    assert case.deadline is not None, "only an open case arms the clock"
     window = case.policy.windows[case.deadline.status]
     length = f"{window.hours} {'business ' if window.time == 'business' else ''}h"
     if isinstance(alarm, ReminderDue):

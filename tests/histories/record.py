@@ -27,6 +27,8 @@ from activities.provider_double import Faults, ProviderDouble
 from cases.messages import (
     Appeal,
     BuyerAnswer,
+    ProtectionFeedback,
+    RefundConfirmation,
     Escalation,
     PartyMessage,
     Reopening,
@@ -52,10 +54,20 @@ HERE = Path(__file__).parent
 REJECTED = 1313  # the provider double rejects refunds of this amount for good
 
 
-async def _open(client: CaseClient, env: WorkflowEnvironment, policy: str = "direct_service", reason: str = "defective") -> str:
+async def _open(
+    client: CaseClient,
+    env: WorkflowEnvironment,
+    policy: str = "direct_service",
+    reason: str = "defective",
+    kind: str = "refund_request",
+    ordered_hours_ago: int = 48,
+    buyer_flagged_for_fraud: bool = False,
+    **order_changes,
+) -> str:
     now = await env.get_current_time()
-    bought = order(purchased_at=now - timedelta(days=2), estimated_delivery_at=now - timedelta(days=1))
-    new = NewCase(request_id=f"rec-{uuid.uuid4()}", reason=reason, order=bought, policy=policy)
+    moments = {"purchased_at": now - timedelta(hours=ordered_hours_ago), "estimated_delivery_at": now - timedelta(days=1)}
+    bought = order(**(moments | order_changes))
+    new = NewCase(request_id=f"rec-{uuid.uuid4()}", reason=reason, order=bought, policy=policy, kind=kind, buyer_flagged_for_fraud=buyer_flagged_for_fraud)
     return (await client.open(new)).case_id
 
 
@@ -132,17 +144,38 @@ async def marketplace_seller_flagged_then_refunded(client, env, case_id):
     await env.sleep(timedelta(days=31))
 
 
-async def reopened_by_support_then_final(client, env, case_id):
+async def reopened_from_the_store_months_later(client, env, case_id):
+    """The recorded history is the second run's: a closed case started again to take its reopening."""
     await client.send(case_id, Withdrawal(by=BUYER))
+    await result_when_done(env, workflow_id(case_id))
+    await env.sleep(timedelta(days=200))
     await client.send(case_id, Reopening(by=SUPPORT))
     await client.send(case_id, SupportDecision(by=SUPPORT, decision="deny"))
-    await env.sleep(timedelta(days=31))
+
+
+async def protection_partial_refund_not_accepted(client, env, case_id):
+    """Protection counted from the order; the shop's answer with its message; the buyer's own answer."""
+    await env.sleep(timedelta(days=23, hours=1))  # the day-23 feedback request
+    await client.send(case_id, ProtectionFeedback(by=BUYER, option="not_received"))
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.PARTIAL_REFUND, amount=eur(2000), note="20 EUR back"))
+    await client.send(case_id, RefundConfirmation(by=BUYER, answer="partial_not_accepted"))
+    await client.send(case_id, SupportDecision(by=SUPPORT, decision="refund_at_platform_cost"))
+
+
+async def reviewed_for_refund_abuse(client, env, case_id):
+    """Opened flagged for review: support first, its reason for support only."""
+    await client.send(case_id, SupportDecision(by=SUPPORT, decision="deny"))
 
 
 # Scenarios that open under another policy than direct service.
 OPENINGS = {
     scenario: dict(policy="marketplace_case", reason="not_received")
-    for scenario in (marketplace_withdrawn, marketplace_seller_flagged_then_refunded, reopened_by_support_then_final)
+    for scenario in (marketplace_withdrawn, marketplace_seller_flagged_then_refunded, reopened_from_the_store_months_later)
+} | {
+    protection_partial_refund_not_accepted: dict(
+        policy="buyer_protection", reason="other", kind="protection", shipped_at=None, protection_opted_in=True, ordered_hours_ago=6
+    ),
+    reviewed_for_refund_abuse: dict(buyer_flagged_for_fraud=True),
 }
 
 SCENARIOS = [
@@ -157,7 +190,9 @@ SCENARIOS = [
     unheard_signals,
     marketplace_withdrawn,
     marketplace_seller_flagged_then_refunded,
-    reopened_by_support_then_final,
+    reopened_from_the_store_months_later,
+    protection_partial_refund_not_accepted,
+    reviewed_for_refund_abuse,
 ]
 
 
@@ -196,6 +231,7 @@ async def record(only: list[str]) -> None:
         provider = ProviderDouble(f"sqlite:///{tmp}/provider.db", Faults(reject_amount=REJECTED))
         async with build_worker(env.client, settings, store, pool, gateway=provider):
             client = CaseClient(env.client, "record", clock=env.get_current_time)
+            client.closed_cases = store.closed_case
             for scenario in [s for s in SCENARIOS if not only or s.__name__ in only]:
                 case_id = await _open(client, env, **OPENINGS.get(scenario, {}))
                 await scenario(client, env, case_id)
