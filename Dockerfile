@@ -1,5 +1,5 @@
 # The Refund Cases image: one image, three commands (worker, HTTP API, codec server); see
-# docker-compose.yml and README, "Deploying".
+# docker-compose.yml and docs/deploying.md.
 FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONUNBUFFERED=1 \

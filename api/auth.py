@@ -133,7 +133,7 @@ class Callers:
         return found
 
 
-# `make run`'s callers: one token per role, for the README's examples and local trials.
+# `make run`'s callers: one token per role, for the examples of docs/http-api.md and local trials.
 DEV_CALLERS = {
     "dev-admin": (Role.ADMIN, {}),
     "dev-support": (Role.SUPPORT_CONSOLE, {}),

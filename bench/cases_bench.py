@@ -342,7 +342,7 @@ async def long_case(messages: int = 200) -> dict:
 
 # The seller answers a case that is open, not one still opening: an update sent within ~20 ms of the
 # start lands in the opening's own workflow task, and from the tenth such case on the dev server hands
-# those out ~50 ms later, for the floor's workflow too (README, "Performance").
+# those out ~50 ms later, for the floor's workflow too (docs/performance.md).
 SELLER_READS = 0.1
 
 

@@ -94,7 +94,7 @@ def main() -> None:
     settings = Settings()
     keyring = settings.keyring()
     if keyring is None:
-        raise SystemExit("codec server: no keys (set CODEC_KEYS or create the key file, see README)")
+        raise SystemExit("codec server: no keys (set CODEC_KEYS or create the key file: docs/operating.md)")
     app = build_app(EncryptionCodec(keyring), ui_users(settings), settings.codec_ui_origin, settings.codec_server_encode)
     tls = {"ssl_certfile": settings.codec_server_tls_cert, "ssl_keyfile": settings.codec_server_tls_key} if settings.codec_server_tls_cert else {}
     uvicorn.run(app, host=settings.codec_server_host, port=settings.codec_server_port, log_level="warning", **tls)

@@ -43,7 +43,7 @@ def start_server(codec_endpoint: str | None) -> subprocess.Popen:
 def server_command(database: Path, port: int, *flags: str) -> list[str]:
     """The dev server on a database file, on loopback, with our search attributes. Its SQLite runs in
     WAL mode: the default rollback journal cost the server 13-14 ms of CPU per fired timer against
-    9 ms, and in a burst of deadlines it fired them at 41 a second against 58 (README, "Performance").
+    9 ms, and in a burst of deadlines it fired them at 41 a second against 58 (docs/performance.md).
     Still synchronous=FULL: a committed transaction survives a crash of the machine."""
     return [
         str(BIN / "temporal"), "server", "start-dev", "--db-filename", str(database),

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
 
     @classmethod
     def table(cls) -> str:
-        """The README's configuration table: every setting, its variable, default and meaning."""
+        """The configuration table (docs/configuration.md): every setting, its variable, default and meaning."""
         rows = ["| variable | default | meaning |", "|---|---|---|"]
         for name, field in cls.model_fields.items():
             default = "—" if field.default is None else f"`{field.default}`".replace("`False`", "`false`").replace("`True`", "`true`")
@@ -133,4 +133,4 @@ class Settings(BaseSettings):
 
 
 if __name__ == "__main__":
-    print(Settings.table())  # `python -m starter.settings`: the table, for the README
+    print(Settings.table())  # `python -m starter.settings`: the table, for docs/configuration.md

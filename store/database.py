@@ -75,7 +75,7 @@ def make_engine(url: str) -> Engine:
 def one_at_a_time(sessions: sessionmaker, lock: threading.RLock) -> Callable:
     """SQLite admits one writer at a time and makes the others sleep in its busy handler, in steps of
     up to 100 ms: under load the worker's activity threads spent most of their time there (bench
-    figures in the README, "Performance"). Threads of one process queue on a lock instead."""
+    figures in docs/performance.md). Threads of one process queue on a lock instead."""
 
     @contextmanager
     def session() -> Iterator[Session]:
@@ -107,7 +107,7 @@ class Store:
 
     def _transaction(self, write: Callable[[Connection], T]) -> T:
         """On a bare connection: the writes here are SQLAlchemy Core, and a Session's setup and
-        teardown cost more than they do (README, "Performance")."""
+        teardown cost more than they do (docs/performance.md)."""
         with self.writer, self.engine.begin() as connection:
             return write(connection)
 
@@ -371,7 +371,7 @@ REFUND_STATUS = {"requested": "requested", "settled": "succeeded", "failed": "fa
 
 # A transition's writes are these prepared SQLAlchemy Core statements on a bare connection: the ORM's
 # identity map and unit of work cost the worker 2.06 ms a transition against 0.81 ms
-# (bench/store_write.py; README, "Performance").
+# (bench/store_write.py; docs/performance.md).
 CASES, REFUNDS, HOLDS, FLAGS, TIMELINE, PAYOUTS = (
     model.__table__ for model in (CaseRow, RefundRow, PayoutHoldRow, SellerFlagRow, TimelineRow, PayoutRow)
 )

@@ -1,6 +1,6 @@
 """The Temporal Web UI in a real browser (Playwright driving Debian's Chromium): an operator finds cases
 by search attribute, reads a case's summary and current details, and reads its encrypted input through
-the codec server, while the history on the server holds no plaintext. Saves the README's screenshots
+the codec server, while the history on the server holds no plaintext. Saves the screenshots of docs/operating.md
 under docs/."""
 
 from __future__ import annotations

@@ -1,17 +1,17 @@
-"""One place for configuration: the README's table is the settings class's own, row for row."""
+"""One place for configuration: the table of docs/configuration.md is the settings class's own, row for row."""
 
 from pathlib import Path
 
 from starter.settings import Settings
 
-README = Path(__file__).parent.parent / "README.md"
+PAGE = Path(__file__).parent.parent / "docs" / "configuration.md"
 
 
-def test_the_readme_lists_every_setting_with_its_default_and_meaning():
-    assert Settings.table() in README.read_text(), "regenerate the table: python -m starter.settings"
+def test_the_configuration_page_lists_every_setting_with_its_default_and_meaning():
+    assert Settings.table() in PAGE.read_text(), "regenerate the table: python -m starter.settings"
 
 
 def test_negative_control_a_setting_missing_from_the_readme_is_caught():
-    readme = README.read_text()
+    page = PAGE.read_text()
     row = next(line for line in Settings.table().splitlines() if line.startswith("| `LOG_FORMAT`"))
-    assert Settings.table() not in readme.replace(row + "\n", "")
+    assert Settings.table() not in page.replace(row + "\n", "")
