@@ -3,20 +3,34 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench bench-store chaos worker demo clean
+.PHONY: run test test-fast lint bench bench-store chaos worker demo clean lock
 
-$(STAMP): pyproject.toml
+# What CI tested, exactly: every version from the lock file, then the project itself.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev,otel]'
+	$(VENV)/bin/pip install --quiet -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e '.[dev,otel]'
 	touch $(STAMP)
+
+## lock: write requirements.lock anew from pyproject.toml's pins, in a throwaway environment
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -e '.[dev,otel]'
+	{ sed -n '1,2p' requirements.lock; .lock-venv/bin/pip freeze --all --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	rm -rf .lock-venv
 
 ## run: dev server (SQLite under .data/), worker and demo cases; UI at http://localhost:8233
 run: $(STAMP)
 	$(VENV)/bin/python -m starter.dev
 
+## lint: ruff's checks; make test runs them first
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
 ## test: the whole suite, offline
-test: $(STAMP)
+test: $(STAMP) lint
 	$(VENV)/bin/pytest
 
 ## test-fast: the pure rules only (no servers, no exhaustive exploration)

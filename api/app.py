@@ -27,15 +27,16 @@ from activities.webhooks import TargetRefused, checked_addresses
 from api.auth import Caller, Callers, Role
 from api.gate import Gate
 from api.problem import Problem
+from cases.engine import Refusal
 from cases.events import CaseEvent
 from cases.messages import (
     REQUEST_ID_LENGTH,
     Appeal,
     BuyerAnswer,
-    RefundConfirmation,
     Escalation,
     PartyMessage,
     ProtectionFeedback,
+    RefundConfirmation,
     RefundFailed,
     RefundSettled,
     Reopening,
@@ -48,11 +49,10 @@ from cases.messages import (
     SupportDecision,
     Withdrawal,
 )
-from cases.engine import Refusal
 from cases.model import OPAQUE_PATTERN, OpaqueId
+from cases.money import Money
 from cases.orders import CaseRequest, RegisteredOrder
 from cases.strict import Strict
-from cases.money import Money
 from cases.view import CaseView, seen_by
 from starter.client import CaseClient, CaseRefused, case_on, start_delivery
 from starter.settings import Settings

@@ -54,8 +54,8 @@ class BaselineCase:
             wait = shape.wait if trigger == "timer" else timedelta(days=1)
             due = workflow.now() + wait
             try:
-                await workflow.wait_condition(lambda: self.done >= stage, timeout=wait)
-            except asyncio.TimeoutError:
+                await workflow.wait_condition(lambda stage=stage: self.done >= stage, timeout=wait)
+            except TimeoutError:
                 if trigger != "timer":
                     raise
                 self.timer_lateness_s.append((workflow.now() - due).total_seconds())

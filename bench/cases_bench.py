@@ -31,13 +31,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import select
 from temporalio.client import Client, WorkflowHistory
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from sqlalchemy import select
 
 from bench.baseline import BaselineCase, Shape, shape_of
 from bench.chaos import Cluster, Config
@@ -153,7 +153,7 @@ async def _drive(handle, shape: Shape) -> None:
         elif trigger == "signal":
             await handle.signal(BaselineCase.step_signal)
         else:
-            while await handle.query(BaselineCase.stages_done) < stage:
+            while await handle.query(BaselineCase.stages_done) < stage:  # noqa: ASYNC110 - polls another process's workflow
                 await asyncio.sleep(0.05)
 
 
@@ -236,7 +236,7 @@ def _minimum(shape: Shape, refunds: int) -> tuple[int, int]:
     upsert."""
     updates, signals = shape.triggers.count("update"), shape.triggers.count("signal")
     waits = upserts = len(shape.triggers)  # each trigger ends a wait and changes the status
-    steps = sum(1 for a, b in zip(shape.activities, shape.local_activities or [0] * len(shape.activities)) if a or b)
+    steps = sum(1 for a, b in zip(shape.activities, shape.local_activities or [0] * len(shape.activities), strict=True) if a or b)
     tasks = 1 + len(shape.triggers) + refunds
     events = 2 + 3 * tasks + 2 * updates + signals + 2 * waits + steps + 3 * refunds + upserts
     actions = 1 + updates + signals + waits + steps + refunds + upserts
@@ -257,8 +257,8 @@ async def overhead_and_history(client: CaseClient, raw: Client, cases: int, roun
         shape = floor_shape(history, policy)
         ours, floor = [], []
         for _ in range(rounds):
-            ours.append(await _rate(cases, lambda: _ours(client, play, policy)))
-            floor.append(await _rate(cases, lambda: _baseline(raw, shape)))
+            ours.append(await _rate(cases, lambda play=play, policy=policy: _ours(client, play, policy)))
+            floor.append(await _rate(cases, lambda shape=shape: _baseline(raw, shape)))
         base = await raw.start_workflow(BaselineCase.run, shape, id=f"baseline-{uuid.uuid4().hex}", task_queue=BASELINE_QUEUE)
         await _drive(base, shape)
         await base.result()
@@ -426,10 +426,8 @@ async def _background(client: CaseClient, per_second: float, stop: asyncio.Event
             task = asyncio.create_task(_ours(client, full_refund, "direct_service"))
             running.add(task)
             task.add_done_callback(finished)
-        try:
+        with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1 / per_second)
-        except TimeoutError:
-            pass
     elapsed = time.perf_counter() - started
     await asyncio.gather(*running, return_exceptions=True)
     failed = sum(1 for t in done if t.exception() is not None)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -62,11 +63,11 @@ from cases.messages import (
 from cases.model import Actor, Order, OrderItem, Party, Resolution, Status
 from cases.money import Money
 from cases.view import CaseView
+from replay.check import replay
 from starter.client import CaseClient, CaseRefused, NewCase
 from starter.dev import server_command
-from starter.reconcile import differences
 from starter.ports import free_port
-from replay.check import replay
+from starter.reconcile import differences
 from starter.settings import Settings
 from store.database import Store
 from workflows.refund_case import STALE_CLOCK, RefundCaseWorkflow, workflow_id
@@ -452,10 +453,8 @@ async def killer(cluster: Cluster, config: Config, figures: Figures, stop: async
     """SIGKILLs a random worker every few seconds and restarts it; kills and restarts the server."""
     restart_server_at = [time.monotonic() + 8 + 15 * n for n in range(config.server_restarts)]
     while not stop.is_set():
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=rng.uniform(*config.kill_every))
-        except TimeoutError:
-            pass
         if stop.is_set():
             break
         if restart_server_at and time.monotonic() >= restart_server_at[0]:
@@ -508,7 +507,7 @@ async def _settled_views(client: CaseClient, driver: Driver, config: Config, fig
     pending, seen_pending = set(driver.opened), set()
     while pending - driver.wedged and time.monotonic() < give_up:
         for case_id in sorted(pending - driver.wedged):
-            if not await driver._retrying(lambda: client.is_running(case_id)):
+            if not await driver._retrying(lambda case_id=case_id: client.is_running(case_id)):
                 handle = client.client.get_workflow_handle(workflow_id(case_id), result_type=CaseView)
                 views[case_id] = await driver._retrying(handle.result)
                 pending.discard(case_id)
@@ -520,10 +519,8 @@ async def _settled_views(client: CaseClient, driver: Driver, config: Config, fig
     figures.stuck = len(pending)
     for case_id in sorted(pending):
         figures.problem(f"stuck: case {case_id} still running")
-        try:
+        with contextlib.suppress(WorkflowQueryFailedError, RPCError, Unanswered):  # counted by the driver; its history is checked below
             views[case_id] = await driver.view(case_id)
-        except (WorkflowQueryFailedError, RPCError, Unanswered):
-            pass  # counted by the driver; the case's history is checked below
     return views
 
 

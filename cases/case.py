@@ -27,7 +27,6 @@ from cases.model import (
 from cases.money import Money
 from cases.policy import Policy
 
-
 # The code generation a case opens under, recorded in the case and kept for its whole life (across
 # continue-as-new). A rule that must treat cases opened before a change differently reads
 # `case.generation`; the generation goes up with such a change (docs/changing-workflow-code.md).

@@ -20,27 +20,25 @@ Checked in every state:
 
 from __future__ import annotations
 
-from typing import get_args
-
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 from cases.case import Case
 from cases.engine import Refusal, allowed_actions, apply, next_alarm, open_case
-from cases.sellers import check_reinstatement
 from cases.messages import (
     Appeal,
     BuyerAnswer,
-    RefundAnswer,
-    RefundConfirmation,
     CaseMessage,
     Escalation,
     OpenCase,
     ProtectionFeedback,
+    RefundAnswer,
+    RefundConfirmation,
     RefundFailed,
-    Reopening,
     RefundSettled,
+    Reopening,
     ResolutionConfirmed,
     ReturnDelivered,
     ReturnInspection,
@@ -52,6 +50,7 @@ from cases.messages import (
 from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution, Status
 from cases.money import Money
 from cases.policy import Policy
+from cases.sellers import check_reinstatement
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 YEARS_LATER = timedelta(days=3 * 365)  # a closed case reopened this much later
@@ -246,7 +245,7 @@ def explore(policy: Policy, max_depth: int = 60) -> Report:
             key = fingerprint(after)
             if key not in seen:
                 seen.add(key)
-                queue.append((after, at, path + [f"{at - T0} {message.by} {_describe(message)} -> {after.status.value}"]))
+                queue.append((after, at, [*path, f"{at - T0} {message.by} {_describe(message)} -> {after.status.value}"]))
     report.states = len(seen)
     return report
 

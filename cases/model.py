@@ -12,7 +12,6 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from cases.money import MAX_MINOR, Money
 from cases.strict import Strict
 
-
 OPAQUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _OPAQUE = OPAQUE_PATTERN
 

@@ -136,7 +136,7 @@ class Policy(Strict):
     title: str
     kinds: set[CaseKind]
     seller_reasons: set[Reason] = Field(description="Reasons the seller answers first; others go to support.")
-    exclusions: list[Exclusion] = []
+    exclusions: list[Exclusion] = Field(default=[])
     abuse: AbuseRules = Field(AbuseRules(), description="Refund abuse the platform catches at opening.")
     resolutions: set[Resolution]
     windows: dict[Status, Window]

@@ -23,10 +23,10 @@ from cases.engine import Refusal
 from cases.messages import (
     Appeal,
     BuyerAnswer,
-    RefundConfirmation,
     Escalation,
     PartyMessage,
     ProtectionFeedback,
+    RefundConfirmation,
     RefundFailed,
     RefundSettled,
     Reopening,
@@ -43,10 +43,9 @@ from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, 
 from cases.money import Money
 from cases.strict import field_rules
 from cases.view import CaseView
-from starter import render
+from starter import reconcile, render, schemas, store_cli
 from starter.client import CaseClient, CaseRefused, NewCase
 from starter.settings import Settings
-from starter import reconcile, schemas, store_cli
 
 app = typer.Typer(help="Marketplace refund cases on Temporal.", no_args_is_help=True, pretty_exceptions_enable=False)
 seller = typer.Typer(help="Act as the seller.", no_args_is_help=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from functools import partial
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from pydantic import Field
 from temporalio.api.common.v1 import WorkflowExecution
@@ -22,7 +22,6 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from activities.webhooks import WebhookDelivery
 from cases import engine, policies
 from cases.abuse import BuyerRecord, suspicion
-from codec.encryption import data_converter
 from cases.case import Case
 from cases.messages import FACT_KINDS, REQUEST_ID_LENGTH, Decision, Fact, OpenCase, PartyMessage, Reopening
 from cases.model import CaseKind, Order, Reason, Status
@@ -30,6 +29,7 @@ from cases.orders import RegisteredOrder, order_for_case, policy_for
 from cases.policy import Policy
 from cases.strict import Strict
 from cases.view import CaseView, static_details, static_summary, view
+from codec.encryption import data_converter
 from starter.settings import Settings
 from starter.telemetry import tracing_interceptors
 from store import queries

@@ -6,6 +6,7 @@ the next run finds every earlier case in .data/."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,8 +19,8 @@ from cases.case import GENERATION
 from codec.encryption import Keyring
 from starter.client import CaseClient
 from starter.demo import feed_order_volumes, play
-from starter.store_cli import open_store
 from starter.settings import Settings
+from starter.store_cli import open_store
 from workflows import search_attributes
 
 DATA = Path(".data")
@@ -135,10 +136,8 @@ async def main() -> None:
             loop.add_signal_handler(sig, stop.set)
         running = [server, worker, api, *([codec_server] if codec_server else [])]
         while not stop.is_set() and all(process.poll() is None for process in running):
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1)
-            except TimeoutError:
-                pass
     finally:
         for process in (api, worker, codec_server, server):
             if process and process.poll() is None:

@@ -19,12 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from cases.case import Case
 from cases.events import CaseEvent, events
 from cases.model import Refund, Status, TimelineEntry
-from cases.sellers import check_reinstatement
-from cases.orders import RegisteredOrder, check_registered_again
 from cases.money import Money
+from cases.orders import RegisteredOrder, check_registered_again
+from cases.sellers import check_reinstatement
 from cases.view import CaseView
 from store.schema import (
-    RegisteredOrderRow,
     Base,
     CaseRow,
     ClosedCaseRow,
@@ -36,6 +35,7 @@ from store.schema import (
     PayoutRow,
     RefundReservationRow,
     RefundRow,
+    RegisteredOrderRow,
     SellerFlagRow,
     TimelineRow,
     WebhookDeliveryRow,
@@ -439,9 +439,9 @@ def _add_new(connection: Connection, rows: Sequence[Base]) -> list[Base]:
     stored = {(model, key) for model, group in kinds.items() for key in _stored_keys(connection, model, [_key(row) for row in group])}
     added = [row for row in rows if (type(row), _key(row)) not in stored]
     for row in added:
-        if isinstance(row, LedgerRow) and row.kind == "seller_charge" and row.order_id is not None:
-            if connection.execute(PAID_OUT, {"order_id": row.order_id}).first() is not None:
-                row.settled_by = "next_payout"
+        charge = isinstance(row, LedgerRow) and row.kind == "seller_charge" and row.order_id is not None
+        if charge and connection.execute(PAID_OUT, {"order_id": row.order_id}).first() is not None:
+            row.settled_by = "next_payout"
     for model in kinds:
         new = [_values(row) for row in added if type(row) is model]
         if new:
@@ -552,10 +552,10 @@ def _outbox(connection: Connection, view: CaseView, happened: list[CaseEvent], a
     for subscription in subscriptions:
         if subscription.seller_ids is not None and view.seller_id not in subscription.seller_ids:
             continue  # a seller's subscription hears of its own cases only
-        for event in happened:
-            if event.value not in subscription.events:
+        for happening in happened:
+            if happening.value not in subscription.events:
                 continue
-            delivery_id = f"{view.case_id}:{view.version}:{event.value}:{subscription.id}"
+            delivery_id = f"{view.case_id}:{view.version}:{happening.value}:{subscription.id}"
             written = True
             connection.execute(
                 insert(DELIVERIES),
@@ -563,8 +563,8 @@ def _outbox(connection: Connection, view: CaseView, happened: list[CaseEvent], a
                     "id": delivery_id,
                     "subscription_id": subscription.id,
                     "case_id": view.case_id,
-                    "event": event.value,
-                    "payload": webhook_payload(delivery_id, event, view, at),
+                    "event": happening.value,
+                    "payload": webhook_payload(delivery_id, happening, view, at),
                     "status": "pending",
                     "attempts": 0,
                     "created_at": at,

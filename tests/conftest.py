@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path

@@ -123,11 +123,10 @@ async def test_ten_requests_from_one_buyer_in_an_hour_the_ninth_and_tenth_go_to_
 
         # The seller's portal reads the case without the review; support reads it whole.
         app = create_app(Settings(api_rate_limit="100000/second"), case_client=h.client, store=h.store, callers=CALLERS)
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
-                path = f"/v1/cases/{ninth.case_id}"
-                seller = (await http.get(path, headers=auth("seller"))).json()
-                support = (await http.get(path, headers=auth("support"))).json()
+        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+            path = f"/v1/cases/{ninth.case_id}"
+            seller = (await http.get(path, headers=auth("seller"))).json()
+            support = (await http.get(path, headers=auth("support"))).json()
         assert "refund_review" not in [e["kind"] for e in seller["timeline"]] and "refund requests" not in json.dumps(seller)
         assert "refund_review" in [e["kind"] for e in support["timeline"]]
 

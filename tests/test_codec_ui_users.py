@@ -10,12 +10,12 @@ import time
 
 import jwt
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from google.protobuf import json_format
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from temporalio.api.common.v1 import Payloads
 
 from codec.encryption import EncryptionCodec, Keyring
@@ -91,7 +91,7 @@ def unsigned(issuer: str) -> str:
         (lambda issuer: access_token(issuer, groups=None), 403, "groups must include 'refund-operators'"),
     ],
     ids=["no token", "basic", "garbage", "audience", "issuer", "expired", "no expiry", "forged signature", "unknown key",
-         "hmac with the public key", "alg none", "outside the group", "no groups"],  # fmt: skip
+         "hmac with the public key", "alg none", "outside the group", "no groups"],
 )
 async def test_everyone_else_is_refused_and_reads_nothing(codec_server, provider, authorization, status, detail):
     header = f"Bearer {authorization(provider)}" if callable(authorization) else authorization

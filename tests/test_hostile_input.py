@@ -23,8 +23,8 @@ from cases import engine
 from cases.messages import FACT_KINDS, CaseMessage, Decision, PartyMessage
 from cases.model import Party
 from starter.client import CaseRefused
-from tests.factories import BUYER, SELLER, SUPPORT, T0, request
 from tests.conftest import worker_for
+from tests.factories import BUYER, SELLER, SUPPORT, T0, request
 from tests.test_engine_properties import messages as engine_messages
 from tests.test_workflow import open_case
 from workflows.refund_case import workflow_id

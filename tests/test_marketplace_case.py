@@ -8,9 +8,9 @@ import pytest
 
 from cases.engine import Refusal, allowed_actions, apply, check, check_open, next_alarm, open_case
 from cases.messages import Escalation, RefundSettled, Reopening, SellerResponse, SupportDecision, Withdrawal
+from cases.model import Outcome, Party, Reason, Resolution, Status
 from cases.sellers import check_reinstatement
 from cases.view import view
-from cases.model import Outcome, Party, Reason, Resolution, Status
 from tests.factories import BUYER, PAYMENT, SELLER, SUPPORT, T0, eur, request
 
 

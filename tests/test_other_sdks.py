@@ -14,7 +14,6 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.case_activities import CASE_ALREADY_RAN
-
 from cases import policies
 from cases.messages import SellerResponse
 from cases.model import Resolution

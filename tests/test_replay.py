@@ -15,7 +15,6 @@ from temporalio.common import RawValue
 
 from cases import engine
 from cases.case import GENERATION
-
 from cases.model import LedgerKind, LedgerLine
 from cases.money import Money
 from cases.view import CaseView

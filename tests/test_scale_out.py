@@ -12,9 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bench.cases_bench import _open, full_refund
 from bench.chaos import Cluster, Config
 from bench.chaos import _connect as connect_to
-from bench.cases_bench import _open, full_refund
 from store.database import Store
 from store.schema import GatewayRefundRow
 from workflows.refund_case import workflow_id

@@ -17,8 +17,7 @@ from cases.engine import Refusal, apply, open_case
 from cases.messages import RefundSettled, SellerResponse, Withdrawal
 from cases.model import Reason, Resolution, Status
 from cases.view import view
-from store import queries
-from store import database
+from store import database, queries
 from store.database import PayoutHeld
 from store.schema import Base, CaseRow, GatewayRefundRow, LedgerRow, NotificationRow, PayoutHoldRow, RefundRow, SellerFlagRow, TimelineRow
 from tests.factories import BUYER, PAYMENT, SELLER, T0, eur, request

@@ -23,10 +23,10 @@ from api.app import create_app
 from starter.settings import Settings
 from store.database import DeliveryRefused, Store
 from store.schema import WebhookDeliveryRow, WebhookSubscriptionRow
-from tests.test_api import CALLERS, SELLER, auth, new_case_body, seller_response
 from tests.conftest import result_when_done, settled, worker_for
-from workflows.webhook_delivery import GIVE_UP_AFTER, WebhookDeliveryWorkflow
+from tests.test_api import CALLERS, SELLER, auth, new_case_body, seller_response
 from workflows.refund_case import workflow_id
+from workflows.webhook_delivery import GIVE_UP_AFTER, WebhookDeliveryWorkflow
 from workflows.webhook_delivery import workflow_id as delivery_workflow_id
 
 
@@ -46,7 +46,7 @@ def receiver():
     got = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the http.server API
+        def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             valid = verify(got.secret, self.headers[SIGNATURE_HEADER], body)
             status = 500 if got.fail > 0 else 200
@@ -199,7 +199,7 @@ def test_a_subscribers_endless_answer_is_not_read(own_store):
     written = []
 
     class Endless(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the http.server API
+        def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(200)
             self.send_header("Content-Length", str(400 * 2**20))

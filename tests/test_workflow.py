@@ -36,9 +36,9 @@ from cases.messages import (
 from cases.model import CaseKind, ItemCategory, Outcome, Party, Reason, Resolution, Status
 from cases.view import CaseView, static_summary
 from starter.client import CaseClient, CaseRefused, NewCase, case_id_for
-from tests.conftest import result_when_done, settled, worker_for
 from store import queries
-from store.schema import CaseRow, LedgerRow, NotificationRow, RefundReservationRow, GatewayRefundRow, SupportTicketRow, TimelineRow
+from store.schema import CaseRow, GatewayRefundRow, LedgerRow, NotificationRow, RefundReservationRow, SupportTicketRow, TimelineRow
+from tests.conftest import result_when_done, settled, worker_for
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, eur, order
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id

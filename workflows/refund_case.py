@@ -24,21 +24,21 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    from activities.payments import GatewayReceipt
     from activities.case_activities import REFUND_REJECTED, CaseActivities, CaseRecord, Effects, LedgerPosting, RefundOrder, TicketRequest
+    from activities.payments import GatewayReceipt
     from cases import engine
     from cases.case import Case
     from cases.commands import IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
     from cases.messages import (
         Appeal,
         BuyerAnswer,
-        RefundConfirmation,
         CaseMessage,
         DeadlinePassed,
         Escalation,
         OpenCase,
         PartyMessage,
         ProtectionFeedback,
+        RefundConfirmation,
         RefundFailed,
         RefundSettled,
         ReminderDue,

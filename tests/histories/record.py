@@ -24,13 +24,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.provider_double import Faults, ProviderDouble
+from cases.case import GENERATION
 from cases.messages import (
     Appeal,
     BuyerAnswer,
-    ProtectionFeedback,
-    RefundConfirmation,
     Escalation,
     PartyMessage,
+    ProtectionFeedback,
+    RefundConfirmation,
     Reopening,
     ReturnDelivered,
     ReturnInspection,
@@ -46,7 +47,6 @@ from store.database import Store
 from tests.conftest import BIN, register_search_attributes, result_when_done
 from tests.factories import BUYER, CARRIER, SELLER, SUPPORT, eur, order
 from worker import build_worker
-from cases.case import GENERATION
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
 
