@@ -6,8 +6,10 @@ sandbox and the tests run it directly. Every side effect leaves as a command.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from cases.case import GENERATION, Case
 from cases.commands import Command, IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
@@ -76,50 +78,6 @@ class Transition:
     commands: list[Command] = field(default_factory=list)
     heard: bool = True  # False: only counted (a refusal no one is told of); nothing to write or send
 
-
-# Who may send which message in which status. `check` enforces it and the case view lists it.
-WHO_MAY: dict[str, dict[Status, set[Party]]] = {
-    "seller_response": {S.AWAITING_SELLER_RESPONSE: {P.SELLER}, S.AWAITING_CANCELLATION_ANSWER: {P.SELLER}},
-    "buyer_answer": {S.AWAITING_OFFER_ANSWER: {P.BUYER}},
-    "refund_confirmation": {S.AWAITING_REFUND_CONFIRMATION: {P.BUYER}},
-    "protection_feedback": {S.PROTECTED: {P.BUYER}},
-    "return_inspection": {S.AWAITING_RETURN_INSPECTION: {P.SELLER}},
-    "resolution_confirmed": {S.IN_PROGRESS: {P.BUYER}},
-    "escalation": {
-        S.DECLINED: {P.BUYER, P.SUPPORT},
-        S.AWAITING_SELLER_RESPONSE: {P.SUPPORT, P.BUYER},  # the buyer only once the case is old enough
-        S.AWAITING_OFFER_ANSWER: {P.SUPPORT},
-        S.AWAITING_RETURN_SHIPMENT: {P.SUPPORT},
-        S.AWAITING_RETURN_INSPECTION: {P.SUPPORT},
-        S.IN_PROGRESS: {P.BUYER, P.SUPPORT},
-    },
-    "withdrawal": {
-        s: {P.BUYER}
-        for s in (
-            S.AWAITING_SELLER_RESPONSE,
-            S.AWAITING_CANCELLATION_ANSWER,
-            S.AWAITING_OFFER_ANSWER,
-            S.AWAITING_RETURN_SHIPMENT,
-            S.DECLINED,
-            S.AWAITING_SUPPORT,
-            S.IN_PROGRESS,
-        )
-    },
-    "support_decision": {S.AWAITING_SUPPORT: {P.SUPPORT}},
-    "appeal": {S.APPEAL_OPEN: {P.SELLER}},
-    "message": {s: {P.BUYER, P.SELLER, P.SUPPORT} for s in OPEN_STATUSES},
-    "return_shipped": {S.AWAITING_RETURN_SHIPMENT: {P.CARRIER}},
-    "return_delivered": {S.AWAITING_RETURN_SHIPMENT: {P.CARRIER}, S.RETURN_IN_TRANSIT: {P.CARRIER}},
-    # Payment facts are true whatever the case is doing, so any open status takes them.
-    "refund_settled": {s: {P.PAYMENT} for s in OPEN_STATUSES},
-    "refund_failed": {s: {P.PAYMENT} for s in OPEN_STATUSES},
-    "deadline_passed": {s: {P.CLOCK} for s in OPEN_STATUSES},
-    "reminder_due": {s: {P.CLOCK} for s in OPEN_STATUSES},
-    "seller_flag_due": {s: {P.CLOCK} for s in OPEN_STATUSES},
-    "escalation_opens": {S.AWAITING_SELLER_RESPONSE: {P.CLOCK}},
-    # A closed case takes only this, and only where its policy lets support reopen it.
-    "reopening": {S.CLOSED: {P.SUPPORT}},
-}
 
 # What one case carries at most, whoever sends it: its timeline stays far below Temporal's payload limit.
 MAX_MESSAGES = 200  # messages between the parties
@@ -297,7 +255,7 @@ def check(case: Case, message: CaseMessage, now: datetime) -> None:
 def check_sender(case: Case, message: CaseMessage) -> None:
     """Whether the sender is one who may ever send this kind of message to this case."""
     by = message.by
-    senders = set().union(*WHO_MAY[message.kind].values())
+    senders = set().union(*RULES[type(message)].who_may.values())
     if by.party not in senders:
         names = " or ".join(sorted(p.value for p in senders))
         raise Refusal("by.party", f"only the {names} may send {message.kind}")
@@ -309,15 +267,15 @@ def check_sender(case: Case, message: CaseMessage) -> None:
 def _check_now(case: Case, message: CaseMessage, now: datetime) -> None:
     if case.is_final or (case.is_closed and message.kind != "reopening"):
         raise Refusal("status", f"the case is closed ({case.outcome.value if case.outcome else 'closed'}){_final_note(case)}")
-    allowed = WHO_MAY[message.kind].get(case.status)
+    rule = RULES[type(message)]
+    allowed = rule.who_may.get(case.status)
     if not allowed:
         raise Refusal("kind", f"{message.kind} is not possible while the case is {case.status.value}")
     if message.by.party not in allowed:
         names = " or ".join(sorted(p.value for p in allowed))
         raise Refusal("by.party", f"only the {names} may send {message.kind} now")
-    checker = _CHECKS.get(type(message))
-    if checker:
-        checker(case, message, now)
+    if rule.extra is not None:
+        rule.extra(case, message, now)
 
 
 def _check_seller_response(case: Case, msg: SellerResponse, now: datetime) -> None:
@@ -444,22 +402,6 @@ def _check_party_message(case: Case, msg: PartyMessage, now: datetime) -> None:
         raise Refusal("text", f"a case takes at most {MAX_MESSAGES} messages; contact support")
 
 
-_CHECKS = {
-    PartyMessage: _check_party_message,
-    RefundConfirmation: _check_refund_confirmation,
-    Escalation: _check_escalation,
-    EscalationOpens: _check_escalation_opens,
-    Reopening: _check_reopening,
-    SellerFlagDue: _check_seller_flag_due,
-    ReminderDue: _check_reminder,
-    SellerResponse: _check_seller_response,
-    SupportDecision: _check_support_decision,
-    RefundSettled: _check_refund_fact,
-    RefundFailed: _check_refund_failed,
-    DeadlinePassed: _check_deadline,
-}
-
-
 def allowed_actions(case: Case) -> dict[Party, list[str]]:
     """What each party may send now: the table `check` enforces, with the buyer's early escalation
     only once the clock has opened it."""
@@ -484,7 +426,7 @@ def apply(case: Case, message: CaseMessage, now: datetime) -> Transition:
     if is_repeat(case, message):
         return Transition(case)
     step = _Step(case, now, message.by, getattr(message, "request_id", None))
-    _HANDLERS[type(message)](step, message)
+    RULES[type(message)].act(step, message)
     return step.done()
 
 
@@ -992,25 +934,74 @@ _ACCEPTS = {
     ),
 }
 
-_HANDLERS = {
-    SellerResponse: _seller_response,
-    BuyerAnswer: _buyer_answer,
-    RefundConfirmation: _refund_confirmation,
-    ProtectionFeedback: _protection_feedback,
-    ReturnShipped: _return_shipped,
-    ReturnDelivered: _return_delivered,
-    ReturnInspection: _return_inspection,
-    ResolutionConfirmed: _resolution_confirmed,
-    Escalation: _escalation,
-    Withdrawal: _withdrawal,
-    SupportDecision: _support_decision,
-    Appeal: _appeal,
-    PartyMessage: _party_message,
-    RefundSettled: _refund_settled,
-    RefundFailed: _refund_failed,
-    DeadlinePassed: _deadline_passed,
-    ReminderDue: _reminder_due,
-    EscalationOpens: _escalation_opens,
-    Reopening: _reopening,
-    SellerFlagDue: _seller_flag_due,
+# --------------------------------------------------------------------------------- one rule a kind
+
+
+@dataclass(frozen=True)
+class MessageRule:
+    """One kind of message, declared once: who may send it in which status (`check` enforces it and
+    the case view lists it), what else it must satisfy (`extra`, raising Refusal), and what it does."""
+
+    who_may: dict[Status, set[Party]]
+    act: Callable[[_Step, Any], None]
+    extra: Callable[[Case, Any, datetime], Any] | None = None
+
+
+def _in_every_open_status(*parties: Party) -> dict[Status, set[Party]]:
+    return {status: set(parties) for status in OPEN_STATUSES}
+
+
+RULES: dict[type, MessageRule] = {
+    SellerResponse: MessageRule(
+        {S.AWAITING_SELLER_RESPONSE: {P.SELLER}, S.AWAITING_CANCELLATION_ANSWER: {P.SELLER}}, _seller_response, _check_seller_response
+    ),
+    BuyerAnswer: MessageRule({S.AWAITING_OFFER_ANSWER: {P.BUYER}}, _buyer_answer),
+    RefundConfirmation: MessageRule({S.AWAITING_REFUND_CONFIRMATION: {P.BUYER}}, _refund_confirmation, _check_refund_confirmation),
+    ProtectionFeedback: MessageRule({S.PROTECTED: {P.BUYER}}, _protection_feedback),
+    ReturnInspection: MessageRule({S.AWAITING_RETURN_INSPECTION: {P.SELLER}}, _return_inspection),
+    ResolutionConfirmed: MessageRule({S.IN_PROGRESS: {P.BUYER}}, _resolution_confirmed),
+    Escalation: MessageRule(
+        {
+            S.DECLINED: {P.BUYER, P.SUPPORT},
+            S.AWAITING_SELLER_RESPONSE: {P.SUPPORT, P.BUYER},  # the buyer only once the case is old enough
+            S.AWAITING_OFFER_ANSWER: {P.SUPPORT},
+            S.AWAITING_RETURN_SHIPMENT: {P.SUPPORT},
+            S.AWAITING_RETURN_INSPECTION: {P.SUPPORT},
+            S.IN_PROGRESS: {P.BUYER, P.SUPPORT},
+        },
+        _escalation,
+        _check_escalation,
+    ),
+    Withdrawal: MessageRule(
+        {
+            s: {P.BUYER}
+            for s in (
+                S.AWAITING_SELLER_RESPONSE,
+                S.AWAITING_CANCELLATION_ANSWER,
+                S.AWAITING_OFFER_ANSWER,
+                S.AWAITING_RETURN_SHIPMENT,
+                S.DECLINED,
+                S.AWAITING_SUPPORT,
+                S.IN_PROGRESS,
+            )
+        },
+        _withdrawal,
+    ),
+    SupportDecision: MessageRule({S.AWAITING_SUPPORT: {P.SUPPORT}}, _support_decision, _check_support_decision),
+    Appeal: MessageRule({S.APPEAL_OPEN: {P.SELLER}}, _appeal),
+    PartyMessage: MessageRule(_in_every_open_status(P.BUYER, P.SELLER, P.SUPPORT), _party_message, _check_party_message),
+    ReturnShipped: MessageRule({S.AWAITING_RETURN_SHIPMENT: {P.CARRIER}}, _return_shipped),
+    ReturnDelivered: MessageRule({S.AWAITING_RETURN_SHIPMENT: {P.CARRIER}, S.RETURN_IN_TRANSIT: {P.CARRIER}}, _return_delivered),
+    # Payment facts are true whatever the case is doing, so any open status takes them.
+    RefundSettled: MessageRule(_in_every_open_status(P.PAYMENT), _refund_settled, _check_refund_fact),
+    RefundFailed: MessageRule(_in_every_open_status(P.PAYMENT), _refund_failed, _check_refund_failed),
+    DeadlinePassed: MessageRule(_in_every_open_status(P.CLOCK), _deadline_passed, _check_deadline),
+    ReminderDue: MessageRule(_in_every_open_status(P.CLOCK), _reminder_due, _check_reminder),
+    SellerFlagDue: MessageRule(_in_every_open_status(P.CLOCK), _seller_flag_due, _check_seller_flag_due),
+    EscalationOpens: MessageRule({S.AWAITING_SELLER_RESPONSE: {P.CLOCK}}, _escalation_opens, _check_escalation_opens),
+    # A closed case takes only this, and only where its policy lets support reopen it.
+    Reopening: MessageRule({S.CLOSED: {P.SUPPORT}}, _reopening, _check_reopening),
 }
+
+# The same, by kind: who may send which message in which status.
+WHO_MAY: dict[str, dict[Status, set[Party]]] = {model.model_fields["kind"].default: rule.who_may for model, rule in RULES.items()}

@@ -33,6 +33,7 @@ from cases.messages import (
     CaseMessage,
     Escalation,
     OpenCase,
+    PartyMessage,
     ProtectionFeedback,
     RefundAnswer,
     RefundConfirmation,
@@ -159,6 +160,7 @@ def candidates(case: Case) -> list[CaseMessage]:
         if verdict.startswith("refund"):
             messages.append(SupportDecision(by=SUPPORT, decision=verdict, amount=eur(paid // 2)))
     messages += [ReturnShipped(by=CARRIER, tracking_number="RET-0001"), ReturnDelivered(by=CARRIER)]
+    messages.append(PartyMessage(by=SELLER, text="a word to the buyer"))  # changes nothing the checks read
     for refund in case.refunds:
         # Refused by the order's budget: the other cases on the order took half, or all that is left.
         left = paid - case.refunded.amount + (refund.amount.amount if refund.status == "requested" else 0)

@@ -96,8 +96,10 @@ async def _in_store(h, case_id: str) -> CaseRow:
 
 
 @pytest.mark.workflow
-async def test_ten_requests_from_one_buyer_in_an_hour_the_ninth_and_tenth_go_to_support(env, store):
-    async with worker_for(env, store) as h:
+async def test_ten_requests_from_one_buyer_in_an_hour_the_ninth_and_tenth_go_to_support(module_env, store):
+    """On a server of this module's own: the ten cases stay open, and on the shared one every later
+    test that skips days would churn through their timers."""
+    async with worker_for(module_env, store) as h:
         h.client.use_store(h.store)
         buyer = f"buyer-burst-{uuid.uuid4().hex[:6]}"
         opened = []
