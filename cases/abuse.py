@@ -22,10 +22,15 @@ class BuyerRecord(Strict):
     orders_with_cases: int = Field(ge=0, description="Of those, orders with a case, this request's order included.")
 
 
+def judged(kind: CaseKind) -> bool:
+    """Only refund requests are judged: a protection opens at checkout, a cancellation before anything
+    shipped."""
+    return kind is CaseKind.REFUND_REQUEST
+
+
 def suspicion(rules: AbuseRules, kind: CaseKind, record: BuyerRecord) -> str | None:
-    """Why this buyer's new request goes to support for review, or None. Only refund requests count:
-    a protection opens at checkout, a cancellation before anything shipped."""
-    if kind is not CaseKind.REFUND_REQUEST:
+    """Why this buyer's new request goes to support for review, or None."""
+    if not judged(kind):
         return None
     days = f"{rules.within_hours} h"
     if rules.max_requests is not None and record.requests >= rules.max_requests:

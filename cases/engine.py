@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from cases.abuse import judged
 from cases.case import GENERATION, Case
 from cases.commands import Command, IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
 from cases.messages import (
@@ -204,7 +205,7 @@ REVIEW_NOTE = "the platform reviews this request; the seller is not asked"
 def _refund_review(request: OpenCase) -> str | None:
     """Why the platform reviews a refund request before any seller sees it: the caller's fraud flag,
     or the buyer's behaviour across the marketplace (cases.abuse)."""
-    if request.kind is not CaseKind.REFUND_REQUEST:
+    if not judged(request.kind):
         return None
     if request.buyer_flagged_for_fraud:
         return "the buyer is flagged for refund review by the marketplace"

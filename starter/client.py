@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from activities.webhooks import WebhookDelivery
 from cases import engine, policies
-from cases.abuse import BuyerRecord, suspicion
+from cases.abuse import BuyerRecord, judged, suspicion
 from cases.case import Case
 from cases.messages import FACT_KINDS, REQUEST_ID_LENGTH, Decision, Fact, OpenCase, PartyMessage, Reopening
 from cases.model import CaseKind, Order, Reason, Status
@@ -137,17 +137,15 @@ class CaseClient:
         task_queue: str = "refund-cases",
         clock: Callable[[], Awaitable[datetime]] = wall_clock,
         extra_policies: dict[str, Policy] | None = None,
-        buyer_records: BuyerRecords | None = None,
     ):
         """`clock` serves the eligibility pre-check; tests pass the time-skipping server's clock.
         `extra_policies` adds policies beside the presets (the chaos run's short test policies).
-        `buyer_records` reads a buyer's refund behaviour from the case store (store.queries.buyer_record);
-        with it, the policy's abuse rules route a suspicious request to support."""
+        What only the case store knows comes with `use_store`."""
         self.client = client
         self.task_queue = task_queue
         self.clock = clock
         self.extra_policies = extra_policies or {}
-        self.buyer_records = buyer_records
+        self.buyer_records: BuyerRecords | None = None
         self.closed_cases: Callable[[str], Case | None] | None = None
 
     def use_store(self, store: Store) -> CaseClient:
@@ -158,9 +156,9 @@ class CaseClient:
         return self
 
     @classmethod
-    async def connect(cls, settings: Settings | None = None, buyer_records: BuyerRecords | None = None) -> CaseClient:
+    async def connect(cls, settings: Settings | None = None) -> CaseClient:
         settings = settings or Settings()
-        return cls(await connect(settings), settings.temporal_task_queue, buyer_records=buyer_records)
+        return cls(await connect(settings), settings.temporal_task_queue)
 
     async def open(self, new: NewCase) -> Opened:
         """Opens the case, or finds the one this request id already opened. Raises CaseRefused."""
@@ -199,8 +197,8 @@ class CaseClient:
         return True
 
     async def _abuse_suspected(self, new: NewCase, policy: Policy, now: datetime) -> str | None:
-        if self.buyer_records is None:
-            return None
+        if self.buyer_records is None or not judged(new.kind):
+            return None  # a protection opens at checkout on every order that has one: no store read for it
         since = now - policy.hours(policy.abuse.within_hours)
         record = await asyncio.to_thread(self.buyer_records, new.order.buyer_id, new.order.order_id, since)
         return suspicion(policy.abuse, new.kind, record)
@@ -262,7 +260,10 @@ class CaseClient:
             if err.status is not RPCStatusCode.NOT_FOUND:
                 raise
             # Past the namespace's retention the server has forgotten the case; the store has not.
-        return await asyncio.to_thread(self.closed_cases, case_id)
+        return await self._stored_closed(case_id)
+
+    async def _stored_closed(self, case_id: str) -> Case | None:
+        return None if self.closed_cases is None else await asyncio.to_thread(self.closed_cases, case_id)
 
     async def _past(self, case_id: str, version: int, seconds: float = 30) -> CaseView:
         """The case view once the case has moved past `version`."""
@@ -300,7 +301,7 @@ class CaseClient:
         except RPCError as err:
             if err.status is not RPCStatusCode.NOT_FOUND:
                 raise
-            closed = await self._closed(case_id)  # a closed case the server no longer keeps
+            closed = await self._stored_closed(case_id)  # a closed case the server no longer keeps
             return None if closed is None else (closed.order.seller_id, closed.order.buyer_id)
         fields = described.workflow_execution_info.search_attributes.indexed_fields
         keys = (search_attributes.SELLER_ID.name, search_attributes.BUYER_ID.name)
