@@ -109,9 +109,7 @@ class CaseActivities:
         except GatewayRejection as rejection:
             log.info("refund %s %s rejected by the provider: %s", order.idempotency_key, refund.amount, rejection, extra=order.log_context)
             raise ApplicationError(str(rejection), type=REFUND_REJECTED, non_retryable=True) from None
-        log.info(
-            "refund %s %s %s first_call=%s", order.idempotency_key, refund.amount, receipt.status, receipt.first_call, extra=order.log_context
-        )
+        log.info("refund %s %s %s first_call=%s", order.idempotency_key, refund.amount, receipt.status, receipt.first_call, extra=order.log_context)
         return receipt
 
     @activity.defn

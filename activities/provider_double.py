@@ -111,9 +111,7 @@ class ProviderDouble:
             if amount.amount == self.faults.reject_amount:
                 response = {"status": "rejected", "failure": "402 charge_disputed: the original charge is disputed"}
             else:
-                session.add(
-                    ProviderPayment(key=key, case_id=case_id, number=number, amount=amount.amount, currency=amount.currency, at=now)
-                )
+                session.add(ProviderPayment(key=key, case_id=case_id, number=number, amount=amount.amount, currency=amount.currency, at=now))
                 response = {"status": "settled", "gateway_ref": f"re_{key.replace(':', '_')}"}
             session.add(ProviderKey(key=key, response=json.dumps(response), created_at=now))
         return response
@@ -141,4 +139,3 @@ def _receipt(response: dict, first_call: bool) -> GatewayReceipt:
     if response["status"] == "rejected":
         raise GatewayRejection(response["failure"])
     return GatewayReceipt(status=response["status"], gateway_ref=response.get("gateway_ref"), first_call=first_call)
-

@@ -241,10 +241,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, invalid: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(part) for part in e["loc"] if part != "body") or "body", "rule": e["msg"]}
-            for e in invalid.errors()
-        ]
+        errors = [{"field": ".".join(str(part) for part in e["loc"] if part != "body") or "body", "rule": e["msg"]} for e in invalid.errors()]
         first = errors[0] if errors else {"field": "body", "rule": "invalid"}
         body = Problem(422, "Invalid request", first["field"], first["rule"]).response()
         content = json.loads(body.body) | {"errors": errors}
@@ -330,7 +327,9 @@ def create_app(
         if row is None:
             return None
         if row.request_hash != _request_hash(body):
-            raise Problem(409, "Idempotency-Key reused with another request", "Idempotency-Key", "a key names one request; use a new key for a new request")
+            raise Problem(
+                409, "Idempotency-Key reused with another request", "Idempotency-Key", "a key names one request; use a new key for a new request"
+            )
         return JSONResponse(row.response, status_code=row.status_code, headers={"Idempotent-Replayed": "true"})
 
     def _remember(caller: Caller, key: str, body: BaseModel, status: int, answer: dict) -> None:
@@ -432,9 +431,7 @@ def create_app(
         allow(caller, Role.SELLER_PORTAL, Role.SUPPORT_CONSOLE)
         if caller.role is Role.SELLER_PORTAL and seller_id not in caller.seller_ids:
             raise Problem(403, "Not this caller's seller", "seller_id", f"{caller.name} may not read the cases of {seller_id}")
-        page = queries.seller_queue(
-            state["store"], seller_id, status=status, reason=reason, policy=policy, after=_cursor(cursor), limit=limit
-        )
+        page = queries.seller_queue(state["store"], seller_id, status=status, reason=reason, policy=policy, after=_cursor(cursor), limit=limit)
         after = page.next_after
         next_cursor = f"{after[0].isoformat()}~{after[1]}" if after else None
         return SellerCases(cases=[CaseSummary.of(row) for row in page.cases], next_cursor=next_cursor)
@@ -510,9 +507,7 @@ def create_app(
             rows = list(session.scalars(query))
         return [Delivery.model_validate(row, from_attributes=True) for row in rows]
 
-    @app.post(
-        "/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/redeliver", status_code=202, response_model=Delivery, tags=["webhooks"]
-    )
+    @app.post("/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/redeliver", status_code=202, response_model=Delivery, tags=["webhooks"])
     async def redeliver(subscription_id: OpaquePath, delivery_id: DeliveryPath, caller: Annotated[Caller, Depends(authenticate)]) -> Delivery:
         """Sends a given-up delivery again, say after the subscriber's long outage: a new round of
         attempts with the same event id, on which the subscriber deduplicates."""

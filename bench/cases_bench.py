@@ -478,7 +478,9 @@ async def deadline_storm(client: CaseClient, raw: Client, cluster: Cluster, stor
         history = await raw.get_workflow_handle(workflow_id(case_id)).fetch_history()
         failures += sum(1 for e in history.events if e.HasField("workflow_task_failed_event_attributes"))
     now = datetime.now(UTC)
-    waits = sorted([*lateness.values(), *((now - due).total_seconds() for case_id, due in due_at.items() if case_id not in lateness)])  # unfired: at least this late
+    waits = sorted(
+        [*lateness.values(), *((now - due).total_seconds() for case_id, due in due_at.items() if case_id not in lateness)]
+    )  # unfired: at least this late
     return {
         "cases": idle,
         "opening_s": round(opening, 1),
@@ -629,7 +631,14 @@ async def run(arguments: argparse.Namespace, home: Path) -> dict:
     if not arguments.skip_suite:
         print("5. the time-skipping scenario suite", flush=True)
         suite = {"one_process": suite_time(1), "two_processes": suite_time(2)}
-    return {"machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}", "paths": paths, "long_case": long, "answer_to_money": latency, "storm": storm, "suite_seconds": suite}
+    return {
+        "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}",
+        "paths": paths,
+        "long_case": long,
+        "answer_to_money": latency,
+        "storm": storm,
+        "suite_seconds": suite,
+    }
 
 
 def table(results: dict) -> str:
@@ -657,7 +666,9 @@ def table(results: dict) -> str:
             f"task failures {storm['task_failures_in_sampled_histories']}"
         )
         floor = storm["floor"]
-        lines.append(f"storm through the floor's workflow: {floor['deadlines_fired']} of {floor['cases']} timers fired, lateness p50 {floor['lateness_p50_s']} s p99 {floor['lateness_p99_s']} s")
+        lines.append(
+            f"storm through the floor's workflow: {floor['deadlines_fired']} of {floor['cases']} timers fired, lateness p50 {floor['lateness_p50_s']} s p99 {floor['lateness_p99_s']} s"
+        )
     if results["suite_seconds"] is not None:
         suite = results["suite_seconds"]
         lines.append(f"time-skipping scenario suite: {suite['one_process']} s in one process, {suite['two_processes']} s in two (pytest -n 2)")

@@ -178,7 +178,6 @@ class Figures:
         )
 
 
-
 class Cluster:
     """The dev server and the worker processes, each killable with SIGKILL and restartable."""
 
@@ -247,7 +246,9 @@ class Cluster:
         leave all the first cases to the one that started first."""
         identities = self.identities()
         queue = self.env["TEMPORAL_TASK_QUEUE"]
-        request = DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+        request = DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
+        )
         deadline = time.monotonic() + seconds
         while True:
             polling = {poller.identity for poller in (await client.workflow_service.describe_task_queue(request)).pollers}
@@ -446,7 +447,16 @@ async def withdrawn(d: Driver, case_id: str) -> None:
     await _buyer(d, case_id, Withdrawal)
 
 
-PATHS = [full_refund, full_refund_by_signal, partial_accepted, refund_after_return, declined_then_support, silent_seller, rejected_by_provider, withdrawn]
+PATHS = [
+    full_refund,
+    full_refund_by_signal,
+    partial_accepted,
+    refund_after_return,
+    declined_then_support,
+    silent_seller,
+    rejected_by_provider,
+    withdrawn,
+]
 
 
 async def killer(cluster: Cluster, config: Config, figures: Figures, stop: asyncio.Event, rng: random.Random) -> None:
@@ -717,7 +727,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-restarts", type=int, default=Config.server_restarts)
     parser.add_argument("--seed", type=int, default=Config.seed)
     parser.add_argument(
-        "--kill-every", type=_seconds_range, default=Config.kill_every, metavar="MIN,MAX", help="seconds between worker kills, drawn between MIN and MAX (default 2,5)"
+        "--kill-every",
+        type=_seconds_range,
+        default=Config.kill_every,
+        metavar="MIN,MAX",
+        help="seconds between worker kills, drawn between MIN and MAX (default 2,5)",
     )
     parser.add_argument("--budget", type=int, default=Config.budget_seconds, help="seconds the whole run may take (default %(default)s)")
     parser.add_argument("--only", choices=[p.__name__ for p in PATHS], help="play this path in every case")

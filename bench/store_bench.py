@@ -32,7 +32,11 @@ RESULTS = Path(__file__).parent / "results" / "store.json"
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 REASONS = ["not_received", "shipped_late", "missing_item", "wrong_item", "not_as_described", "defective", "damaged_in_transit"]
 # Half the open cases wait on the seller.
-OPEN = [("awaiting_seller_response", "seller")] * 3 + [("awaiting_support", "support"), ("awaiting_offer_answer", "buyer"), ("return_in_transit", "none")]
+OPEN = [("awaiting_seller_response", "seller")] * 3 + [
+    ("awaiting_support", "support"),
+    ("awaiting_offer_answer", "buyer"),
+    ("return_in_transit", "none"),
+]
 
 
 def seed(store: Store, cases: int, sellers: int, batch: int = 20_000) -> float:
@@ -47,12 +51,25 @@ def seed(store: Store, cases: int, sellers: int, batch: int = 20_000) -> float:
             status, awaiting = ("closed", "none") if closed else rng.choice(OPEN)
             rows.append(
                 dict(
-                    case_id=f"case-{n:07d}", version=3, kind="refund_request", policy="direct_service", policy_version="1",
-                    reason=rng.choice(REASONS), status=status, outcome="refunded_full" if closed else None, awaiting=awaiting,
+                    case_id=f"case-{n:07d}",
+                    version=3,
+                    kind="refund_request",
+                    policy="direct_service",
+                    policy_version="1",
+                    reason=rng.choice(REASONS),
+                    status=status,
+                    outcome="refunded_full" if closed else None,
+                    awaiting=awaiting,
                     due_at=None if closed else opened + timedelta(hours=rng.choice((72, 168, 48))),
-                    order_id=f"ord-{n:07d}", seller_id=f"seller-{rng.randrange(sellers):05d}", buyer_id=f"buyer-{rng.randrange(cases):07d}",
-                    currency="EUR", total_paid=4500, refunded=4500 if closed else 0, charged_to_seller=4500 if closed else 0,
-                    opened_at=opened, closed_at=opened + timedelta(hours=rng.expovariate(1 / 60)) if closed else None,
+                    order_id=f"ord-{n:07d}",
+                    seller_id=f"seller-{rng.randrange(sellers):05d}",
+                    buyer_id=f"buyer-{rng.randrange(cases):07d}",
+                    currency="EUR",
+                    total_paid=4500,
+                    refunded=4500 if closed else 0,
+                    charged_to_seller=4500 if closed else 0,
+                    opened_at=opened,
+                    closed_at=opened + timedelta(hours=rng.expovariate(1 / 60)) if closed else None,
                 )
             )
             if len(rows) == batch:

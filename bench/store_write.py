@@ -23,7 +23,9 @@ from tests.factories import SELLER, T0, request
 
 
 def _notice(case_id: str, number: int) -> NotificationRow:
-    return NotificationRow(key=f"{case_id}:notice:{number}", case_id=case_id, party="seller", recipient_id=SELLER.id, event="opened", body="A case.", created_at=T0)
+    return NotificationRow(
+        key=f"{case_id}:notice:{number}", case_id=case_id, party="seller", recipient_id=SELLER.id, event="opened", body="A case.", created_at=T0
+    )
 
 
 def one_round(store: Store, cases: int) -> float:

@@ -107,8 +107,7 @@ def check_open(request: OpenCase, now: datetime) -> None:
         if printed is not None and now > max(free_until, printed):
             raise Refusal(
                 "kind",
-                f"cancellation is possible within {policy.cancellation_free_hours} h of purchase "
-                "or until the label is printed, whichever is later",
+                f"cancellation is possible within {policy.cancellation_free_hours} h of purchase or until the label is printed, whichever is later",
             )
 
 
@@ -134,7 +133,10 @@ def _check_eligibility(request: OpenCase, now: datetime) -> None:
         end = policy.after(start, rule.within_hours, rule.time)
         if now > end:
             unit = "business hours" if rule.time == "business" else "hours"
-            raise Refusal("opened_at", f"a case must open within {rule.within_hours} {unit} of the order's {rule.opens_at.replace('_', ' ')}, by {end:%Y-%m-%d %H:%M} UTC")
+            raise Refusal(
+                "opened_at",
+                f"a case must open within {rule.within_hours} {unit} of the order's {rule.opens_at.replace('_', ' ')}, by {end:%Y-%m-%d %H:%M} UTC",
+            )
 
 
 # How long before a case's first workflow task its request may have been checked and still open it.
@@ -193,10 +195,7 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
 
 
 # What a seller whose flagged case is resolved is told (seed 001).
-REINSTATEMENT = (
-    "The case is resolved. Your account's restrictions are not lifted automatically: contact support to "
-    "request reinstatement."
-)
+REINSTATEMENT = "The case is resolved. Your account's restrictions are not lifted automatically: contact support to request reinstatement."
 
 # What everyone is told of a request the platform reviews; why it does is support's alone.
 REVIEW_NOTE = "the platform reviews this request; the seller is not asked"
@@ -239,8 +238,7 @@ def is_repeat(case: Case, message: CaseMessage) -> bool:
     again, and no one's request id can shadow another's command."""
     request_id = getattr(message, "request_id", None)
     return request_id is not None and any(
-        entry.request_id == request_id and entry.actor == message.by and entry.kind == message.kind and not entry.refused
-        for entry in case.timeline
+        entry.request_id == request_id and entry.actor == message.by and entry.kind == message.kind and not entry.refused for entry in case.timeline
     )
 
 
@@ -903,9 +901,7 @@ def next_alarm(case: Case) -> tuple[datetime, CaseMessage] | None:
     if case.is_closed or case.deadline is None:
         return None
     deadline = case.deadline
-    alarms: list[tuple[datetime, CaseMessage]] = [
-        (deadline.due_at, DeadlinePassed(by=CLOCK, status=deadline.status, due_at=deadline.due_at))
-    ]
+    alarms: list[tuple[datetime, CaseMessage]] = [(deadline.due_at, DeadlinePassed(by=CLOCK, status=deadline.status, due_at=deadline.due_at))]
     alarms += [(at, ReminderDue(by=CLOCK, at=at)) for at in deadline.reminders]
     opens = escalation_opens_at(case)
     if opens is not None and case.status is S.AWAITING_SELLER_RESPONSE and not case.buyer_may_escalate:
@@ -930,9 +926,7 @@ _CLOSE_OUTCOMES = {
 _ACCEPTS = {
     S.AWAITING_RETURN_INSPECTION: lambda step: _return_inspection(step, ReturnInspection(by=CLOCK, confirm=True)),
     S.AWAITING_OFFER_ANSWER: lambda step: _buyer_answer(step, BuyerAnswer(by=CLOCK, accept=True)),
-    S.AWAITING_CANCELLATION_ANSWER: lambda step: _seller_response(
-        step, SellerResponse(by=CLOCK, resolution=Resolution.FULL_REFUND)
-    ),
+    S.AWAITING_CANCELLATION_ANSWER: lambda step: _seller_response(step, SellerResponse(by=CLOCK, resolution=Resolution.FULL_REFUND)),
 }
 
 # --------------------------------------------------------------------------------- one rule a kind

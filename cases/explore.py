@@ -124,9 +124,7 @@ def _request(policy: Policy, kind: CaseKind, reason: Reason, category: ItemCateg
         delivered_at=T0 - timedelta(hours=24) if shipped else None,
         protection_opted_in=kind is CaseKind.PROTECTION,
     )
-    return OpenCase(
-        case_id="explore", request_id="explore", kind=kind, reason=reason, order=order, buyer_flagged_for_fraud=fraud, policy=policy
-    )
+    return OpenCase(case_id="explore", request_id="explore", kind=kind, reason=reason, order=order, buyer_flagged_for_fraud=fraud, policy=policy)
 
 
 def candidates(case: Case) -> list[CaseMessage]:
@@ -191,11 +189,7 @@ def fingerprint(case: Case) -> tuple:
         case.outcome,
         # A refund's linked charge is what the rules reverse if it fails; the rest of the ledger is
         # summed up in the net charge.
-        tuple(
-            (r.amount.amount, r.status, charges.get(r.charge_number or 0), r.includes_label_fee)
-            for r in case.refunds
-            if r.status != "failed"
-        ),
+        tuple((r.amount.amount, r.status, charges.get(r.charge_number or 0), r.includes_label_fee) for r in case.refunds if r.status != "failed"),
         min(failed, 2),
         case.other_cases_refunded,
         case.charged_to_seller.amount,
@@ -267,9 +261,7 @@ def _describe(message: CaseMessage) -> str:
     return f"{message.kind} {detail}" if detail else message.kind
 
 
-def _check(
-    policy: Policy, case: Case, now: datetime, path: list[str], results: list, alarm: tuple[datetime, CaseMessage] | None
-) -> None:
+def _check(policy: Policy, case: Case, now: datetime, path: list[str], results: list, alarm: tuple[datetime, CaseMessage] | None) -> None:
     """The four checks on one state, given its clock alarm and what each of its moves did (None: refused)."""
 
     def fail(rule: str) -> None:
@@ -289,7 +281,11 @@ def _check(
         except Refusal:
             reinstatable = False
         if reinstatable is not case.is_closed:
-            fail("support could reinstate the seller of an unresolved case" if reinstatable else "support cannot reinstate the seller of a resolved case")
+            fail(
+                "support could reinstate the seller of an unresolved case"
+                if reinstatable
+                else "support cannot reinstate the seller of a resolved case"
+            )
     if case.is_closed:
         if case.deadline is not None:
             fail("a closed case still has a deadline")

@@ -43,20 +43,16 @@ class OpenCase(Strict):
     order: Order
     buyer_flagged_for_fraud: bool = False
     abuse_suspected: str | None = Field(
-        default=None, max_length=300, description="Why the platform's review of the buyer's refund behaviour sends this request to support (cases.abuse)."
+        default=None,
+        max_length=300,
+        description="Why the platform's review of the buyer's refund behaviour sends this request to support (cases.abuse).",
     )
     note: Note | None = None
     policy: Policy
-    requested_at: Moment | None = Field(
-        default=None, description="When the client checked the request; see engine.opening_time."
-    )
+    requested_at: Moment | None = Field(default=None, description="When the client checked the request; see engine.opening_time.")
     continued: Case | None = Field(default=None, description="Set by continue-as-new, and by a reopening: the state carried over.")
-    reopening: Reopening | None = Field(
-        default=None, description="A closed case started again (starter.client) to take this reopening first."
-    )
-    continue_after_events: int = Field(
-        default=10_000, ge=100, description="Operational: continue as new once the history passes this many events."
-    )
+    reopening: Reopening | None = Field(default=None, description="A closed case started again (starter.client) to take this reopening first.")
+    continue_after_events: int = Field(default=10_000, ge=100, description="Operational: continue as new once the history passes this many events.")
 
 
 class Sent(Strict):
@@ -76,9 +72,7 @@ class SellerResponse(Sent):
     resolution: Resolution
     amount: Money | None = Field(default=None, description="Required for partial_refund; the amount offered.")
     tracking_number: Tracking | None = Field(default=None, description="Required for replacement and proof_of_delivery.")
-    return_original: bool = Field(
-        default=False, description="replacement only: the seller asks the original back, on a prepaid label at its cost."
-    )
+    return_original: bool = Field(default=False, description="replacement only: the seller asks the original back, on a prepaid label at its cost.")
     note: Note | None = None
 
     @model_validator(mode="after")

@@ -99,9 +99,7 @@ class Eligibility(Strict):
     """When a case may open: for which reasons, from which moment of the order, and for how long."""
 
     reasons: set[Reason] | None = Field(default=None, description="Reasons that may open a case; all when absent.")
-    opens_at: Literal["purchase", "estimated_delivery", "delivery"] = Field(
-        "purchase", description="The order's moment from which a case may open."
-    )
+    opens_at: Literal["purchase", "estimated_delivery", "delivery"] = Field("purchase", description="The order's moment from which a case may open.")
     within_hours: int | None = Field(default=None, gt=0, description="How long after that moment; no limit when absent.")
     time: Literal["calendar", "business"] = "calendar"
 
@@ -111,9 +109,7 @@ class AbuseRules(Strict):
     before the seller sees it (seeds 000 and 004). Each limit is off when absent."""
 
     within_hours: int = Field(720, gt=0, description="How far back a buyer's behaviour counts.")
-    max_requests: int | None = Field(
-        None, ge=0, description="Refund requests the buyer may have opened within the window; one more goes to support."
-    )
+    max_requests: int | None = Field(None, ge=0, description="Refund requests the buyer may have opened within the window; one more goes to support.")
     max_refunded: dict[str, int] = Field(
         default={}, description="Minor units per currency the buyer may have been refunded within the window; beyond, support."
     )
@@ -148,21 +144,13 @@ class Policy(Strict):
         default=None, gt=0, description="The buyer may escalate a case this old while the seller has not resolved it."
     )
     seller_may_appeal: bool = Field(True, description="A seller charged by support may appeal.")
-    buyer_confirms_resolution: bool = Field(
-        False, description="A replacement waits in in_progress until the buyer marks the issue resolved."
-    )
+    buyer_confirms_resolution: bool = Field(False, description="A replacement waits in in_progress until the buyer marks the issue resolved.")
     refunds_by: Literal["platform", "seller"] = Field(
         "platform", description="seller: the seller refunds directly and the buyer confirms receipt; no money moves here."
     )
-    seller_must_explain: bool = Field(
-        False, description="The seller's response must carry a note: the message justifying its decision to the buyer."
-    )
-    decline_to_support_for: set[Reason] = Field(
-        default=set(), description="Reasons for which a seller's decline goes straight to support."
-    )
-    labels: dict[str, str] = Field(
-        default={}, description="The process's own names for statuses and outcomes, shown in the case view."
-    )
+    seller_must_explain: bool = Field(False, description="The seller's response must carry a note: the message justifying its decision to the buyer.")
+    decline_to_support_for: set[Reason] = Field(default=set(), description="Reasons for which a seller's decline goes straight to support.")
+    labels: dict[str, str] = Field(default={}, description="The process's own names for statuses and outcomes, shown in the case view.")
     full_refund_only_after_hours: int | None = Field(
         default=None, gt=0, description="A case unresolved this long counts as late delivery: only a full refund is acceptable."
     )
@@ -170,9 +158,7 @@ class Policy(Strict):
         default=None, gt=0, description="A case unresolved this long flags its seller (account may be restricted) until it closes."
     )
     support_may_reopen: bool = Field(False, description="Support may reopen a closed case, at any later time unless limited.")
-    reopen_within_hours: int | None = Field(
-        default=None, gt=0, description="With support_may_reopen: only this long after the case closed."
-    )
+    reopen_within_hours: int | None = Field(default=None, gt=0, description="With support_may_reopen: only this long after the case closed.")
     protection_extension_hours: int | None = Field(
         default=None, gt=0, description="Protection cases: reporting a problem extends the protection by this much."
     )
@@ -202,9 +188,7 @@ class Policy(Strict):
             statuses.add(Status.DECLINED)
         if self.seller_may_appeal:
             statuses.add(Status.APPEAL_OPEN)
-        if Resolution.CONTACT_BUYER in self.resolutions or (
-            Resolution.REPLACEMENT in self.resolutions and self.buyer_confirms_resolution
-        ):
+        if Resolution.CONTACT_BUYER in self.resolutions or (Resolution.REPLACEMENT in self.resolutions and self.buyer_confirms_resolution):
             statuses.add(Status.IN_PROGRESS)
         return statuses
 
@@ -260,9 +244,7 @@ class Policy(Strict):
             allowed = ALLOWED_TIMEOUTS[status]
             if window.on_timeout not in allowed:
                 names = ", ".join(sorted(a.value for a in allowed))
-                raise ValueError(
-                    f"windows.{status.value}.on_timeout: {window.on_timeout.value!r} is not allowed here; use one of {names}"
-                )
+                raise ValueError(f"windows.{status.value}.on_timeout: {window.on_timeout.value!r} is not allowed here; use one of {names}")
         return self
 
     def due(self, status: Status, start: datetime, protected_until: datetime | None = None) -> datetime:

@@ -79,11 +79,7 @@ def waiting_for(case: Case) -> str:
     if case.deadline:
         window = case.policy.windows[case.status]
         line += f" until {case.deadline.due_at:%Y-%m-%d %H:%M} UTC (then {window.on_timeout.value})"
-    options = [
-        f"{party.value}: {', '.join(kinds)}"
-        for party, kinds in allowed_actions(case).items()
-        if party is case.awaiting
-    ]
+    options = [f"{party.value}: {', '.join(kinds)}" for party, kinds in allowed_actions(case).items() if party is case.awaiting]
     if options:
         line += f". Options: {'; '.join(options)}"
         if case.awaiting is Party.SELLER and case.status is Status.AWAITING_SELLER_RESPONSE:

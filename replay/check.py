@@ -67,7 +67,9 @@ async def replay(history: WorkflowHistory, workflow: type = RefundCaseWorkflow, 
     return Replayed(history.workflow_id, compare(recorded, rebuilt), len(recorded.activities))
 
 
-async def replay_all(histories: Sequence[WorkflowHistory], workflow: type = RefundCaseWorkflow, converter: DataConverter = pydantic_data_converter) -> list[Replayed]:
+async def replay_all(
+    histories: Sequence[WorkflowHistory], workflow: type = RefundCaseWorkflow, converter: DataConverter = pydantic_data_converter
+) -> list[Replayed]:
     return [await replay(history, workflow, converter) for history in histories]
 
 
@@ -138,6 +140,7 @@ async def _decoded(payloads, converter: DataConverter) -> Any:
 
 async def _as_json(decisions: Decisions, converter: DataConverter) -> Decisions:
     """The replay's arguments as the history would store them (through the same converter)."""
+
     async def json(value: Any) -> Any:
         plain = DataConverter(payload_converter_class=converter.payload_converter_class)
         return (await plain.decode(await plain.encode([value])))[0]

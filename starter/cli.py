@@ -160,6 +160,7 @@ def open_case(
     as_json: JsonOpt = False,
 ) -> None:
     """Open a case on an order."""
+
     def new_case() -> NewCase:
         now = datetime.now(UTC)
         bought = _utc(purchased_at) or now
@@ -225,9 +226,7 @@ def seller_respond(
     resolution: Annotated[Resolution, typer.Option(help="What the seller offers.")],
     amount: Annotated[str | None, typer.Option(help="Partial refund amount, e.g. 12.50.")] = None,
     tracking: Annotated[str | None, typer.Option(help="Tracking number of a replacement.")] = None,
-    return_original: Annotated[
-        bool, typer.Option(help="With a replacement: ask the original back on a prepaid label at your cost.")
-    ] = False,
+    return_original: Annotated[bool, typer.Option(help="With a replacement: ask the original back on a prepaid label at your cost.")] = False,
     as_id: AsOpt = None,
     note: NoteOpt = None,
     signal: SignalOpt = False,
@@ -288,9 +287,7 @@ def buyer_feedback(
 @buyer.command("refund-arrived")
 def buyer_refund_arrived(
     case_id: CaseArg,
-    answer: Annotated[
-        str, typer.Option(help="received, not_received, or partial_not_accepted (a partial refund the buyer does not accept).")
-    ],
+    answer: Annotated[str, typer.Option(help="received, not_received, or partial_not_accepted (a partial refund the buyer does not accept).")],
     as_id: AsOpt = None,
     note: NoteOpt = None,
     signal: SignalOpt = False,
@@ -420,7 +417,13 @@ def list_cases(
     """List cases from Temporal visibility, newest first."""
     filters = [
         f"{name} = '{value}'"
-        for name, value in [("CaseStatus", status), ("AwaitingParty", awaiting), ("SellerId", seller_id), ("CaseReason", reason), ("CasePolicy", policy)]
+        for name, value in [
+            ("CaseStatus", status),
+            ("AwaitingParty", awaiting),
+            ("SellerId", seller_id),
+            ("CaseReason", reason),
+            ("CasePolicy", policy),
+        ]
         if value
     ]
     if waiting_days is not None:
@@ -442,9 +445,7 @@ def list_cases(
 @store_cli.store_app.command("check")
 def store_check(
     repair: Annotated[bool, typer.Option("--repair", help="Rewrite drifted rows from the workflows.")] = False,
-    closed_within_days: Annotated[
-        int, typer.Option(min=0, help="Also the cases closed in the last this many days, their money above all.")
-    ] = 0,
+    closed_within_days: Annotated[int, typer.Option(min=0, help="Also the cases closed in the last this many days, their money above all.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Compare every open case's store row, refunds and seller ledger with its workflow's own view (and

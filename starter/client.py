@@ -123,6 +123,7 @@ async def connect(settings: Settings, interceptors: Sequence = ()) -> Client:
         interceptors=[*tracing_interceptors(settings), *interceptors],
     )
 
+
 WORKFLOW_EXECUTION_STATUS_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 
 

@@ -35,9 +35,7 @@ UI = "http://localhost:8233"
 def start_server(codec_endpoint: str | None) -> subprocess.Popen:
     DATA.mkdir(exist_ok=True)
     log = open(DATA / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server
-    command = server_command(
-        DATA / "temporal.db", 7233, "--ui-port", "8233", *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else [])
-    )
+    command = server_command(DATA / "temporal.db", 7233, "--ui-port", "8233", *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []))
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -96,7 +94,10 @@ def set_aside_older_data(data: Path = DATA, at: datetime | None = None) -> Path 
 
 async def main() -> None:
     if moved := set_aside_older_data():
-        print(f"{DATA}/ was written by older code, whose cases this code cannot replay: moved aside to {moved}/ (nothing deleted); starting afresh", flush=True)
+        print(
+            f"{DATA}/ was written by older code, whose cases this code cannot replay: moved aside to {moved}/ (nothing deleted); starting afresh",
+            flush=True,
+        )
     os.environ.setdefault("WEBHOOK_PRIVATE_TARGETS", "true")  # everything here is on this machine, subscribers too
     settings = Settings()
     if settings.codec != "off" and settings.codec_keys is None and not settings.codec_key_file.exists():
@@ -123,7 +124,7 @@ async def main() -> None:
         client.use_store(store)  # as the HTTP API composes it
         render.demo(Console(), await play(client, store))
         feed_order_volumes(store, datetime.now(UTC).date())
-        print(f"\nTemporal UI: {UI}   (cases are workflows with ids case-…; filter e.g. CaseStatus=\"awaiting_support\")")
+        print(f'\nTemporal UI: {UI}   (cases are workflows with ids case-…; filter e.g. CaseStatus="awaiting_support")')
         if codec_server:
             print(f"Payloads are encrypted; the UI decrypts them through the codec server at {endpoint} (for this machine only).")
         print(f"HTTP API: http://{settings.api_host}:{settings.api_port} (OpenAPI at /openapi.json; tokens for each role in {DEV_TOKENS}/)")

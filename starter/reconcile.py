@@ -32,9 +32,7 @@ class Drift:
     left: str = ""  # what a repair could not rewrite
 
 
-async def check(
-    client: CaseClient, store: Store, repair: bool = False, closed_since: datetime | None = None
-) -> tuple[int, list[Drift]]:
+async def check(client: CaseClient, store: Store, repair: bool = False, closed_since: datetime | None = None) -> tuple[int, list[Drift]]:
     """Compares every running case, every case the store holds open, and those it holds closed since
     `closed_since`, with its workflow. Returns how many cases were compared and the drifts found
     (repaired when `repair`). A closed case whose history the server no longer keeps (past the
@@ -108,4 +106,3 @@ def _ledger_difference(store: Store, shown: CaseView) -> list[str]:
     if net == shown.charged_to_seller.amount:
         return []
     return [f"ledger: store charges the seller {Money(amount=net, currency=shown.charged_to_seller.currency)}, workflow {shown.charged_to_seller}"]
-

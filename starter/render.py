@@ -32,7 +32,9 @@ def case(out: Console, view: CaseView) -> None:
     if view.offers:
         offers = Table("at", "resolution", "amount", "tracking", "answer", title="offers", title_justify="left")
         for offer in view.offers:
-            offers.add_row(f"{offer.at:%Y-%m-%d %H:%M}", offer.resolution.value, str(offer.amount or ""), offer.tracking_number or "", offer.answer or "")
+            offers.add_row(
+                f"{offer.at:%Y-%m-%d %H:%M}", offer.resolution.value, str(offer.amount or ""), offer.tracking_number or "", offer.answer or ""
+            )
         out.print(offers)
     timeline = Table("#", "at (UTC)", "by", "what", title="timeline", title_justify="left")
     for entry in view.timeline:

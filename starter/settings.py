@@ -18,12 +18,15 @@ class Settings(BaseSettings):
     temporal_address: str = Field("localhost:7233", description="Temporal frontend host:port.")
     temporal_namespace: str = Field("default", description="Temporal namespace.")
     temporal_task_queue: str = Field("refund-cases", description="Task queue the worker polls.")
-    temporal_api_key: SecretStr | None = Field(None, description="API key (Temporal Cloud: address <ns>.<account>.tmprl.cloud:7233 or the regional endpoint); turns TLS on.")
+    temporal_api_key: SecretStr | None = Field(
+        None, description="API key (Temporal Cloud: address <ns>.<account>.tmprl.cloud:7233 or the regional endpoint); turns TLS on."
+    )
     temporal_tls_cert: Path | None = Field(None, description="mTLS client certificate (PEM).")
     temporal_tls_key: Path | None = Field(None, description="mTLS client key (PEM).")
     temporal_tls_ca: Path | None = Field(None, description="CA bundle for the server certificate (PEM).")
     database_url: str = Field(
-        "sqlite:///.data/cases.db", description="Case store (SQLAlchemy URL): SQLite, or PostgreSQL as postgresql+psycopg://user:password@host:5432/cases."
+        "sqlite:///.data/cases.db",
+        description="Case store (SQLAlchemy URL): SQLite, or PostgreSQL as postgresql+psycopg://user:password@host:5432/cases.",
     )
     refund_gateway: Literal["embedded", "embedded-pending", "provider-double"] = Field(
         "embedded",
@@ -32,12 +35,8 @@ class Settings(BaseSettings):
     )
     provider_double_url: str = Field("sqlite:///.data/provider.db", description="provider-double: its own database.")
     provider_unavailable_rate: float = Field(0.0, ge=0, le=1, description="provider-double: share of calls answered 503.")
-    provider_timeout_rate: float = Field(
-        0.0, ge=0, le=1, description="provider-double: share of refunds whose answer is lost after the money moved."
-    )
-    provider_lose_first_answer: bool = Field(
-        False, description="provider-double: lose the first answer of every refund after the money moved."
-    )
+    provider_timeout_rate: float = Field(0.0, ge=0, le=1, description="provider-double: share of refunds whose answer is lost after the money moved.")
+    provider_lose_first_answer: bool = Field(False, description="provider-double: lose the first answer of every refund after the money moved.")
     provider_reject_amount: int | None = Field(
         None, description="provider-double: refunds of exactly this many minor units are rejected for good (402)."
     )
@@ -45,9 +44,7 @@ class Settings(BaseSettings):
         86_400, ge=0, description="provider-double: how long it remembers an idempotency key (24 h, as common providers do)."
     )
     activity_threads: int = Field(16, ge=1, description="Threads for the worker's blocking activities.")
-    codec: Literal["auto", "on", "off"] = Field(
-        "auto", description="Payload encryption. auto: on when CODEC_KEYS is set or the key file exists."
-    )
+    codec: Literal["auto", "on", "off"] = Field("auto", description="Payload encryption. auto: on when CODEC_KEYS is set or the key file exists.")
     codec_keys: SecretStr | None = Field(None, description="id=base64key[,id=base64key…] (AES-256); the first encrypts.")
     codec_key_file: Path = Field(Path(".data/codec-keys.json"), description='Key file {"current": id, "keys": {id: base64key}}.')
     codec_server_host: str = Field("127.0.0.1", description="Where the codec server listens (loopback by default).")
@@ -64,7 +61,9 @@ class Settings(BaseSettings):
     codec_server_encode: bool = Field(
         False, description="Serve /encode too (only the UI's write actions use it; it seals anything with the production key)."
     )
-    codec_server_tls_cert: Path | None = Field(None, description="The codec server's TLS certificate (PEM); the UI passes tokens to https endpoints only.")
+    codec_server_tls_cert: Path | None = Field(
+        None, description="The codec server's TLS certificate (PEM); the UI passes tokens to https endpoints only."
+    )
     codec_server_tls_key: Path | None = Field(None, description="The codec server's TLS key (PEM).")
     codec_ui_origin: str = Field("http://localhost:8233", description="The Temporal UI's origin, the only one CORS admits.")
 
@@ -74,7 +73,9 @@ class Settings(BaseSettings):
     )
     worker_deployment_name: str = Field("refund-cases", description="Worker Versioning: the deployment this worker's build belongs to.")
     worker_max_cached_cases: int = Field(
-        500, ge=0, description="Cases a worker keeps in memory between their messages (the SDK's sticky cache), about 0.2 MB each; fewer saves memory, costs replays."
+        500,
+        ge=0,
+        description="Cases a worker keeps in memory between their messages (the SDK's sticky cache), about 0.2 MB each; fewer saves memory, costs replays.",
     )
     metrics_host: str = Field("127.0.0.1", description="Where the Prometheus endpoints listen (0.0.0.0 in a container).")
     worker_metrics_port: int = Field(9464, ge=0, description="The worker's Prometheus endpoint, /metrics (0: off).")

@@ -61,7 +61,13 @@ def report(
         reasons.add_row(reason, str(count))
     sellers = Table("seller", "cases", "orders", "issue rate", "", title="issue rate per seller (cases per order; over 5 % loses ranking)")
     for r in shown.issue_rates:
-        sellers.add_row(r.seller_id, str(r.cases), str(r.orders), "no orders reported" if not r.orders else f"{r.rate:.1%}", "[red]over 5 %[/red]" if r.over_limit else "")
+        sellers.add_row(
+            r.seller_id,
+            str(r.cases),
+            str(r.orders),
+            "no orders reported" if not r.orders else f"{r.rate:.1%}",
+            "[red]over 5 %[/red]" if r.over_limit else "",
+        )
     overdue = Table("seller", "cases past their deadline", title="sellers with unresolved cases past their deadline")
     for seller, count in shown.overdue.items():
         overdue.add_row(seller, str(count))
@@ -128,7 +134,6 @@ def register(app: typer.Typer) -> None:
     for command in (report, payouts, pay_out, order_volume, flagged_sellers):
         app.command(command.__name__.replace("_", "-"))(command)
     app.add_typer(store_app, name="store")
-
 
 
 @store_app.command("migrate")

@@ -155,6 +155,7 @@ class Store:
         """What one transition leaves behind, in one transaction: its ledger postings, support tickets
         and notices, each inserted once on its key; the shares of failed refunds given back to their
         order; and the read model, as `record_case` writes it. All or nothing, and safe to repeat."""
+
         def write(connection: Connection) -> Written:
             inserted = _add_new(connection, rows)
             _release(connection, failed_refunds)
@@ -169,9 +170,7 @@ class Store:
         with self.sessions() as session, session.begin():
             session.get(PayoutHoldRow, order_id, with_for_update=True)
             open_ids = list(
-                session.scalars(
-                    select(CaseRow.case_id).where(CaseRow.order_id == order_id, CaseRow.status != "closed").order_by(CaseRow.case_id)
-                )
+                session.scalars(select(CaseRow.case_id).where(CaseRow.order_id == order_id, CaseRow.status != "closed").order_by(CaseRow.case_id))
             )
             if open_ids:
                 raise PayoutHeld(order_id, open_ids)
@@ -241,13 +240,16 @@ class Store:
         reserved (now or by an earlier call with the key), else what the order's other cases have
         already taken. One conditional UPDATE decides, so two cases racing for the last euro cannot
         both win, on SQLite and on PostgreSQL alike."""
+
         def reserve(connection: Connection) -> Money | None:
             if connection.execute(RESERVATION, {"key": key}).first() is not None:
                 return None
             # The order's budget, once; a concurrent first reservation on the order makes this run again.
             _add_new(connection, [OrderBudgetRow(order_id=order_id, currency=paid.currency, paid=paid.amount, reserved=0)])
             if connection.execute(TAKE, {"order_id_": order_id, "amount": amount.amount}).rowcount == 1:
-                connection.execute(insert(RESERVATIONS), {"key": key, "order_id": order_id, "case_id": case_id, "amount": amount.amount, "released": False})
+                connection.execute(
+                    insert(RESERVATIONS), {"key": key, "order_id": order_id, "case_id": case_id, "amount": amount.amount, "released": False}
+                )
                 return None
             return Money(amount=connection.execute(TAKEN_BY_OTHERS, {"order_id": order_id, "case_id": case_id}).scalar(), currency=paid.currency)
 
@@ -259,9 +261,7 @@ class Store:
     def undispatched_deliveries(self, case_id: str) -> list[str]:
         """The case's webhook deliveries whose delivery workflow has not been started yet."""
         with self.sessions() as session:
-            query = select(WebhookDeliveryRow.id).where(
-                WebhookDeliveryRow.case_id == case_id, WebhookDeliveryRow.dispatched_at.is_(None)
-            )
+            query = select(WebhookDeliveryRow.id).where(WebhookDeliveryRow.case_id == case_id, WebhookDeliveryRow.dispatched_at.is_(None))
             return list(session.scalars(query.order_by(WebhookDeliveryRow.id)))
 
     def webhook_delivery(self, delivery_id: str) -> tuple[WebhookDeliveryRow, WebhookSubscriptionRow] | None:
@@ -386,7 +386,9 @@ REFUND_KEYS = select(REFUNDS.c.idempotency_key).where(REFUNDS.c.case_id == _CASE
 UPDATE_REFUND = update(REFUNDS).where(REFUNDS.c.idempotency_key == bindparam("key_"))
 FLAG = select(FLAGS.c.raised_at).where(FLAGS.c.case_id == _CASE)
 UPDATE_FLAG = update(FLAGS).where(FLAGS.c.case_id == bindparam("case_id_"))
-RAISED_ON_SELLER = select(FLAGS.c.case_id, FLAGS.c.raised_at).where(FLAGS.c.seller_id == bindparam("seller_id"), FLAGS.c.lifted_at.is_(None)).with_for_update()
+RAISED_ON_SELLER = (
+    select(FLAGS.c.case_id, FLAGS.c.raised_at).where(FLAGS.c.seller_id == bindparam("seller_id"), FLAGS.c.lifted_at.is_(None)).with_for_update()
+)
 CASE_STATUSES = select(CASES.c.case_id, CASES.c.status).where(CASES.c.case_id.in_(bindparam("case_ids", expanding=True)))
 LIFT_FLAGS = update(FLAGS).where(FLAGS.c.seller_id == bindparam("seller_id_"), FLAGS.c.lifted_at.is_(None))
 CLOSED = ClosedCaseRow.__table__
@@ -596,7 +598,15 @@ def webhook_payload(delivery_id: str, event: CaseEvent, view: CaseView, at: date
 
 
 def _timeline_values(case_id: str, entry: TimelineEntry) -> dict:
-    return {"case_id": case_id, "seq": entry.seq, "at": entry.at, "actor": str(entry.actor), "kind": entry.kind, "summary": entry.summary, "refused": entry.refused}
+    return {
+        "case_id": case_id,
+        "seq": entry.seq,
+        "at": entry.at,
+        "actor": str(entry.actor),
+        "kind": entry.kind,
+        "summary": entry.summary,
+        "refused": entry.refused,
+    }
 
 
 def _flag(connection: Connection, view: CaseView) -> None:

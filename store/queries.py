@@ -106,12 +106,8 @@ def buyer_record(store: Store, buyer_id: str, order_id: str, since: datetime) ->
             .where(CaseRow.buyer_id == buyer_id, RefundRow.status != REFUND_STATUS["failed"], RefundRow.updated_at >= since)
             .group_by(RefundRow.currency)
         ).all()
-        orders = session.scalar(
-            select(func.count()).where(RegisteredOrderRow.buyer_id == buyer_id, RegisteredOrderRow.registered_at >= since)
-        )
-        with_cases = set(
-            session.scalars(select(CaseRow.order_id).where(*refund_requests).distinct())
-        )
+        orders = session.scalar(select(func.count()).where(RegisteredOrderRow.buyer_id == buyer_id, RegisteredOrderRow.registered_at >= since))
+        with_cases = set(session.scalars(select(CaseRow.order_id).where(*refund_requests).distinct()))
     return BuyerRecord(
         requests=requests or 0,
         refunded={currency: int(total) for currency, total in refunded},
@@ -166,8 +162,7 @@ class Report:
     def as_dict(self) -> dict:
         """The report as JSON data (the CLI's --json and the HTTP API)."""
         rates = [
-            {"seller_id": r.seller_id, "cases": r.cases, "orders": r.orders, "rate": r.rate, "over_5_percent": r.over_limit}
-            for r in self.issue_rates
+            {"seller_id": r.seller_id, "cases": r.cases, "orders": r.orders, "rate": r.rate, "over_5_percent": r.over_limit} for r in self.issue_rates
         ]
         return {
             "since": self.since, "until": self.until, "opened": self.opened, "resolved": self.resolved,
@@ -185,8 +180,7 @@ def report(store: Store, since: datetime, until: datetime, now: datetime) -> Rep
     with store.sessions() as session:
         seconds = _seconds(session, CaseRow.opened_at, CaseRow.closed_at)
         opened, resolved, average = session.execute(
-            select(func.count(), func.count(CaseRow.closed_at), func.avg(case((CaseRow.closed_at.is_not(None), seconds))))
-            .where(window)
+            select(func.count(), func.count(CaseRow.closed_at), func.avg(case((CaseRow.closed_at.is_not(None), seconds)))).where(window)
         ).one()
         p90 = _p90(session, seconds, and_(window, CaseRow.closed_at.is_not(None)), resolved)
         reasons = dict(session.execute(select(CaseRow.reason, func.count()).where(window).group_by(CaseRow.reason)).all())

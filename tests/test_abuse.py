@@ -87,6 +87,7 @@ def test_the_presets_carry_abuse_rules():
 
 # ---------------------------------------------------------------- through the client and the API
 
+
 async def _in_store(h, case_id: str) -> CaseRow:
     for _ in range(300):
         if (row := h.store.get(CaseRow, case_id)) is not None:
@@ -136,6 +137,7 @@ async def test_ten_requests_from_one_buyer_in_an_hour_the_ninth_and_tenth_go_to_
 def test_the_store_counts_a_buyers_requests_refunds_and_orders_across_sellers(db):
     """On SQLite and PostgreSQL: two refund requests with two sellers (one refunded in full), a
     protection (not a refund request), three registered orders, and one from before the window."""
+
     def recorded(case_id: str, at, **changes):
         opened = open_case(request(case_id=case_id, **changes), at).case
         db.record_case(view(opened), opened.timeline)
@@ -146,7 +148,9 @@ def test_the_store_counts_a_buyers_requests_refunds_and_orders_across_sellers(db
     after = apply(refunded, SellerResponse(by=seller, resolution=Resolution.FULL_REFUND), T0).case
     db.record_case(view(after), after.timeline)
     recorded("c-b", T0 + timedelta(hours=1), order_id="o-b", seller_id="seller-2")
-    recorded("c-p", T0, order_id="o-p", kind=CaseKind.PROTECTION, policy="buyer_protection", purchased_at=T0, shipped_at=None, protection_opted_in=True)
+    recorded(
+        "c-p", T0, order_id="o-p", kind=CaseKind.PROTECTION, policy="buyer_protection", purchased_at=T0, shipped_at=None, protection_opted_in=True
+    )
     recorded("c-old", T0 - timedelta(days=40), order_id="o-old", purchased_at=T0 - timedelta(days=43))
     for order_id in ("o-a", "o-b", "o-c"):
         db.register_order(RegisteredOrder(order=order(order_id=order_id)), T0)

@@ -224,7 +224,11 @@ async def test_the_rules_refusals_map_to_403_409_and_422(api):
     case_id = await opened_case(api)
     # admin may speak for anyone: the rules refuse a sender who is not this case's
     problem(await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response(seller=OTHER_SELLER), headers=auth("admin")), 403, "by.id")
-    problem(await api.post(f"/v1/cases/{case_id}/buyer-answer", json={"by": {"party": "buyer", "id": BUYER}, "accept": True}, headers=auth("buyer")), 409, "kind")
+    problem(
+        await api.post(f"/v1/cases/{case_id}/buyer-answer", json={"by": {"party": "buyer", "id": BUYER}, "accept": True}, headers=auth("buyer")),
+        409,
+        "kind",
+    )
     too_much = seller_response("partial_refund", amount={"amount": 99_999, "currency": "EUR"})
     problem(await api.post(f"/v1/cases/{case_id}/seller-response", json=too_much, headers=auth("seller")), 422, "amount")
     problem(await api.post("/v1/cases/no-such-case/seller-response", json=seller_response(), headers=auth("seller")), 404, "case_id")
@@ -257,9 +261,13 @@ async def test_one_idempotency_key_from_two_callers_is_two_commands(api):
     case_id = await opened_case(api)
     key = f"portal-{uuid.uuid4().hex[:8]}"
     shipped = {"by": {"party": "carrier", "id": "dhl-hook"}, "tracking_number": "RET-12345"}
-    assert (await api.post(f"/v1/cases/{case_id}/return-shipped", json=shipped, headers={"Idempotency-Key": key, **auth("carrier")})).status_code == 202
+    assert (
+        await api.post(f"/v1/cases/{case_id}/return-shipped", json=shipped, headers={"Idempotency-Key": key, **auth("carrier")})
+    ).status_code == 202
     await reaches(api, case_id, "awaiting_seller_response", refused_entry="return_shipped")
-    declined = await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response("decline"), headers={"Idempotency-Key": key, **auth("seller")})
+    declined = await api.post(
+        f"/v1/cases/{case_id}/seller-response", json=seller_response("decline"), headers={"Idempotency-Key": key, **auth("seller")}
+    )
     assert declined.status_code == 200 and declined.json()["status"] == "declined", declined.text
     assert [e["kind"] for e in declined.json()["timeline"] if e["actor"]["party"] == "seller"] == ["seller_response"]
 
@@ -463,7 +471,9 @@ async def test_an_order_has_at_most_200_items(api):
 
 async def test_a_token_past_its_rate_limit_gets_429_and_others_are_not_held_back(api):
     """One carrier token once sent 3,000 signals to one case in 25 s."""
-    limited = Callers([*CALLERS.callers, Caller(name="busy", token_sha256=hash_token("token-busy"), role=Role.CARRIER_WEBHOOK, rate_limit="5/minute")])
+    limited = Callers(
+        [*CALLERS.callers, Caller(name="busy", token_sha256=hash_token("token-busy"), role=Role.CARRIER_WEBHOOK, rate_limit="5/minute")]
+    )
     app = create_app(Settings(api_rate_limit="100000/second"), case_client=api.harness.client, store=api.harness.store, callers=limited)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
         case_id = await opened_case(api)
@@ -489,8 +499,12 @@ async def test_a_claimant_sends_no_amount_party_policy_or_fraud_flag(api):
     """A buyer app once sent the whole order: 99,999,999.00 EUR against seller-42 was refunded and
     charged to the seller; and its own policy, kind and fraud flag."""
     body = await new_case_body(api)
-    for extra in ({"order": {"order_id": body["order_id"], "items": [{"sku": "x", "unit_price": {"amount": 9_999_999_900, "currency": "EUR"}}]}},
-                  {"policy": "marketplace_case"}, {"buyer_flagged_for_fraud": False}, {"seller_id": OTHER_SELLER}):
+    for extra in (
+        {"order": {"order_id": body["order_id"], "items": [{"sku": "x", "unit_price": {"amount": 9_999_999_900, "currency": "EUR"}}]}},
+        {"policy": "marketplace_case"},
+        {"buyer_flagged_for_fraud": False},
+        {"seller_id": OTHER_SELLER},
+    ):
         problem(await api.post("/v1/cases", json={**body, **extra}, headers=auth("buyer")), 422, next(iter(extra)))
     case_id = (await api.post("/v1/cases", json=body, headers=auth("buyer"))).json()["case_id"]
     refunded = await api.post(f"/v1/cases/{case_id}/seller-response", json=seller_response(), headers=auth("seller"))

@@ -30,7 +30,6 @@ pytestmark = pytest.mark.workflow
 EXAMPLES_PER_OPERATION = 15
 
 
-
 class Served:
     """The API in a process of its own (`python -m api`), as `make run` starts it."""
 
@@ -38,7 +37,15 @@ class Served:
         self.port = free_port()
         self.metrics_port = free_port()
         callers = json.dumps([caller.model_dump(mode="json") for caller in CALLERS.callers])
-        environment = {**os.environ, "API_RATE_LIMIT": "100000/second", **env, "API_PORT": str(self.port), "API_METRICS_PORT": str(self.metrics_port), "API_TOKENS": callers, "CODEC": "off"}
+        environment = {
+            **os.environ,
+            "API_RATE_LIMIT": "100000/second",
+            **env,
+            "API_PORT": str(self.port),
+            "API_METRICS_PORT": str(self.metrics_port),
+            "API_TOKENS": callers,
+            "CODEC": "off",
+        }
         self.process = subprocess.Popen([sys.executable, "-m", "api"], env=environment)
 
     def __enter__(self) -> str:

@@ -45,7 +45,6 @@ CHROMIUM_FLAGS = [
 ]  # fmt: skip
 
 
-
 def chromium() -> str:
     """Debian's Chromium, installed when missing (as root, or with password-less sudo)."""
     path = Path("/usr/bin/chromium")
@@ -88,7 +87,14 @@ async def ui(tmp_path_factory):
                 for case_id in (support.case_id, seller.case_id):
                     await client.show(case_id)
                 await _visible(env.client, 'CaseStatus="awaiting_support"', f"case-{support.case_id}")
-                yield {"ui": ui_origin, "codec": f"http://127.0.0.1:{codec_port}", "support": support.case_id, "seller": seller.case_id, "plain": env.client, "request_id": request_id}
+                yield {
+                    "ui": ui_origin,
+                    "codec": f"http://127.0.0.1:{codec_port}",
+                    "support": support.case_id,
+                    "seller": seller.case_id,
+                    "plain": env.client,
+                    "request_id": request_id,
+                }
     finally:
         codec_server.terminate()
         codec_server.wait(timeout=10)

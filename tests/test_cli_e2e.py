@@ -79,7 +79,6 @@ async def dev_server(tmp_path_factory):
             await env.shutdown()
 
 
-
 async def _listening(port: int) -> None:
     for _ in range(200):
         with socket.socket() as probe:
@@ -194,7 +193,9 @@ async def test_flagged_sellers_lists_sellers_still_flagged_until_support_reinsta
     rows = json.loads(await ok(env, "flagged-sellers", "--json"))
     assert [(r["seller_id"], r["flagging_cases"]) for r in rows] == [("seller-flagged", 1)]
     assert "seller-flagged" in await ok(env, "flagged-sellers")
-    assert "seller-flagged reinstated: the flags of case(s) flag-1 are lifted" in await ok(env, "support", "reinstate", "seller-flagged", "--as", "agent-7")
+    assert "seller-flagged reinstated: the flags of case(s) flag-1 are lifted" in await ok(
+        env, "support", "reinstate", "seller-flagged", "--as", "agent-7"
+    )
     assert json.loads(await ok(env, "flagged-sellers", "--json")) == []
     assert store.get(SellerFlagRow, "flag-1").lifted_by == "support:agent-7"
     again = await cli(env, "support", "reinstate", "seller-flagged")

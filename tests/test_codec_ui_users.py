@@ -35,9 +35,7 @@ def provider():
 
 @pytest.fixture(scope="module")
 def codec_server(provider):
-    users = ui_users(
-        Settings(_env_file=None, codec_oidc_issuer=provider, codec_oidc_audience=AUDIENCE, codec_oidc_group=GROUP)
-    )
+    users = ui_users(Settings(_env_file=None, codec_oidc_issuer=provider, codec_oidc_audience=AUDIENCE, codec_oidc_group=GROUP))
     codec = EncryptionCodec(Keyring.parse(f"k1={KEY_1}"))
     # Not on loopback: in oidc mode the caller's address proves nothing either way.
     return TestClient(build_app(codec, users, ui_origin=UI), client=("203.0.113.9", 50000)), codec
@@ -90,8 +88,21 @@ def unsigned(issuer: str) -> str:
         (lambda issuer: access_token(issuer, groups=["buyers"]), 403, "groups must include 'refund-operators'"),
         (lambda issuer: access_token(issuer, groups=None), 403, "groups must include 'refund-operators'"),
     ],
-    ids=["no token", "basic", "garbage", "audience", "issuer", "expired", "no expiry", "forged signature", "unknown key",
-         "hmac with the public key", "alg none", "outside the group", "no groups"],
+    ids=[
+        "no token",
+        "basic",
+        "garbage",
+        "audience",
+        "issuer",
+        "expired",
+        "no expiry",
+        "forged signature",
+        "unknown key",
+        "hmac with the public key",
+        "alg none",
+        "outside the group",
+        "no groups",
+    ],
 )
 async def test_everyone_else_is_refused_and_reads_nothing(codec_server, provider, authorization, status, detail):
     header = f"Bearer {authorization(provider)}" if callable(authorization) else authorization

@@ -245,7 +245,11 @@ def _broken(change) -> dict:
         (port_problems, lambda s: s["worker"].update(ports=["127.0.0.1:9464:9464"]), "cannot share"),
         (port_problems, lambda s: s["api"]["ports"].append("0.0.0.0:9999:9999"), "beyond loopback"),
         (setting_problems, lambda s: s["worker"]["environment"].update(DATABASE_URI="x"), "DATABASE_URI"),
-        (ui_problems, lambda s: s["temporal-ui"]["environment"].update(TEMPORAL_CODEC_ENDPOINT="https://c/${CODEC_SERVER_TOKEN}"), "carries CODEC_SERVER_TOKEN"),
+        (
+            ui_problems,
+            lambda s: s["temporal-ui"]["environment"].update(TEMPORAL_CODEC_ENDPOINT="https://c/${CODEC_SERVER_TOKEN}"),
+            "carries CODEC_SERVER_TOKEN",
+        ),
         (ui_problems, lambda s: s["temporal-ui"]["environment"].pop("TEMPORAL_AUTH_ENABLED"), "TEMPORAL_AUTH_ENABLED"),
         (ui_problems, lambda s: s["temporal-ui"]["environment"].update(TEMPORAL_CODEC_PASS_ACCESS_TOKEN="false"), "PASS_ACCESS_TOKEN"),
         (ui_problems, lambda s: s["temporal-ui"]["environment"].update(TEMPORAL_DISABLE_WRITE_ACTIONS="${X:-false}"), "write actions"),

@@ -71,9 +71,7 @@ def respond(resolution: Resolution, **kw) -> SellerResponse:
 # ------------------------------------------------------------------------------------------- routing
 
 
-@pytest.mark.parametrize(
-    "reason", ["shipped_late", "missing_item", "wrong_item", "not_as_described", "defective", "giveaway_not_sent"]
-)
+@pytest.mark.parametrize("reason", ["shipped_late", "missing_item", "wrong_item", "not_as_described", "defective", "giveaway_not_sent"])
 def test_covered_reasons_go_to_the_seller_with_72_hours(reason):
     case = opened(Reason(reason))
     assert case.status is Status.AWAITING_SELLER_RESPONSE
@@ -148,9 +146,7 @@ def test_return_not_shipped_within_7_days_cancels_the_request_without_charge():
 
 
 def test_disputed_return_goes_to_support_with_the_charge_on_hold():
-    case, commands = play(
-        opened(), respond(Resolution.REFUND_AFTER_RETURN), ReturnDelivered(by=CARRIER), ReturnInspection(by=SELLER, confirm=False)
-    )
+    case, commands = play(opened(), respond(Resolution.REFUND_AFTER_RETURN), ReturnDelivered(by=CARRIER), ReturnInspection(by=SELLER, confirm=False))
     assert case.status is Status.AWAITING_SUPPORT and case.return_disputed
     assert not ledger(commands)
     case, commands = play(case, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"))
@@ -227,7 +223,13 @@ def test_support_refund_charged_to_seller_then_appeal_overturned_reverses_the_ch
 
 
 def test_appeal_upheld_keeps_the_charge():
-    case, _ = play(opened(), respond(Resolution.DECLINE), Escalation(by=BUYER), SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"), Appeal(by=SELLER))
+    case, _ = play(
+        opened(),
+        respond(Resolution.DECLINE),
+        Escalation(by=BUYER),
+        SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"),
+        Appeal(by=SELLER),
+    )
     case, commands = play(case, SupportDecision(by=SUPPORT, decision="uphold"))
     assert not ledger(commands) and case.charged_to_seller == eur(4500)
 
@@ -305,9 +307,7 @@ def test_cancellation_refused_by_the_seller():
         (30, -1, True),  # label printing scheduled later: not printed yet at T0
     ],
 )
-def test_cancellation_window_is_24_hours_or_until_the_label_is_printed_whichever_is_later(
-    hours_since_purchase, label_printed_hours_ago, allowed
-):
+def test_cancellation_window_is_24_hours_or_until_the_label_is_printed_whichever_is_later(hours_since_purchase, label_printed_hours_ago, allowed):
     printed = None if label_printed_hours_ago is None else T0 - timedelta(hours=label_printed_hours_ago)
     case = opened(**unshipped(purchased_at=T0 - timedelta(hours=hours_since_purchase), label_printed_at=printed))
     assert (case.status is Status.AWAITING_CANCELLATION_ANSWER) == allowed
@@ -340,7 +340,10 @@ def test_cancellation_cannot_be_answered_with_a_return():
         (respond(Resolution.PARTIAL_REFUND, amount=eur(9000)), "amount: must not exceed what is refundable, 45.00 EUR"),
         (respond(Resolution.PARTIAL_REFUND, amount=eur(0)), "amount: must be positive"),
         (respond(Resolution.PARTIAL_REFUND, amount=eur(-100)), "amount: must be positive"),
-        (respond(Resolution.PARTIAL_REFUND, amount=eur(100).model_copy(update={"currency": "USD"})), "amount.currency: must be the order currency EUR"),
+        (
+            respond(Resolution.PARTIAL_REFUND, amount=eur(100).model_copy(update={"currency": "USD"})),
+            "amount.currency: must be the order currency EUR",
+        ),
         (SupportDecision(by=SUPPORT, decision="deny"), "kind: support_decision is not possible"),
         (Appeal(by=SELLER), "kind: appeal is not possible"),
     ],

@@ -41,7 +41,7 @@ ids = st.sampled_from([SELLER.id, BUYER.id, SUPPORT.id, "intruder-1", "x@example
 values = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(-10**12, 10**12),
+    st.integers(-(10**12), 10**12),
     st.text(max_size=12),
     st.sampled_from(["full_refund", "partial_refund", "decline", "replacement", "deny", "refund_at_platform_cost", "EUR"]),
 )
@@ -142,7 +142,11 @@ async def settled_history(h, case_id):
 
 # A real server runs the validator of a rejected update in a speculative workflow task and writes
 # nothing; the time-skipping server writes that task's three events. Either way, nothing else.
-WORKFLOW_TASK_EVENTS = {EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED}
+WORKFLOW_TASK_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+}
 
 
 def _task_failures(events) -> list:

@@ -17,7 +17,9 @@ def test_every_preset_loads():
 
 
 def test_unknown_policy_names_the_known_ones():
-    with pytest.raises(policies.PolicyError, match="policy: unknown policy 'nope'; known: buyer_protection, buyer_protection_extended, direct_service, "):
+    with pytest.raises(
+        policies.PolicyError, match="policy: unknown policy 'nope'; known: buyer_protection, buyer_protection_extended, direct_service, "
+    ):
         policies.load("nope")
 
 
@@ -40,7 +42,9 @@ def test_a_policy_missing_a_window_is_refused_with_file_field_and_rule(tmp_path)
 def test_a_timeout_action_that_does_not_fit_its_status_is_refused(tmp_path):
     source = (policies.resources.files(policies.__package__) / "direct_service.toml").read_text()
     broken = tmp_path / "broken.toml"
-    broken.write_text(source.replace('[windows.declined]\nhours = 168\non_timeout = "close"', '[windows.declined]\nhours = 168\non_timeout = "accept"'))
+    broken.write_text(
+        source.replace('[windows.declined]\nhours = 168\non_timeout = "close"', '[windows.declined]\nhours = 168\non_timeout = "accept"')
+    )
     with pytest.raises(policies.PolicyError, match="windows.declined.on_timeout: 'accept' is not allowed here; use one of close"):
         policies.load_file(broken)
 
@@ -48,8 +52,7 @@ def test_a_timeout_action_that_does_not_fit_its_status_is_refused(tmp_path):
 def test_a_variant_extends_a_preset_and_states_only_what_differs(tmp_path):
     variant = tmp_path / "slow_seller.toml"
     variant.write_text(
-        'extends = "direct_service"\nname = "slow_seller"\nversion = "1"\ntitle = "Slow"\n'
-        "[windows.awaiting_seller_response]\nhours = 96\n"
+        'extends = "direct_service"\nname = "slow_seller"\nversion = "1"\ntitle = "Slow"\n[windows.awaiting_seller_response]\nhours = 96\n'
     )
     loaded, base = policies.load_file(variant), policies.load("direct_service")
     assert loaded.windows["awaiting_seller_response"] == base.windows["awaiting_seller_response"].model_copy(update={"hours": 96})
@@ -83,7 +86,7 @@ def test_money_parses_exactly_and_prints_in_the_currency():
         Money(amount=1, currency="EUR") + Money(amount=1, currency="USD")
 
 
-@given(st.integers(min_value=-10**12, max_value=10**12))
+@given(st.integers(min_value=-(10**12), max_value=10**12))
 def test_money_round_trips_through_its_text(amount):
     money = Money(amount=amount, currency="EUR")
     assert Money.parse(str(money).split()[0], "EUR") == money

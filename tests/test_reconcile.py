@@ -35,8 +35,16 @@ def refunded(tmp_path):
     store.record_case(shown, shown.timeline)
     charge = shown.charged_to_seller
     store.post_ledger_entry(
-        LedgerRow(key="c-1:ledger:1", case_id="c-1", seller_id=shown.seller_id, kind="seller_charge", amount=charge.amount,
-                  currency=charge.currency, created_at=datetime.now(UTC), order_id=shown.order_id)
+        LedgerRow(
+            key="c-1:ledger:1",
+            case_id="c-1",
+            seller_id=shown.seller_id,
+            kind="seller_charge",
+            amount=charge.amount,
+            currency=charge.currency,
+            created_at=datetime.now(UTC),
+            order_id=shown.order_id,
+        )
     )
     return store, shown
 
@@ -70,8 +78,19 @@ def test_refund_rows_and_the_ledger_are_compared_in_money(refunded):
     store, shown = refunded
     with store.sessions() as session, session.begin():
         session.execute(update(RefundRow).where(RefundRow.case_id == "c-1").values(status="failed"))
-        session.add(RefundRow(idempotency_key="c-1:refund:2", case_id="c-1", order_id=shown.order_id, seller_id=shown.seller_id,
-                              number=2, amount=1000, currency="EUR", status="succeeded", updated_at=datetime.now(UTC)))
+        session.add(
+            RefundRow(
+                idempotency_key="c-1:refund:2",
+                case_id="c-1",
+                order_id=shown.order_id,
+                seller_id=shown.seller_id,
+                number=2,
+                amount=1000,
+                currency="EUR",
+                status="succeeded",
+                updated_at=datetime.now(UTC),
+            )
+        )
         session.execute(delete(LedgerRow).where(LedgerRow.case_id == "c-1"))
     assert reconcile.differences(store, shown).split("; ") == [
         f"refund 1: store {shown.refunded} failed, workflow {shown.refunded} requested",

@@ -147,7 +147,12 @@ def test_a_seller_flag_stays_when_its_case_closes_support_lifts_it_and_a_reopene
     assert step(T0 + 2 * HOUR, status=Status.CLOSED, **flagged) == (T0 + HOUR, None, None, T0 + 2 * HOUR)
     assert db.reinstate_seller(SELLER.id, "agent-1", T0 + 3 * HOUR) == ["c-1"]
     assert [n.event for n in db.rows(NotificationRow, case_id="c-1", party="seller")] == ["seller_reinstated"]
-    assert step(T0 + 4 * HOUR, status=Status.CLOSED, **flagged) == (T0 + HOUR, T0 + 3 * HOUR, "agent-1", T0 + 2 * HOUR)  # a later write of the closed case
+    assert step(T0 + 4 * HOUR, status=Status.CLOSED, **flagged) == (
+        T0 + HOUR,
+        T0 + 3 * HOUR,
+        "agent-1",
+        T0 + 2 * HOUR,
+    )  # a later write of the closed case
     again = {"seller_flagged": True, "seller_flagged_at": T0 + 6 * HOUR}
     assert step(T0 + 5 * HOUR, status=Status.AWAITING_SUPPORT, **flagged) == (T0 + HOUR, T0 + 3 * HOUR, "agent-1", None)
     assert step(T0 + 6 * HOUR, status=Status.AWAITING_SUPPORT, **again) == (T0 + 6 * HOUR, None, None, None)
@@ -215,7 +220,9 @@ def test_order_volumes_refuse_a_negative_count(db):
 
 
 def _notice(number: int) -> NotificationRow:
-    return NotificationRow(key=f"c-1:notice:{number}", case_id="c-1", party="buyer", recipient_id="b-1", event="opened", body="Opened.", created_at=T0)
+    return NotificationRow(
+        key=f"c-1:notice:{number}", case_id="c-1", party="buyer", recipient_id="b-1", event="opened", body="Opened.", created_at=T0
+    )
 
 
 def test_a_transitions_effects_are_one_transaction_that_a_retry_repeats_without_adding(db):

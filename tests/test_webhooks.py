@@ -98,8 +98,16 @@ async def outcomes(harness, subscription: str, expected: int, skip: timedelta = 
 
 def test_only_public_addresses_are_delivered_to_unless_private_targets_are_allowed():
     assert checked_addresses("https://8.8.8.8/hook", private_allowed=False) == ["8.8.8.8"]
-    for url in ["http://127.0.0.1:9/hook", "http://10.0.0.5/hook", "http://169.254.169.254/latest", "http://[::1]/hook",
-                "http://[::ffff:127.0.0.1]/hook", "http://100.64.0.1/hook", "http://0.0.0.0/hook", "http://localhost/hook"]:
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://10.0.0.5/hook",
+        "http://169.254.169.254/latest",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://100.64.0.1/hook",
+        "http://0.0.0.0/hook",
+        "http://localhost/hook",
+    ]:
         with pytest.raises(TargetRefused, match="not a public address"):
             checked_addresses(url, private_allowed=False)
     assert checked_addresses("http://127.0.0.1:9/hook", private_allowed=True) == ["127.0.0.1"]
@@ -132,8 +140,12 @@ def pending_delivery(store, url: str) -> WebhookDelivery:
     """A subscription to `url` and one delivery waiting for it, as a case's outbox writes them."""
     now = datetime.now(UTC)
     key = uuid.uuid4().hex[:8]
-    store.insert_once(WebhookSubscriptionRow(id=f"wh_{key}", url=url, events=["closed"], secret="whsec_t", created_by="test", created_at=now, active=True))
-    store.insert_once(WebhookDeliveryRow(id=f"d_{key}", subscription_id=f"wh_{key}", case_id="c", event="closed", payload={}, status="pending", created_at=now))
+    store.insert_once(
+        WebhookSubscriptionRow(id=f"wh_{key}", url=url, events=["closed"], secret="whsec_t", created_by="test", created_at=now, active=True)
+    )
+    store.insert_once(
+        WebhookDeliveryRow(id=f"d_{key}", subscription_id=f"wh_{key}", case_id="c", event="closed", payload={}, status="pending", created_at=now)
+    )
     return WebhookDelivery(delivery_id=f"d_{key}")
 
 
@@ -242,8 +254,17 @@ async def test_a_redelivery_waits_for_the_last_round_to_close(module_env, own_st
     """On a server of its own: a run left on a queue nobody polls keeps the server from skipping time."""
     async with worker_for(module_env, own_store) as h, subscribed(h, receiver, ["closed"]) as (http, subscription):
         delivery_id = f"c-1:1:closed:{subscription}"
-        own_store.insert_once(WebhookDeliveryRow(id=delivery_id, subscription_id=subscription, case_id="c-1", event="closed",
-                                                 payload={}, status="given_up", created_at=datetime.now(UTC)))
+        own_store.insert_once(
+            WebhookDeliveryRow(
+                id=delivery_id,
+                subscription_id=subscription,
+                case_id="c-1",
+                event="closed",
+                payload={},
+                status="given_up",
+                created_at=datetime.now(UTC),
+            )
+        )
         last_round = await module_env.client.start_workflow(
             WebhookDeliveryWorkflow.run, WebhookDelivery(delivery_id=delivery_id), id=delivery_workflow_id(delivery_id), task_queue="nobody"
         )

@@ -119,9 +119,7 @@ async def test_two_cases_on_one_order_share_what_was_paid(cases):
     shown = await cases.client.send(first, BuyerAnswer(by=BUYER, accept=True))
     assert shown.refunded == eur(3000)
     shown = await cases.client.send(second, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
-    assert (shown.status, shown.refunded, shown.refundable, shown.charged_to_seller) == (
-        Status.AWAITING_SUPPORT, eur(0), eur(1500), eur(0)
-    )
+    assert (shown.status, shown.refunded, shown.refundable, shown.charged_to_seller) == (Status.AWAITING_SUPPORT, eur(0), eur(1500), eur(0))
     assert "the order's other cases have already refunded 30.00 EUR" in shown.timeline[-1].summary
     shown = await cases.client.send(second, SupportDecision(by=SUPPORT, decision="refund_charged_to_seller"))
     assert (shown.status, shown.refunded, shown.refundable) == (Status.APPEAL_OPEN, eur(1500), eur(0))
@@ -206,9 +204,7 @@ async def test_an_update_right_behind_a_signal_sees_what_the_signal_did(env, sto
 
 async def test_replacement_with_tracking(cases):
     case_id = await open_case(cases)
-    shown = await cases.client.send(
-        case_id, SellerResponse(by=SELLER, resolution=Resolution.REPLACEMENT, tracking_number="NEW-55555")
-    )
+    shown = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.REPLACEMENT, tracking_number="NEW-55555"))
     assert shown.outcome is Outcome.REPLACED and money_rows(cases, case_id) == ([], [])
 
 
@@ -239,9 +235,7 @@ async def test_excluded_goods_go_straight_to_support_which_denies(cases):
 
 async def test_cancellation_before_shipping_accepted(cases):
     now = await cases.env.get_current_time()
-    case_id = await open_case(
-        cases, reason=Reason.BUYER_REMORSE, kind=CaseKind.CANCELLATION, purchased_at=now - timedelta(hours=1), shipped_at=None
-    )
+    case_id = await open_case(cases, reason=Reason.BUYER_REMORSE, kind=CaseKind.CANCELLATION, purchased_at=now - timedelta(hours=1), shipped_at=None)
     assert await status(cases, case_id) is Status.AWAITING_CANCELLATION_ANSWER
     shown = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))
     assert shown.outcome is Outcome.ORDER_CANCELLED and shown.refunded == eur(4500)
@@ -471,9 +465,7 @@ async def test_refused_signal_is_recorded_and_its_sender_told(cases):
     assert shown.timeline[-1].refused
     assert shown.status is Status.AWAITING_SELLER_RESPONSE
     assert shown.timeline[-1].summary.startswith("kind: buyer_answer is not possible")
-    told = await eventually(
-        lambda: [(n.party, n.event) for n in cases.store.rows(NotificationRow, case_id=case_id) if n.event == "refused"]
-    )
+    told = await eventually(lambda: [(n.party, n.event) for n in cases.store.rows(NotificationRow, case_id=case_id) if n.event == "refused"])
     assert told == [("buyer", "refused")]
 
 
@@ -587,9 +579,7 @@ async def test_marketplace_case_buyer_escalates_from_day_3(cases):
 
 async def test_marketplace_case_tracking_showing_delivery_closes_it(cases):
     case_id = await open_case(cases, reason=Reason.NOT_RECEIVED, policy="marketplace_case")
-    shown = await cases.client.send(
-        case_id, SellerResponse(by=SELLER, resolution=Resolution.PROOF_OF_DELIVERY, tracking_number="TRK-20202")
-    )
+    shown = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.PROOF_OF_DELIVERY, tracking_number="TRK-20202"))
     assert shown.outcome is Outcome.DELIVERED and money_rows(cases, case_id) == ([], [])
 
 
@@ -653,9 +643,7 @@ async def test_marketplace_case_refuses_to_open_before_the_estimated_delivery(ca
 async def test_reported_issue_replacement_then_the_retailer_marks_it_resolved(cases):
     case_id = await open_case(cases, reason=Reason.DAMAGED_IN_TRANSIT, policy="reported_issue")
     assert (await cases.client.show(case_id)).label == "Submitted"
-    shown = await cases.client.send(
-        case_id, SellerResponse(by=SELLER, resolution=Resolution.REPLACEMENT, tracking_number="RPL-30303")
-    )
+    shown = await cases.client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.REPLACEMENT, tracking_number="RPL-30303"))
     assert (shown.status, shown.label) == (Status.IN_PROGRESS, "In progress")
     shown = await cases.client.send(case_id, ResolutionConfirmed(by=BUYER))
     assert (shown.outcome, shown.label) == (Outcome.RESOLVED, "Resolved")

@@ -168,7 +168,9 @@ class RefundCaseWorkflow:
 
     # --------------------------------------------- people's decisions: updates, and signals alike
 
-    @workflow.update(name="seller_response", description="The seller's resolution: full_refund, refund_after_return, partial_refund, replacement or decline.")
+    @workflow.update(
+        name="seller_response", description="The seller's resolution: full_refund, refund_after_return, partial_refund, replacement or decline."
+    )
     async def seller_response(self, response: RawValue) -> CaseView:
         return await self._hand_over(_read(SellerResponse, response))
 
@@ -264,7 +266,10 @@ class RefundCaseWorkflow:
     def withdraw_signal(self, withdrawal: RawValue) -> None:
         self._arrive_signal(Withdrawal, withdrawal)
 
-    @workflow.update(name="support_decision", description="Support decides: refund charged to the seller, refund at the platform's cost, deny; on appeal, uphold or overturn.")
+    @workflow.update(
+        name="support_decision",
+        description="Support decides: refund charged to the seller, refund at the platform's cost, deny; on appeal, uphold or overturn.",
+    )
     async def support_decision(self, decision: RawValue) -> CaseView:
         return await self._hand_over(_read(SupportDecision, decision))
 
@@ -486,7 +491,9 @@ class RefundCaseWorkflow:
         """The clock for a transition. A stale one fails the task: its retry, replayed afresh, reads the
         right clock. A replay never sees a stale clock."""
         if not self._note_clock() and not workflow.unsafe.is_replaying():
-            raise StaleClock(f"{STALE_CLOCK}: the clock of history event {self._clock[1]} handed over again at event {workflow.info().get_current_history_length()}")
+            raise StaleClock(
+                f"{STALE_CLOCK}: the clock of history event {self._clock[1]} handed over again at event {workflow.info().get_current_history_length()}"
+            )
         return workflow.now()
 
     def _posting(self, command: PostLedgerEntry) -> LedgerPosting:

@@ -67,7 +67,9 @@ async def _open(
     now = await env.get_current_time()
     moments = {"purchased_at": now - timedelta(hours=ordered_hours_ago), "estimated_delivery_at": now - timedelta(days=1)}
     bought = order(**(moments | order_changes))
-    new = NewCase(request_id=f"rec-{uuid.uuid4()}", reason=reason, order=bought, policy=policy, kind=kind, buyer_flagged_for_fraud=buyer_flagged_for_fraud)
+    new = NewCase(
+        request_id=f"rec-{uuid.uuid4()}", reason=reason, order=bought, policy=policy, kind=kind, buyer_flagged_for_fraud=buyer_flagged_for_fraud
+    )
     return (await client.open(new)).case_id
 
 
