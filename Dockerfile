@@ -17,9 +17,12 @@ COPY api ./api
 COPY activities ./activities
 COPY cases ./cases
 COPY codec ./codec
+COPY config ./config
+COPY devserver ./devserver
 COPY starter ./starter
 COPY replay ./replay
 COPY store ./store
+COPY telemetry ./telemetry
 COPY workflows ./workflows
 COPY worker.py ./
 # Bytecode is written at build time: the workflow sandbox re-imports the workflow modules for every

@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet "$$(grep '^pip==' requirements.lock)"
 	.lock-venv/bin/pip install --quiet -e '.[dev,otel]'
 	{ sed -n '1,2p' requirements.lock; .lock-venv/bin/pip freeze --all --exclude-editable; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
@@ -25,11 +26,13 @@ lock:
 
 ## run: dev server (SQLite under .data/), worker and demo cases; UI at http://localhost:8233
 run: $(STAMP)
-	$(VENV)/bin/python -m starter.dev
+	$(VENV)/bin/python -m devserver
 
-## lint: ruff's checks; make test runs them first
+## lint: ruff's checks and format, and mypy (strict on cases/ and workflows/); make test runs it first
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 ## test: the whole suite, offline
 test: $(STAMP) lint

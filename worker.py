@@ -17,10 +17,10 @@ from activities.case_activities import CaseActivities
 from activities.payments import EmbeddedGateway, PaymentGateway
 from activities.provider_double import Faults, ProviderDouble
 from activities.webhooks import WebhookActivities
+from config.settings import Settings
 from starter.client import connect, start_delivery
-from starter.settings import Settings
-from starter.telemetry import configure_logging, install_runtime
 from store.database import Store
+from telemetry.setup import configure_logging, install_runtime
 from workflows.refund_case import RefundCaseWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 

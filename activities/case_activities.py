@@ -12,11 +12,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.payments import GatewayReceipt, GatewayRejection, PaymentGateway
-from cases.case import Case
 from cases.commands import IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
-from cases.model import TimelineEntry
 from cases.money import Money
-from cases.view import CaseView
+from store.case_writes import CaseRecord
 from store.database import CaseAlreadyRan, Store
 from store.schema import LedgerRow, NotificationRow, SupportTicketRow
 
@@ -54,17 +52,6 @@ class TicketRequest(BaseModel):
     at_version: int
     ticket: OpenSupportTicket
     waiting_for: str
-
-
-class CaseRecord(BaseModel):
-    view: CaseView
-    new_entries: list[TimelineEntry]
-    failed_refunds: list[int] = []
-    closed: Case | None = None  # a closed case's whole state, kept for a later reopening
-
-    @property
-    def failed_refund_keys(self) -> list[str]:
-        return [f"{self.view.case_id}:refund:{number}" for number in self.failed_refunds]
 
 
 class Effects(BaseModel):
@@ -116,9 +103,8 @@ class CaseActivities:
     def apply_effects(self, effects: Effects) -> None:
         """One transaction: postings, tickets, notices, then the read model."""
         rows = [*map(_ledger_row, effects.postings), *map(_ticket_row, effects.tickets), *_notice_rows(effects.case_id, effects.notices)]
-        record = effects.record
         try:
-            written = self.store.write_effects(rows, record.view, record.new_entries, record.failed_refund_keys, record.closed)
+            written = self.store.write_effects(rows, effects.record)
         except CaseAlreadyRan as again:  # fails the second run's opening, and so the run, with nothing written
             raise ApplicationError(str(again), type=CASE_ALREADY_RAN, non_retryable=True) from None
         _log_notices(effects.case_id, [row for row in written.inserted if isinstance(row, NotificationRow)])

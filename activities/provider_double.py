@@ -20,14 +20,15 @@ import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Integer, String, Text, delete, func, select
+from sqlalchemy import BigInteger, CursorResult, Integer, String, Text, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from activities.payments import GatewayReceipt, GatewayRejection, GatewayUnavailable
 from cases.money import Money
-from store.database import make_engine
+from store.engine import make_engine
 from store.schema import UTCDateTime
 
 
@@ -122,7 +123,7 @@ class ProviderDouble:
 
     def _payments_for(self, key: str) -> int:
         with self.sessions() as session:
-            return session.scalar(select(func.count()).where(ProviderPayment.key == key))
+            return session.scalar(select(func.count()).where(ProviderPayment.key == key)) or 0
 
     def payments_per_key(self) -> dict[str, int]:
         with self.sessions() as session:
@@ -131,7 +132,8 @@ class ProviderDouble:
 
     def forget_keys_older_than(self, moment: datetime) -> int:
         with self.sessions() as session, session.begin():
-            return session.execute(delete(ProviderKey).where(ProviderKey.created_at < moment)).rowcount
+            forgotten = cast(CursorResult[Any], session.execute(delete(ProviderKey).where(ProviderKey.created_at < moment)))
+            return forgotten.rowcount
 
 
 def _receipt(response: dict, first_call: bool) -> GatewayReceipt:

@@ -74,7 +74,7 @@ def checked_addresses(url: str, private_allowed: bool) -> list[str]:
     """`url`'s host's addresses, once every one of them is public (or private targets are allowed).
     Raises OSError when the host does not resolve."""
     host = httpx.URL(url).host
-    addresses = list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)))
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)))
     for address in addresses:
         if not private_allowed and not is_public(ipaddress.ip_address(address.split("%")[0])):
             raise TargetRefused(

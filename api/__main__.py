@@ -5,8 +5,8 @@ from __future__ import annotations
 import uvicorn
 
 from api.app import create_app
-from starter.settings import Settings
-from starter.telemetry import configure_logging, install_runtime
+from config.settings import Settings
+from telemetry.setup import configure_logging, install_runtime
 
 
 def main() -> None:

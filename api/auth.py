@@ -10,24 +10,12 @@ import json
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
 
-from limits import parse_many
-from pydantic import AfterValidator, BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from cases.model import OpaqueId, Party
 from codec.private_file import write_private
-
-
-def _rate_limit(text: str) -> str:
-    try:
-        parse_many(text)
-    except ValueError:
-        raise ValueError("must be rates in `limits` notation, such as 50/second;1000/minute") from None
-    return text
-
-
-RateLimit = Annotated[str, AfterValidator(_rate_limit)]
+from config.settings import RateLimit, Settings
 
 
 class Role(StrEnum):
@@ -123,6 +111,15 @@ class Callers:
     @classmethod
     def load(cls, path: Path) -> Callers:
         return cls.parse(path.read_text(), str(path))
+
+    @classmethod
+    def configured(cls, settings: Settings) -> Callers:
+        """The HTTP API's callers; none (every call answered 401) when neither source is set."""
+        if settings.api_tokens is not None:
+            return cls.parse(settings.api_tokens.get_secret_value(), "API_TOKENS")
+        if settings.api_tokens_file.exists():
+            return cls.load(settings.api_tokens_file)
+        return cls([])
 
     def find(self, token: str) -> Caller | None:
         digest = hash_token(token)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 from typing import Literal
 
 from pydantic import BaseModel
@@ -44,6 +45,9 @@ class BaselineCase:
         self.opened = False
         self.timer_lateness_s: list[float] = []
 
+    def _reached(self, stage: int) -> bool:
+        return self.done >= stage
+
     @workflow.run
     async def run(self, shape: Shape) -> list[float]:
         """Returns how late each timer stage began, in seconds (measured as a case measures its
@@ -54,7 +58,7 @@ class BaselineCase:
             wait = shape.wait if trigger == "timer" else timedelta(days=1)
             due = workflow.now() + wait
             try:
-                await workflow.wait_condition(lambda stage=stage: self.done >= stage, timeout=wait)
+                await workflow.wait_condition(partial(self._reached, stage), timeout=wait)
             except TimeoutError:
                 if trigger != "timer":
                     raise

@@ -33,6 +33,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import select
@@ -47,8 +48,8 @@ from cases.messages import BuyerAnswer, Escalation, PartyMessage, ReturnDelivere
 from cases.model import Actor, Order, OrderItem, Party, Resolution
 from cases.money import Money
 from cases.policy import Policy
+from config.settings import Settings
 from starter.client import CaseClient, NewCase
-from starter.settings import Settings
 from store.database import Store
 from store.schema import CaseRow, NotificationRow
 from workflows import search_attributes
@@ -206,7 +207,7 @@ EXEMPT_UPSERT = {"TemporalChangeVersion"}  # an upsert of this alone
 def _actions(history: WorkflowHistory) -> int:
     count, tasks_with_markers = 0, set()
     for e in history.events:
-        if any(e.HasField(name) for name in COUNTED):
+        if e.WhichOneof("attributes") in COUNTED:
             count += 1
         elif e.HasField("upsert_workflow_search_attributes_event_attributes"):
             count += set(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields) != EXEMPT_UPSERT
@@ -257,8 +258,8 @@ async def overhead_and_history(client: CaseClient, raw: Client, cases: int, roun
         shape = floor_shape(history, policy)
         ours, floor = [], []
         for _ in range(rounds):
-            ours.append(await _rate(cases, lambda play=play, policy=policy: _ours(client, play, policy)))
-            floor.append(await _rate(cases, lambda shape=shape: _baseline(raw, shape)))
+            ours.append(await _rate(cases, partial(_ours, client, play, policy)))
+            floor.append(await _rate(cases, partial(_baseline, raw, shape)))
         base = await raw.start_workflow(BaselineCase.run, shape, id=f"baseline-{uuid.uuid4().hex}", task_queue=BASELINE_QUEUE)
         await _drive(base, shape)
         await base.result()

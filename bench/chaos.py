@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from temporalio.api.enums.v1 import TaskQueueType
@@ -51,24 +52,26 @@ from bench.controls import EffectsInALocalActivity
 from cases import policies
 from cases.messages import (
     BuyerAnswer,
+    Decision,
     Escalation,
+    Fact,
+    PartyMessage,
     ReturnDelivered,
     ReturnInspection,
     ReturnShipped,
     SellerResponse,
-    Sent,
     SupportDecision,
     Withdrawal,
 )
 from cases.model import Actor, Order, OrderItem, Party, Resolution, Status
 from cases.money import Money
 from cases.view import CaseView
+from config.settings import Settings
+from devserver.ports import free_port
+from devserver.supervisor import server_command
 from replay.check import replay
 from starter.client import CaseClient, CaseRefused, NewCase
-from starter.dev import server_command
-from starter.ports import free_port
 from starter.reconcile import differences
-from starter.settings import Settings
 from store.database import Store
 from workflows.refund_case import STALE_CLOCK, RefundCaseWorkflow, workflow_id
 
@@ -254,7 +257,7 @@ class Cluster:
             polling = {poller.identity for poller in (await client.workflow_service.describe_task_queue(request)).pollers}
             if identities.keys() <= polling:
                 return
-            if dead := [index for index in identities.values() if self.workers[index].poll() is not None]:
+            if dead := [index for index in identities.values() if _exited(self.workers[index])]:
                 raise RuntimeError(f"worker {dead[0]} exited before polling; see {self.home / f'worker-{dead[0]}.log'}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"workers {sorted(identities.keys() - polling)} not polling {queue!r} after {seconds:.0f} s")
@@ -278,7 +281,7 @@ class Driver:
         self.client = client
         self.figures = figures
         self.opened: list[str] = []
-        self.acknowledged: list[tuple[str, str]] = []  # (case id, request id)
+        self.acknowledged: list[tuple[str, str | None]] = []  # (case id, request id)
         self.wedged: set[str] = set()  # cases whose workflow tasks fail: nothing to wait for
 
     async def _retrying(self, call: Callable[[], Awaitable]):
@@ -327,7 +330,7 @@ class Driver:
         self.opened.append(opened.case_id)
         return opened.case_id
 
-    async def send(self, case_id: str, message: Sent, wait: bool = True) -> bool:
+    async def send(self, case_id: str, message: Decision | PartyMessage | Fact, wait: bool = True) -> bool:
         """True once acknowledged; False when the rules refused it (the case had moved on)."""
         retried = self.figures.transport_retries
         try:
@@ -517,7 +520,7 @@ async def _settled_views(client: CaseClient, driver: Driver, config: Config, fig
     pending, seen_pending = set(driver.opened), set()
     while pending - driver.wedged and time.monotonic() < give_up:
         for case_id in sorted(pending - driver.wedged):
-            if not await driver._retrying(lambda case_id=case_id: client.is_running(case_id)):
+            if not await driver._retrying(partial(client.is_running, case_id)):
                 handle = client.client.get_workflow_handle(workflow_id(case_id), result_type=CaseView)
                 views[case_id] = await driver._retrying(handle.result)
                 pending.discard(case_id)
@@ -597,7 +600,7 @@ def _check_commands(views: dict[str, CaseView], driver: Driver, figures: Figures
 
 
 def _check_money(views: dict[str, CaseView], provider: ProviderDouble, figures: Figures) -> None:
-    moved = Counter()
+    moved: Counter[str] = Counter()
     amounts = {}
     for payment in provider.payments():
         moved[payment.key] += 1
@@ -780,3 +783,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os._exit(main())  # os._exit: the SDK's exit-time GIL message (sdk-python#300) must not change the code
+
+
+def _exited(worker: subprocess.Popen[bytes] | None) -> bool:
+    return worker is None or worker.poll() is not None

@@ -27,7 +27,9 @@ async def measure(path: str, batches: int, cases: int, home: Path) -> None:
         sample = await _ours(client, play, policy)
         shape = floor_shape(await client.client.get_workflow_handle(workflow_id(sample)).fetch_history(), policy)
         await _baseline(client.client, shape)
-        processes = {"server": cluster.server.pid, "worker": cluster.workers[0].pid, "floor worker": floor_worker.pid, "client": os.getpid()}
+        server, worker = cluster.server, cluster.workers[0]
+        assert server is not None and worker is not None and floor_worker is not None, "the cluster started them all"
+        processes = {"server": server.pid, "worker": worker.pid, "floor worker": floor_worker.pid, "client": os.getpid()}
         for label, one in (("ours", lambda: _ours(client, play, policy)), ("floor", lambda: _baseline(client.client, shape))):
             before = {name: cpu_seconds(pid) for name, pid in processes.items()}
             rates = [await _rate(cases, one) for _ in range(batches)]

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from devserver.throwaway_postgres import ThrowawayPostgres
 from store import queries
 from store.database import Store
 from store.schema import CaseRow, OrderVolumeRow
-from store.throwaway_postgres import ThrowawayPostgres
 
 RESULTS = Path(__file__).parent / "results" / "store.json"
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)

@@ -17,6 +17,7 @@ from cases.engine import apply, open_case
 from cases.messages import SellerResponse
 from cases.model import Resolution
 from cases.view import view
+from store.case_writes import CaseRecord
 from store.database import Store
 from store.schema import NotificationRow
 from tests.factories import SELLER, T0, request
@@ -32,13 +33,17 @@ def one_round(store: Store, cases: int) -> float:
     transitions = []
     for _ in range(cases):
         case_id = f"c-{uuid.uuid4().hex[:12]}"
-        opened = open_case(request(case_id=case_id, order_id=f"ord-{case_id}"), T0).case
-        refunded = apply(opened, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND), T0 + timedelta(hours=1)).case
-        transitions.append((case_id, opened, refunded))
+        opening = open_case(request(case_id=case_id, order_id=f"ord-{case_id}"), T0)
+        refund = apply(opening.case, SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND), T0 + timedelta(hours=1))
+        transitions.append((case_id, opening, refund))
     started = time.perf_counter()
-    for case_id, opened, refunded in transitions:
-        store.write_effects([_notice(case_id, 1), _notice(case_id, 2)], view(opened), opened.timeline, [])
-        store.write_effects([_notice(case_id, 3)], view(refunded), refunded.timeline[len(opened.timeline) :], [])
+    for case_id, opening, refund in transitions:
+        opened, refunded = opening.case, refund.case
+        store.write_effects(
+            [_notice(case_id, 1), _notice(case_id, 2)], CaseRecord(view=view(opened), new_entries=opened.timeline, events=opening.events)
+        )
+        new_entries = refunded.timeline[len(opened.timeline) :]
+        store.write_effects([_notice(case_id, 3)], CaseRecord(view=view(refunded), new_entries=new_entries, events=refund.events))
     return (time.perf_counter() - started) / (2 * cases) * 1000
 
 

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
+
 from cases.abuse import judged
 from cases.case import GENERATION, Case
 from cases.commands import Command, IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
+from cases.events import CaseEvent, in_order
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -37,6 +40,7 @@ from cases.messages import (
     SellerResponse,
     SupportDecision,
     Withdrawal,
+    kind_of,
 )
 from cases.model import (
     CLOCK,
@@ -78,6 +82,7 @@ class Transition:
     case: Case
     commands: list[Command] = field(default_factory=list)
     heard: bool = True  # False: only counted (a refusal no one is told of); nothing to write or send
+    events: list[CaseEvent] = field(default_factory=list)  # what it tells subscribers, in order
 
 
 # What one case carries at most, whoever sends it: its timeline stays far below Temporal's payload limit.
@@ -167,7 +172,8 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
         routed_to=routed_to,
         routing_note=why,
     )
-    step = _Step(case, now, Actor(party=P.BUYER, id=request.order.buyer_id))
+    step = _Step(case, now, Actor(party=P.BUYER, id=request.order.buyer_id), opening=True)
+    step.emit(CaseEvent.CASE_OPENED)
     step.arm_seller_flag()
     try:
         check_open(request, now)
@@ -474,16 +480,29 @@ def _private_copy(case: Case) -> Case:
 class _Step:
     """One transition under construction: a private copy of the case plus the commands it yields."""
 
-    def __init__(self, case: Case, now: datetime, by: Actor, request_id: str | None = None):
+    def __init__(self, case: Case, now: datetime, by: Actor, request_id: str | None = None, opening: bool = False):
         self.case = _private_copy(case)
         self.now = now
         self.by = by
         self.request_id = request_id  # goes on the first entry only: one command, one mark
         self.commands: list[Command] = []
+        self.was: Status | None = None if opening else case.status
+        self.happened: set[CaseEvent] = set()
+
+    def emit(self, event: CaseEvent) -> None:
+        self.happened.add(event)
 
     def done(self) -> Transition:
+        """The transition, with its events: those its handler emitted and those of the status it moved to."""
         self.case.version += 1
-        return Transition(self.case, self.commands)
+        if self.case.status is not self.was:
+            if self.case.status is S.AWAITING_SUPPORT:
+                self.emit(CaseEvent.ESCALATED)
+            if self.case.status is S.CLOSED:
+                self.emit(CaseEvent.CLOSED)
+            if self.case.awaiting is not None:
+                self.emit(CaseEvent.WAITING_ON_PARTY)
+        return Transition(self.case, self.commands, events=in_order(self.happened))
 
     def log(self, kind: str, summary: str, refused: bool = False, private: bool = False) -> None:
         seq = len(self.case.timeline) + 1
@@ -625,6 +644,7 @@ def _seller_response(step: _Step, msg: SellerResponse) -> None:
         )
     )
     step.log("seller_response", f"seller chose {msg.resolution.value}" + (f" of {msg.amount}" if msg.amount else ""))
+    step.emit(CaseEvent.OFFER_MADE)
     if refunds_itself:
         step.move(S.AWAITING_REFUND_CONFIRMATION)
         amount = case.offers[-1].amount
@@ -729,6 +749,7 @@ def _return_shipped(step: _Step, msg: ReturnShipped) -> None:
     assert leg is not None
     leg.tracking_number, leg.shipped_at = msg.tracking_number, step.now
     step.log("return_shipped", "return shipped")
+    step.emit(CaseEvent.RETURN_SHIPPED)
     step.move(S.RETURN_IN_TRANSIT)
     step.tell((P.SELLER,), "return_shipped", "The buyer shipped the return.")
 
@@ -739,6 +760,7 @@ def _return_delivered(step: _Step, msg: ReturnDelivered) -> None:
     leg.shipped_at = leg.shipped_at or step.now
     leg.delivered_at = step.now
     step.log("return_delivered", "return delivered to the seller")
+    step.emit(CaseEvent.RETURN_DELIVERED)
     step.move(S.AWAITING_RETURN_INSPECTION)
     hours = step.case.policy.windows[S.AWAITING_RETURN_INSPECTION].hours
     step.tell((P.SELLER,), "return_delivered", f"The return arrived: confirm or dispute it within {hours} h.")
@@ -774,6 +796,7 @@ def _support_decision(step: _Step, msg: SupportDecision) -> None:
     case = step.case
     case.rulings.append(SupportRuling(at=step.now, decision=msg.decision, amount=msg.amount, note=msg.note, on_appeal=case.appealed))
     step.log("support_decision", f"support decided {msg.decision}" + (f" ({msg.amount})" if msg.amount else ""))
+    step.emit(CaseEvent.DECIDED)
     match msg.decision:
         case "refund_charged_to_seller" | "refund_at_platform_cost":
             amount = msg.amount or case.refundable
@@ -831,6 +854,7 @@ def _refund_settled(step: _Step, msg: RefundSettled) -> None:
     refund = next(r for r in step.case.refunds if r.number == msg.refund_number)
     refund.status, refund.gateway_ref = "settled", msg.gateway_ref
     step.log("refund_settled", f"refund {refund.number} of {refund.amount} settled")
+    step.emit(CaseEvent.REFUNDED)
     if step.case.status is S.REFUND_PENDING:
         step.finish_refunds()
 
@@ -946,7 +970,7 @@ def _in_every_open_status(*parties: Party) -> dict[Status, set[Party]]:
     return {status: set(parties) for status in OPEN_STATUSES}
 
 
-RULES: dict[type, MessageRule] = {
+RULES: dict[type[BaseModel], MessageRule] = {
     SellerResponse: MessageRule(
         {S.AWAITING_SELLER_RESPONSE: {P.SELLER}, S.AWAITING_CANCELLATION_ANSWER: {P.SELLER}}, _seller_response, _check_seller_response
     ),
@@ -999,4 +1023,4 @@ RULES: dict[type, MessageRule] = {
 }
 
 # The same, by kind: who may send which message in which status.
-WHO_MAY: dict[str, dict[Status, set[Party]]] = {model.model_fields["kind"].default: rule.who_may for model, rule in RULES.items()}
+WHO_MAY: dict[str, dict[Status, set[Party]]] = {kind_of(model): rule.who_may for model, rule in RULES.items()}

@@ -1,15 +1,11 @@
-"""What a transition tells the outside world: the event types webhook subscribers choose from.
-
-Pure, like the rest of the rules: the store derives a transition's events from the case as it was
-stored before (its status and awaited party) and the view and timeline entries the transition wrote.
-"""
+"""What a transition tells the outside world: the domain events the rules emit as they make it
+(cases.engine's `_Step.emit`, and the moves `_Step.done` sees), carried on the Transition to the
+store, which writes them to the outbox for webhook subscribers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
-
-from cases.model import Status, TimelineEntry
-from cases.view import CaseView
 
 
 class CaseEvent(StrEnum):
@@ -24,31 +20,7 @@ class CaseEvent(StrEnum):
     CLOSED = "closed"
 
 
-_BY_ENTRY = {
-    "opened": CaseEvent.CASE_OPENED,
-    "return_shipped": CaseEvent.RETURN_SHIPPED,
-    "return_delivered": CaseEvent.RETURN_DELIVERED,
-    "refund_settled": CaseEvent.REFUNDED,
-    "support_decision": CaseEvent.DECIDED,
-}
-
-
-def events(was_status: str | None, was_awaiting: str | None, shown: CaseView, new_entries: list[TimelineEntry]) -> list[CaseEvent]:
-    """The events of one transition, in a stable order. `was_*` is None when the store had no row."""
-    found: set[CaseEvent] = set()
-    for entry in new_entries:
-        if entry.refused:
-            continue
-        if entry.kind in _BY_ENTRY:
-            found.add(_BY_ENTRY[entry.kind])
-        if entry.kind == "seller_response" and shown.offers and shown.offers[-1].at == entry.at:
-            found.add(CaseEvent.OFFER_MADE)
-    moved = shown.status.value != was_status
-    if moved and shown.status is Status.AWAITING_SUPPORT:
-        found.add(CaseEvent.ESCALATED)
-    if moved and shown.status is Status.CLOSED:
-        found.add(CaseEvent.CLOSED)
-    awaiting = shown.awaiting.value if shown.awaiting else "none"
-    if shown.awaiting is not None and (moved or awaiting != was_awaiting):
-        found.add(CaseEvent.WAITING_ON_PARTY)
+def in_order(happened: Iterable[CaseEvent]) -> list[CaseEvent]:
+    """Events once each, in the stable order subscribers receive them in."""
+    found = set(happened)
     return [event for event in CaseEvent if event in found]

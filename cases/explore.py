@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import get_args
+from typing import NoReturn, get_args
 
 from cases.case import Case
 from cases.engine import Refusal, allowed_actions, apply, next_alarm, open_case
@@ -129,7 +129,10 @@ def _request(policy: Policy, kind: CaseKind, reason: Reason, category: ItemCateg
 
 def candidates(case: Case) -> list[CaseMessage]:
     """Representative messages of every kind, from the party entitled and from one who is not."""
-    eur = lambda amount: Money(amount=amount, currency=case.currency)  # noqa: E731
+
+    def eur(amount: int) -> Money:
+        return Money(amount=amount, currency=case.currency)
+
     paid = case.order.total_paid.amount
     # Fixed amounts (1 minor unit, half, all but 1 of what was paid), so money takes finitely many values;
     # the rules refuse those above what is left, which is itself checked.
@@ -174,7 +177,11 @@ def candidates(case: Case) -> list[CaseMessage]:
     return messages
 
 
-def fingerprint(case: Case) -> tuple:
+# One move tried from a state: the message, when, and the case after it (None: refused).
+Tried = tuple[CaseMessage, datetime, Case | None]
+
+
+def fingerprint(case: Case) -> tuple[object, ...]:
     """What the rules and the checks read; times, the timeline, ledger history already summed in the net
     charge, and counters beyond 2 are left out."""
     failed = sum(1 for r in case.refunds if r.status == "failed")
@@ -208,7 +215,7 @@ def fingerprint(case: Case) -> tuple:
 
 def explore(policy: Policy, max_depth: int = 60) -> Report:
     report = Report(policy=policy.name)
-    seen: set[tuple] = set()
+    seen: set[tuple[object, ...]] = set()
     queue: deque[tuple[Case, datetime, list[str]]] = deque()
     for request in openings(policy):
         report.openings += 1
@@ -226,7 +233,7 @@ def explore(policy: Policy, max_depth: int = 60) -> Report:
             raise CounterExample(policy.name, f"the state space did not close within {max_depth} events", path)
         alarm = next_alarm(case)
         moves = _moves(case, now, alarm)
-        results = []
+        results: list[Tried] = []
         for message, at in moves:
             try:
                 results.append((message, at, apply(case, message, at).case))
@@ -261,10 +268,10 @@ def _describe(message: CaseMessage) -> str:
     return f"{message.kind} {detail}" if detail else message.kind
 
 
-def _check(policy: Policy, case: Case, now: datetime, path: list[str], results: list, alarm: tuple[datetime, CaseMessage] | None) -> None:
+def _check(policy: Policy, case: Case, now: datetime, path: list[str], results: list[Tried], alarm: tuple[datetime, CaseMessage] | None) -> None:
     """The four checks on one state, given its clock alarm and what each of its moves did (None: refused)."""
 
-    def fail(rule: str) -> None:
+    def fail(rule: str) -> NoReturn:
         raise CounterExample(policy.name, rule, path)
 
     paid = case.order.total_paid.amount

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cases.case import Case
 from cases.model import Actor, CaseKind, Moment, OpaqueId, Order, Reason, Resolution, Status
@@ -250,3 +250,9 @@ CaseMessage = Annotated[Decision | PartyMessage | Fact | Clock, Field(discrimina
 FACT_KINDS = frozenset(model.model_fields["kind"].default for model in get_args(Fact))
 
 OpenCase.model_rebuild()  # it names Reopening, defined after it
+
+
+def kind_of(model: type[BaseModel]) -> str:
+    """A message class's kind: the name its update, signal, route and timeline entry go by."""
+    kind: str = model.model_fields["kind"].default
+    return kind

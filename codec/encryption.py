@@ -20,6 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
 from codec.private_file import write_private
+from config.settings import Settings
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -57,6 +58,19 @@ class Keyring:
         """A key file: {"current": id, "keys": {id: base64key, …}}."""
         data = json.loads(path.read_text())
         return cls({kid: _b64(kid, key) for kid, key in data["keys"].items()}, data["current"])
+
+    @classmethod
+    def configured(cls, settings: Settings) -> Keyring | None:
+        """The encryption keys, or None when encryption is off."""
+        if settings.codec == "off":
+            return None
+        if settings.codec_keys is not None:
+            return cls.parse(settings.codec_keys.get_secret_value())
+        if settings.codec_key_file.exists():
+            return cls.load(settings.codec_key_file)
+        if settings.codec == "on":
+            raise KeyringError(f"codec: on, but CODEC_KEYS is unset and {settings.codec_key_file} does not exist")
+        return None
 
     @staticmethod
     def create(path: Path, key_id: str = "k1") -> Path:

@@ -17,8 +17,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from codec.encryption import EncryptionCodec, KeyringError
+from codec.encryption import EncryptionCodec, Keyring, KeyringError
 from codec.ui_users import LoopbackUsers, OidcUsers, Refused, UiUsers, is_loopback
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +90,19 @@ def ui_users(settings) -> UiUsers:
 def main() -> None:
     import uvicorn
 
-    from starter.settings import Settings
-
     settings = Settings()
-    keyring = settings.keyring()
+    keyring = Keyring.configured(settings)
     if keyring is None:
         raise SystemExit("codec server: no keys (set CODEC_KEYS or create the key file: docs/operating.md)")
     app = build_app(EncryptionCodec(keyring), ui_users(settings), settings.codec_ui_origin, settings.codec_server_encode)
-    tls = {"ssl_certfile": settings.codec_server_tls_cert, "ssl_keyfile": settings.codec_server_tls_key} if settings.codec_server_tls_cert else {}
-    uvicorn.run(app, host=settings.codec_server_host, port=settings.codec_server_port, log_level="warning", **tls)
+    uvicorn.run(
+        app,
+        host=settings.codec_server_host,
+        port=settings.codec_server_port,
+        log_level="warning",
+        ssl_certfile=settings.codec_server_tls_cert,
+        ssl_keyfile=settings.codec_server_tls_key if settings.codec_server_tls_cert else None,
+    )
 
 
 if __name__ == "__main__":

@@ -11,14 +11,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from cases import policies
+from cases import policies, schemas
 from cases.engine import Refusal
 from cases.messages import (
     Appeal,
@@ -43,9 +43,10 @@ from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, 
 from cases.money import Money
 from cases.strict import field_rules
 from cases.view import CaseView
-from starter import reconcile, render, schemas, store_cli
+from config.settings import Settings
+from starter import reconcile, render, store_cli
 from starter.client import CaseClient, CaseRefused, NewCase
-from starter.settings import Settings
+from starter.command_context import current_settings, open_store
 
 app = typer.Typer(help="Marketplace refund cases on Temporal.", no_args_is_help=True, pretty_exceptions_enable=False)
 seller = typer.Typer(help="Act as the seller.", no_args_is_help=True)
@@ -67,7 +68,7 @@ NoteOpt = Annotated[str | None, typer.Option(help="Free text for the other parti
 SignalOpt = Annotated[bool, typer.Option("--signal", help="Fire and forget: send as a signal, do not wait for a yes or no.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
-Verdict = StrEnum("Verdict", {v: v for v in SupportVerdict.__args__})  # type: ignore[attr-defined]
+Verdict = StrEnum("Verdict", {v: v for v in get_args(SupportVerdict)})  # type: ignore[misc]  # mypy wants the members spelled out
 
 
 @contextmanager
@@ -91,13 +92,13 @@ def _run(work: Callable[[CaseClient], Awaitable[Any]]) -> Any:
     """Connects, with the case store beside (abuse rules at opening, reopening a closed case), and runs `work`."""
 
     async def main() -> Any:
-        settings = Settings()
+        settings = current_settings()
         try:
             client = await CaseClient.connect(settings)
         except RuntimeError as error:
             err.print(f"[red]cannot reach Temporal at {settings.temporal_address}[/red]: {error}. Is `make run` running?")
             raise typer.Exit(1) from None
-        return await work(client.use_store(store_cli.open_store()))
+        return await work(client.use_store(open_store(current_settings())))
 
     return asyncio.run(main())
 
@@ -302,7 +303,7 @@ def support_reinstate(
     as_id: AsOpt = None,
 ) -> None:
     """Reinstate a flagged seller: lift the flags its resolved cases left (resolving a case does not)."""
-    lifted = store_cli.open_store().reinstate_seller(seller_id, f"support:{as_id or 'support-cli'}", datetime.now(UTC))
+    lifted = open_store(current_settings()).reinstate_seller(seller_id, f"support:{as_id or 'support-cli'}", datetime.now(UTC))
     out.print(f"{seller_id} reinstated: the flags of case(s) {', '.join(lifted)} are lifted, and the seller is told")
 
 
@@ -454,7 +455,7 @@ def store_check(
 
     async def work(client: CaseClient) -> int:
         since = datetime.now(UTC) - timedelta(days=closed_within_days) if closed_within_days else None
-        compared, drifts = await reconcile.check(client, store_cli.open_store(), repair=repair, closed_since=since)
+        compared, drifts = await reconcile.check(client, open_store(current_settings()), repair=repair, closed_since=since)
         left = [drift for drift in drifts if not drift.repaired]
         if as_json:
             out.print_json(json.dumps({"compared": compared, "drifts": [vars(d) for d in drifts]}))
@@ -535,7 +536,7 @@ def demo() -> None:
     """Open a handful of cases that take different paths (idempotent: run it again, nothing doubles)."""
     from starter.demo import feed_order_volumes, play
 
-    store = store_cli.open_store()
+    store = open_store(current_settings())
 
     async def work(client: CaseClient) -> None:
         render.demo(out, await play(client, store))
@@ -550,7 +551,7 @@ def main() -> None:
     which here turned about one successful command in four into an abort with a non-zero exit code."""
     try:
         with _plain_errors():  # refusals and bad input from every command, as one line and exit code 2
-            app()
+            app(obj=Settings())  # the settings, read once for the command (starter.command_context)
         code = 0
     except typer.Exit as exit_:
         code = exit_.exit_code

@@ -29,11 +29,11 @@ from cases.orders import RegisteredOrder, order_for_case, policy_for
 from cases.policy import Policy
 from cases.strict import Strict
 from cases.view import CaseView, static_details, static_summary, view
-from codec.encryption import data_converter
-from starter.settings import Settings
-from starter.telemetry import tracing_interceptors
+from codec.encryption import Keyring, data_converter
+from config.settings import Settings
 from store import queries
 from store.database import Store
+from telemetry.setup import tracing_interceptors
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
@@ -94,7 +94,7 @@ def case_id_for(request_id: str) -> str:
     return str(uuid.uuid5(CASE_NAMESPACE, request_id))
 
 
-def update_id(message: Decision | PartyMessage) -> str | None:
+def update_id(message: Decision | PartyMessage | Fact) -> str | None:
     """The update's id: its request id, bound to its sender and kind as the case binds it
     (engine.is_repeat), so that the server answers a retry with the first outcome and never answers
     one sender's command with another's."""
@@ -119,7 +119,7 @@ async def connect(settings: Settings, interceptors: Sequence = ()) -> Client:
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
         tls=tls,
-        data_converter=data_converter(settings.keyring()),
+        data_converter=data_converter(Keyring.configured(settings)),
         interceptors=[*tracing_interceptors(settings), *interceptors],
     )
 
@@ -157,8 +157,7 @@ class CaseClient:
         return self
 
     @classmethod
-    async def connect(cls, settings: Settings | None = None) -> CaseClient:
-        settings = settings or Settings()
+    async def connect(cls, settings: Settings) -> CaseClient:
         return cls(await connect(settings), settings.temporal_task_queue)
 
     async def open(self, new: NewCase) -> Opened:
@@ -184,7 +183,7 @@ class CaseClient:
         runs (or, for an opening, ever ran: a case id opens once)."""
         try:
             await self.client.start_workflow(
-                RefundCaseWorkflow.run,
+                "RefundCase",  # by name: its run takes the raw opening, to refuse a bad one by field
                 request,
                 id=workflow_id(request.case_id),
                 task_queue=self.task_queue,

@@ -104,7 +104,7 @@ class Scenario:
 
 
 SCENARIOS = [
-    Scenario(*fields)
+    Scenario(*fields)  # type: ignore[arg-type]  # each row is one Scenario's fields, in order
     for fields in [
         ("demo-1", "seller refunds in full, no return", Reason.DEFECTIVE, CaseKind.REFUND_REQUEST, _order(1), _full_refund),
         ("demo-2", "refund after return; return in transit", Reason.NOT_AS_DESCRIBED, CaseKind.REFUND_REQUEST, _order(2), _return_in_transit),

@@ -12,11 +12,12 @@ from sqlalchemy import select
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cases.model import SELLER_SIGN
+from cases.model import SELLER_SIGN, LedgerKind
 from cases.money import Money
 from cases.view import CaseView
 from starter.client import CaseClient
-from store.database import REFUND_STATUS, Store, case_row
+from store.case_writes import REFUND_STATUS, case_row
+from store.database import Store
 from store.schema import CaseRow, LedgerRow, RefundRow
 from workflows.refund_case import workflow_id
 
@@ -102,7 +103,7 @@ def _refund_differences(store: Store, shown: CaseView) -> list[str]:
 
 def _ledger_difference(store: Store, shown: CaseView) -> list[str]:
     """What the seller's ledger lines for the case add up to against what the workflow charged."""
-    net = sum(SELLER_SIGN.get(line.kind, 0) * line.amount for line in store.rows(LedgerRow, case_id=shown.case_id))
+    net = sum(SELLER_SIGN.get(LedgerKind(line.kind), 0) * line.amount for line in store.rows(LedgerRow, case_id=shown.case_id))
     if net == shown.charged_to_seller.amount:
         return []
     return [f"ledger: store charges the seller {Money(amount=net, currency=shown.charged_to_seller.currency)}, workflow {shown.charged_to_seller}"]

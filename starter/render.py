@@ -55,7 +55,8 @@ def case_list(out: Console, rows: list[dict]) -> None:
         "order": [row.get("OrderId") or "" for row in rows],
         "seller": [row.get("SellerId") or "" for row in rows],
     }
-    shown, width = [], 1
+    shown: list[str] = []
+    width = 1
     for header, cells in columns.items():
         width += max(map(len, [header, *cells])) + 3  # a cell's padding and its border
         if shown and width > out.width:

@@ -12,19 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from cases.money import Money
-from starter.settings import Settings
+from starter.command_context import current_settings, open_store
 from store import queries
 from store.database import Store
 
 out = Console()
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 store_app = typer.Typer(help="The case store: reconciliation with the workflows.", no_args_is_help=True)
-
-
-def open_store() -> Store:
-    store = Store(Settings().database_url)
-    store.migrate()
-    return store
 
 
 def _emit(as_json: bool, data: Any, table: Table | str) -> None:
@@ -45,7 +39,7 @@ def report(
     """KPIs: resolution rate, time to resolve (average, p90), requests reviewed for refund abuse,
     reasons, issue rate per seller (over 5 % flagged), sellers with cases past their deadline."""
     now = datetime.now(UTC)
-    shown = queries.report(open_store(), now - timedelta(days=days), now, now)
+    shown = queries.report(open_store(current_settings()), now - timedelta(days=days), now, now)
     data = shown.as_dict()
     if as_json:
         _emit(True, data, "")
@@ -81,7 +75,7 @@ def payouts(
     as_json: JsonOpt = False,
 ) -> None:
     """Payout holds: orders held while a case on them is open (or one order's cases and payout state)."""
-    store = open_store()
+    store = open_store(current_settings())
     if order_id is not None:
         state = queries.order_state(store, order_id)
         data = {"order_id": order_id, "payout": state.payout_state, "cases": [{"case_id": c.case_id, "status": c.status} for c in state.cases]}
@@ -91,11 +85,11 @@ def payouts(
         _emit(as_json, data, table)
         return
     holds = queries.payout_holds(store, seller_id)
-    data = [{"order_id": h.order_id, "seller_id": h.seller_id, "held_since": h.held_at} for h in holds]
+    held = [{"order_id": h.order_id, "seller_id": h.seller_id, "held_since": h.held_at} for h in holds]
     table = Table("order", "seller", "held since (UTC)", title="payouts held")
     for h in holds:
         table.add_row(h.order_id, h.seller_id, f"{h.held_at:%Y-%m-%d %H:%M}")
-    _emit(as_json, data, table if holds else "No payout is held.")
+    _emit(as_json, held, table if holds else "No payout is held.")
 
 
 def pay_out(
@@ -105,7 +99,7 @@ def pay_out(
     currency: Annotated[str, typer.Option(help="ISO currency.")] = "EUR",
 ) -> None:
     """Record an order's payout to its seller; refused while a case on the order is open."""
-    store = open_store()
+    store = open_store(current_settings())
     paid = store.pay_out(order_id, seller_id, Money.parse(amount, currency), datetime.now(UTC))
     out.print(f"order {order_id} paid out: {Money(amount=paid.amount, currency=paid.currency)} on {paid.paid_out_at:%Y-%m-%d %H:%M} UTC")
 
@@ -116,17 +110,18 @@ def order_volume(
     orders: Annotated[int, typer.Option(help="How many orders the seller had that day.")],
 ) -> None:
     """Feed a seller's order count for a day (the denominator of issue rates); again replaces it."""
-    open_store().record_order_volume(seller_id, day.date(), orders)
+    open_store(current_settings()).record_order_volume(seller_id, day.date(), orders)
     out.print(f"{seller_id}: {orders} order(s) on {day:%Y-%m-%d}")
 
 
 def flagged_sellers(as_json: JsonOpt = False) -> None:
     """Sellers flagged by cases left unresolved too long, until support reinstates them (`support
     reinstate`): the marketplace may restrict them."""
-    rows = [{"seller_id": seller, "flagging_cases": count, "since": since} for seller, count, since in queries.flagged_sellers(open_store())]
+    flagged = queries.flagged_sellers(open_store(current_settings()))
+    rows = [{"seller_id": seller, "flagging_cases": count, "since": since} for seller, count, since in flagged]
     table = Table("seller", "flagging cases", "flagged since")
-    for row in rows:
-        table.add_row(row["seller_id"], str(row["flagging_cases"]), f"{row['since']:%Y-%m-%d %H:%M}")
+    for seller, count, since in flagged:
+        table.add_row(seller, str(count), f"{since:%Y-%m-%d %H:%M}")
     _emit(as_json, rows, table if rows else "No seller is flagged.")
 
 
@@ -140,7 +135,7 @@ def register(app: typer.Typer) -> None:
 def store_migrate() -> None:
     """Bring the case store at DATABASE_URL to the newest migration (a deploy's one-shot job, before
     the workers and the API start)."""
-    store = Store(Settings().database_url)
+    store = Store(current_settings().database_url)
     store.migrate()
     store.engine.dispose()
     out.print("case store: at the newest migration")

@@ -12,7 +12,8 @@ from sqlalchemy import Float, and_, case, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from cases.abuse import BuyerRecord
-from store.database import REFUND_STATUS, Store
+from store.case_writes import REFUND_STATUS
+from store.database import Store
 from store.schema import CaseRow, OrderVolumeRow, PayoutHoldRow, PayoutRow, RefundRow, RegisteredOrderRow, SellerFlagRow, TimelineRow
 
 ISSUE_RATE_LIMIT = 0.05  # seed 002: a brand above 5 % loses ranking and visibility
@@ -46,7 +47,7 @@ def seller_queue(
     with store.sessions() as session:
         rows = list(session.scalars(query))
     last = rows[-1] if len(rows) == limit else None
-    return Page(rows, (last.due_at, last.case_id) if last else None)
+    return Page(rows, (last.due_at, last.case_id) if last and last.due_at else None)
 
 
 @dataclass

@@ -21,10 +21,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.payments import EmbeddedGateway
+from config.settings import Settings
+from devserver.throwaway_postgres import ThrowawayPostgres
 from starter.client import CaseClient, workflow_running
-from starter.settings import Settings
 from store.database import Store
-from store.throwaway_postgres import ThrowawayPostgres
 from worker import build_worker
 from workflows import search_attributes
 

@@ -21,8 +21,8 @@ from cases.model import Actor, CaseKind, Party, Resolution, Status
 from cases.orders import RegisteredOrder
 from cases.policy import AbuseRules
 from cases.view import view
+from config.settings import Settings
 from starter.client import NewCase
-from starter.settings import Settings
 from store import queries
 from store.schema import CaseRow, NotificationRow, SupportTicketRow
 from tests.conftest import worker_for

@@ -16,8 +16,8 @@ from temporalio.service import RPCError
 from api.app import create_app
 from api.auth import Caller, Callers, Role, hash_token
 from cases.model import Status
+from config.settings import Settings
 from starter.client import case_id_for
-from starter.settings import Settings
 from store.schema import CaseRow
 from tests.conftest import worker_for
 from tests.factories import eur, order

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from starter.ports import free_port
+from devserver.ports import free_port
 from store.database import Store
 from tests.conftest import worker_for
 from tests.test_api import CALLERS, auth

@@ -24,11 +24,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from codec.encryption import Keyring, data_converter
+from config.settings import Settings
+from devserver.ports import free_port
+from devserver.throwaway_postgres import apt_install
 from starter.client import CaseClient, NewCase
-from starter.ports import free_port
-from starter.settings import Settings
 from store.database import Store
-from store.throwaway_postgres import apt_install
 from tests.factories import order
 from worker import build_worker
 from workflows import search_attributes

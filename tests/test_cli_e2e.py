@@ -23,9 +23,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from cases.policies import names as policy_names
 from codec.encryption import Keyring, data_converter
+from config.settings import Settings
+from devserver.ports import free_port
 from starter.demo import SCENARIOS
-from starter.ports import free_port
-from starter.settings import Settings
 from store.database import Store
 from store.schema import CaseRow, GatewayRefundRow, LedgerRow, SellerFlagRow
 from tests.identity_provider import access_token, identity_provider, oidc_env

@@ -14,7 +14,7 @@ from temporalio.api.failure.v1 import Failure
 from codec.encryption import ENCODING, EncryptionCodec, Keyring, KeyringError, data_converter
 from codec.server import build_app, ui_users
 from codec.ui_users import LoopbackUsers
-from starter.settings import Settings
+from config.settings import Settings
 from tests.factories import request
 
 KEY_1, KEY_2 = base64.b64encode(b"1" * 32).decode(), base64.b64encode(b"2" * 32).decode()
@@ -82,11 +82,11 @@ def test_a_bad_keyring_is_refused_with_the_rule(text, error):
 def test_encryption_is_on_with_keys_or_a_key_file_and_off_when_told(tmp_path, monkeypatch):
     key_file = Keyring.create(tmp_path / "keys.json")
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
-    assert Settings(codec_key_file=key_file).keyring().current == "k1"
-    assert Settings(codec_key_file=tmp_path / "none.json").keyring() is None
-    assert Settings(codec="off", codec_key_file=key_file).keyring() is None
+    assert Keyring.configured(Settings(codec_key_file=key_file)).current == "k1"
+    assert Keyring.configured(Settings(codec_key_file=tmp_path / "none.json")) is None
+    assert Keyring.configured(Settings(codec="off", codec_key_file=key_file)) is None
     with pytest.raises(KeyringError, match="codec: on, but CODEC_KEYS is unset"):
-        Settings(codec="on", codec_key_file=tmp_path / "none.json").keyring()
+        Keyring.configured(Settings(codec="on", codec_key_file=tmp_path / "none.json"))
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from temporalio.api.common.v1 import Payloads
 
 from codec.encryption import EncryptionCodec, Keyring
 from codec.server import build_app, ui_users
-from starter.settings import Settings
+from config.settings import Settings
 from tests.identity_provider import AUDIENCE, GROUP, SIGNING_KEY, access_token, identity_provider
 from tests.test_codec import CANARY, JSON, KEY_1, UI, body, plain
 

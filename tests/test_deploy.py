@@ -17,8 +17,8 @@ import yaml
 from dockerfile_parse import DockerfileParser
 from typer.testing import CliRunner
 
+from config.settings import Settings
 from starter.cli import app as cli
-from starter.settings import Settings
 from workflows import search_attributes
 
 ROOT = Path(__file__).parent.parent
@@ -112,7 +112,7 @@ def setting_problems(compose: dict) -> list[str]:
     for name in OURS:
         for variable in compose["services"][name].get("environment", {}):
             if variable not in known:
-                problems.append(f"{name}: {variable} is not a setting (starter/settings.py)")
+                problems.append(f"{name}: {variable} is not a setting (config/settings.py)")
     return problems
 
 

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from cases.case import GENERATION
-from starter.dev import WRITTEN_BY, set_aside_older_data
+from devserver.supervisor import WRITTEN_BY, set_aside_older_data
 
 AT = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from typing import get_args
 
 from temporalio import workflow
 
-from api.app import DECISIONS, FACTS
+from api.routes.cases import DECISIONS, FACTS
 from cases.engine import RULES, open_case
 from cases.explore import candidates
 from cases.messages import CaseMessage, Clock, Decision, Fact, PartyMessage

@@ -24,9 +24,9 @@ from temporalio.testing import WorkflowEnvironment
 from bench.controls import EffectsInALocalActivity, SlowQueries
 from cases.messages import ReturnDelivered, ReturnInspection, ReturnShipped, SellerResponse
 from cases.model import Outcome, Resolution, Status
+from config.settings import Settings
 from replay.check import replay
 from starter.client import CaseClient, NewCase
-from starter.settings import Settings
 from store.database import Store
 from tests.conftest import BIN, settled
 from tests.factories import CARRIER, SELLER, order

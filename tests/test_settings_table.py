@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from starter.settings import Settings
+from config.settings import Settings
 
 PAGE = Path(__file__).parent.parent / "docs" / "configuration.md"
 
 
 def test_the_configuration_page_lists_every_setting_with_its_default_and_meaning():
-    assert Settings.table() in PAGE.read_text(), "regenerate the table: python -m starter.settings"
+    assert Settings.table() in PAGE.read_text(), "regenerate the table: python -m config.settings"
 
 
 def test_negative_control_a_setting_missing_from_the_readme_is_caught():

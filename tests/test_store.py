@@ -17,7 +17,8 @@ from cases.engine import Refusal, apply, open_case
 from cases.messages import RefundSettled, SellerResponse, Withdrawal
 from cases.model import Reason, Resolution, Status
 from cases.view import view
-from store import database, queries
+from store import engine, queries
+from store.case_writes import CaseRecord
 from store.database import PayoutHeld
 from store.schema import Base, CaseRow, GatewayRefundRow, LedgerRow, NotificationRow, PayoutHoldRow, RefundRow, SellerFlagRow, TimelineRow
 from tests.factories import BUYER, PAYMENT, SELLER, T0, eur, request
@@ -227,9 +228,9 @@ def _notice(number: int) -> NotificationRow:
 
 def test_a_transitions_effects_are_one_transaction_that_a_retry_repeats_without_adding(db):
     case = opened()
-    first = db.write_effects([_notice(1), _notice(2)], view(case), case.timeline, [])
+    first = db.write_effects([_notice(1), _notice(2)], CaseRecord(view=view(case), new_entries=case.timeline))
     assert [row.key for row in first.inserted] == ["c-1:notice:1", "c-1:notice:2"] and first.recorded
-    again = db.write_effects([_notice(1), _notice(2)], view(case), case.timeline, [])
+    again = db.write_effects([_notice(1), _notice(2)], CaseRecord(view=view(case), new_entries=case.timeline))
     assert again.inserted == [] and not again.recorded and not again.deliveries
     assert len(db.rows(NotificationRow, case_id="c-1")) == 2
     assert db.get(PayoutHoldRow, case.order.order_id).released_at is None  # the first case of the order created the hold
@@ -239,7 +240,7 @@ def test_a_concurrent_writer_that_stores_a_key_first_makes_the_effects_run_again
     """Another worker writes notice 1 between our check and our insert: the unique key refuses ours,
     and the transaction runs once more, finds it, and writes the rest."""
     case = opened()
-    checked = database._stored_keys
+    checked = engine._stored_keys
 
     def racing(session, model, keys):
         stored = checked(session, model, keys)
@@ -247,8 +248,8 @@ def test_a_concurrent_writer_that_stores_a_key_first_makes_the_effects_run_again
             db.insert_once(_notice(1))  # the other writer, committed in its own transaction
         return stored
 
-    monkeypatch.setattr(database, "_stored_keys", racing)
-    written = db.write_effects([_notice(1), _notice(2)], view(case), case.timeline, [])
+    monkeypatch.setattr(engine, "_stored_keys", racing)
+    written = db.write_effects([_notice(1), _notice(2)], CaseRecord(view=view(case), new_entries=case.timeline))
     assert [row.key for row in written.inserted] == ["c-1:notice:2"] and written.recorded
     assert sorted(row.key for row in db.rows(NotificationRow, case_id="c-1")) == ["c-1:notice:1", "c-1:notice:2"]
     assert db.get(CaseRow, "c-1") is not None

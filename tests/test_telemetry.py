@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from starter.settings import Settings
-from starter.telemetry import configure_logging
+from config.settings import Settings
+from telemetry.setup import configure_logging
 
 
 @pytest.fixture

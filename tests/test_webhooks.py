@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.webhooks import SIGNATURE_HEADER, TargetRefused, WebhookActivities, WebhookDelivery, checked_addresses, sign, verify
 from api.app import create_app
-from starter.settings import Settings
+from config.settings import Settings
 from store.database import DeliveryRefused, Store
 from store.schema import WebhookDeliveryRow, WebhookSubscriptionRow
 from tests.conftest import result_when_done, settled, worker_for

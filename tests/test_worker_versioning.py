@@ -20,8 +20,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cases.messages import PartyMessage
+from config.settings import Settings
 from starter.client import CaseClient, NewCase
-from starter.settings import Settings
 from store.database import Store
 from tests.conftest import BIN
 from tests.factories import BUYER, order

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, NoReturn, TypeVar
+from typing import Literal, NoReturn, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from cases import engine
     from cases.case import Case
     from cases.commands import IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
+    from cases.events import CaseEvent, in_order
     from cases.messages import (
         Appeal,
         BuyerAnswer,
@@ -51,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         Sent,
         SupportDecision,
         Withdrawal,
+        kind_of,
     )
     from cases.model import Actor, Party
     from cases.strict import field_rules
@@ -362,9 +364,9 @@ class RefundCaseWorkflow:
         one that fails its model is recorded in its turn as refused, naming the field and the rule,
         and its sender is told."""
         try:
-            message = _read(model, raw)
+            message = cast(CaseMessage, _read(model, raw))  # a signal's model is one of CaseMessage's
         except engine.Refusal as refusal:
-            self._arrive(Delivery(Unreadable(model.model_fields["kind"].default, _sender(raw), refusal), "signal"))
+            self._arrive(Delivery(Unreadable(kind_of(model), _sender(raw), refusal), "signal"))
             return
         self._arrive(Delivery(message, "signal"))
 
@@ -391,7 +393,8 @@ class RefundCaseWorkflow:
                 return
             if delivery.via == "clock":  # overtaken by a message taken before it: no longer due
                 return
-            await self._refused(engine.refuse(self.case, message.kind, message.by, refusal, now, message.request_id))
+            request_id = message.request_id if isinstance(message, Sent) else None
+            await self._refused(engine.refuse(self.case, message.kind, message.by, refusal, now, request_id))
             return
         if isinstance(message, DeadlinePassed):
             self._metrics.deadline_missed(self.case, message.status.value)
@@ -408,7 +411,8 @@ class RefundCaseWorkflow:
     async def _carry_out(self, transition: engine.Transition) -> None:
         """Decides (refunds included), publishes the new state to visibility, arms the clock for the
         new state, then writes every other effect and the read model in one activity."""
-        left = await self._decide(transition)
+        happened: list[CaseEvent] = []
+        left = await self._decide(transition, happened)
         current = workflow.info().typed_search_attributes
         changed = [u for u in search_attributes.updates_for(self.case) if current.get(u.key) != u.value]
         if changed:
@@ -424,6 +428,7 @@ class RefundCaseWorkflow:
                 view=view(self.case),
                 new_entries=self.case.timeline[self._recorded :],
                 failed_refunds=[r.number for r in self.case.refunds if r.status == "failed"],
+                events=in_order(happened),
                 closed=self.case if self.case.is_closed and self.case.policy.support_may_reopen else None,
             ),
         )
@@ -436,11 +441,13 @@ class RefundCaseWorkflow:
             CaseActivities.apply_effects, effects, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=RETRY, summary=effects.summary()
         )
 
-    async def _decide(self, transition: engine.Transition) -> list[LedgerPosting | TicketRequest | Notify]:
+    async def _decide(self, transition: engine.Transition, happened: list[CaseEvent]) -> list[LedgerPosting | TicketRequest | Notify]:
         """Adopts the new state and refunds at once (money moves as soon as the case decides); the
-        gateway's answers feed straight back in. Returns every other effect, for `_write`."""
+        gateway's answers feed straight back in. Returns every other effect, for `_write`; the events
+        of the transition and of the answers' go into `happened`."""
         self._metrics.transition(self.case, transition)
         self.case = transition.case
+        happened += transition.events
         left: list[LedgerPosting | TicketRequest | Notify] = []
         answers: list[RefundSettled | RefundFailed] = []
         for command in transition.commands:
@@ -454,7 +461,7 @@ class RefundCaseWorkflow:
                 case Notify():
                     left.append(command)
         for fact in answers:
-            left += await self._decide(engine.apply(self.case, fact, self._now()))
+            left += await self._decide(engine.apply(self.case, fact, self._now()), happened)
         return left
 
     def _arm(self) -> None:
@@ -491,8 +498,9 @@ class RefundCaseWorkflow:
         """The clock for a transition. A stale one fails the task: its retry, replayed afresh, reads the
         right clock. A replay never sees a stale clock."""
         if not self._note_clock() and not workflow.unsafe.is_replaying():
+            noted = self._clock[1] if self._clock else 0
             raise StaleClock(
-                f"{STALE_CLOCK}: the clock of history event {self._clock[1]} handed over again at event {workflow.info().get_current_history_length()}"
+                f"{STALE_CLOCK}: the clock of history event {noted} handed over again at event {workflow.info().get_current_history_length()}"
             )
         return workflow.now()
 

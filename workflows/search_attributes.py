@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
@@ -20,7 +22,17 @@ SELLER_ID = SearchAttributeKey.for_keyword("SellerId")
 BUYER_ID = SearchAttributeKey.for_keyword("BuyerId")
 AWAITING_SINCE = SearchAttributeKey.for_datetime("AwaitingSince")  # beyond the contract: since when the awaited party is
 
-ALL = [CASE_STATUS, CASE_POLICY, CASE_REASON, AWAITING_PARTY, RESPONSE_DUE_AT, ORDER_ID, SELLER_ID, BUYER_ID, AWAITING_SINCE]
+ALL: list[SearchAttributeKey[Any]] = [
+    CASE_STATUS,
+    CASE_POLICY,
+    CASE_REASON,
+    AWAITING_PARTY,
+    RESPONSE_DUE_AT,
+    ORDER_ID,
+    SELLER_ID,
+    BUYER_ID,
+    AWAITING_SINCE,
+]
 DATETIMES = {RESPONSE_DUE_AT.name, AWAITING_SINCE.name}
 
 
@@ -32,7 +44,7 @@ def cli_flags() -> list[str]:
     return flags
 
 
-def updates_for(case: Case) -> list[SearchAttributeUpdate]:
+def updates_for(case: Case) -> list[SearchAttributeUpdate[Any]]:
     """The attributes after a transition."""
     due = case.deadline.due_at if case.deadline else None
     since = case.waiting_since if case.awaiting is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -28,7 +29,7 @@ def load_file(path: Path) -> Policy:
     return _validate(_data(path.read_text(), str(path)), str(path))
 
 
-def _preset_data(name: str, field: str, seen: tuple[str, ...] = ()) -> dict:
+def _preset_data(name: str, field: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     if name not in names():
         raise PolicyError(f"{field}: unknown policy {name!r}; known: {', '.join(names())}")
     if name in seen:
@@ -37,7 +38,7 @@ def _preset_data(name: str, field: str, seen: tuple[str, ...] = ()) -> dict:
     return _data(resources.files(__package__).joinpath(source).read_text(), source, (*seen, name))
 
 
-def _data(text: str, source: str, seen: tuple[str, ...] = ()) -> dict:
+def _data(text: str, source: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     """The file's table; with `extends = "preset"`, laid over that preset's (tables merge key by key,
     everything else replaces), so a variant states only what differs."""
     try:
@@ -56,14 +57,14 @@ def _data(text: str, source: str, seen: tuple[str, ...] = ()) -> dict:
         raise PolicyError(f"{source}: {err}") from None
 
 
-def _merge(base: dict, over: dict) -> dict:
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in over.items():
         merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
     return merged
 
 
-def _validate(data: dict, source: str) -> Policy:
+def _validate(data: dict[str, Any], source: str) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as err:

@@ -41,8 +41,8 @@ from cases.messages import (
     Withdrawal,
 )
 from cases.model import Resolution
+from config.settings import Settings
 from starter.client import CaseClient, NewCase
-from starter.settings import Settings
 from store.database import Store
 from tests.conftest import BIN, register_search_attributes, result_when_done
 from tests.factories import BUYER, CARRIER, SELLER, SUPPORT, eur, order

@@ -5,31 +5,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
-from pydantic import BaseModel
-
-from cases.messages import Decision, Fact, OpenCase, PartyMessage
+from cases.messages import Decision, Fact, OpenCase, PartyMessage, kind_of
 from cases.view import CaseView
 
 
-def _kind(model: type[BaseModel]) -> str:
-    return model.model_fields["kind"].default
-
-
-def documents() -> dict[str, dict]:
+def documents() -> dict[str, dict[str, Any]]:
     """File name -> schema. Inputs are described as they are validated, results as they are sent."""
-    docs: dict[str, dict] = {
+    docs: dict[str, dict[str, Any]] = {
         "workflow.RefundCase.input.json": OpenCase.model_json_schema(mode="validation"),
         "workflow.RefundCase.result.json": CaseView.model_json_schema(mode="serialization"),
         "query.case.result.json": CaseView.model_json_schema(mode="serialization"),
     }
     for model in (*get_args(Decision), PartyMessage):
         schema = model.model_json_schema(mode="validation")
-        docs[f"update.{_kind(model)}.input.json"] = schema
-        docs[f"signal.{_kind(model)}.input.json"] = schema
+        docs[f"update.{kind_of(model)}.input.json"] = schema
+        docs[f"signal.{kind_of(model)}.input.json"] = schema
     for model in get_args(Fact):
-        docs[f"signal.{_kind(model)}.input.json"] = model.model_json_schema(mode="validation")
+        docs[f"signal.{kind_of(model)}.input.json"] = model.model_json_schema(mode="validation")
     docs["update.result.json"] = CaseView.model_json_schema(mode="serialization")
     return docs
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from limits import parse_many
+from pydantic import AfterValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.auth import Callers, RateLimit
-from codec.encryption import Keyring, KeyringError
+
+def _rate_limit(text: str) -> str:
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ValueError("must be rates in `limits` notation, such as 50/second;1000/minute") from None
+    return text
+
+
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 
 
 class Settings(BaseSettings):
@@ -112,26 +121,6 @@ class Settings(BaseSettings):
             rows.append(f"| `{name.upper()}` | {default} | {field.description} |")
         return "\n".join(rows)
 
-    def api_callers(self) -> Callers:
-        """The HTTP API's callers; none (every call answered 401) when neither source is set."""
-        if self.api_tokens is not None:
-            return Callers.parse(self.api_tokens.get_secret_value(), "API_TOKENS")
-        if self.api_tokens_file.exists():
-            return Callers.load(self.api_tokens_file)
-        return Callers([])
-
-    def keyring(self) -> Keyring | None:
-        """The encryption keys, or None when encryption is off."""
-        if self.codec == "off":
-            return None
-        if self.codec_keys is not None:
-            return Keyring.parse(self.codec_keys.get_secret_value())
-        if self.codec_key_file.exists():
-            return Keyring.load(self.codec_key_file)
-        if self.codec == "on":
-            raise KeyringError(f"codec: on, but CODEC_KEYS is unset and {self.codec_key_file} does not exist")
-        return None
-
 
 if __name__ == "__main__":
-    print(Settings.table())  # `python -m starter.settings`: the table, for docs/configuration.md
+    print(Settings.table())  # `python -m config.settings`: the table, for docs/configuration.md

@@ -17,10 +17,10 @@ from pathlib import Path
 from api.auth import write_dev_tokens
 from cases.case import GENERATION
 from codec.encryption import Keyring
+from config.settings import Settings
 from starter.client import CaseClient
+from starter.command_context import open_store
 from starter.demo import feed_order_volumes, play
-from starter.settings import Settings
-from starter.store_cli import open_store
 from workflows import search_attributes
 
 DATA = Path(".data")
@@ -104,7 +104,7 @@ async def main() -> None:
         print(f"encryption: new key in {Keyring.create(settings.codec_key_file)}", flush=True)
     if settings.api_tokens is None:
         write_dev_tokens(settings.api_tokens_file, DEV_TOKENS)
-    codec_server = start_codec_server() if settings.keyring() else None
+    codec_server = start_codec_server() if Keyring.configured(settings) else None
     endpoint = f"http://{settings.codec_server_host}:{settings.codec_server_port}"
     server = start_server(endpoint if codec_server else None)
     worker = api = None
@@ -120,7 +120,7 @@ async def main() -> None:
 
         from starter import render
 
-        store = open_store()
+        store = open_store(settings)
         client.use_store(store)  # as the HTTP API composes it
         render.demo(Console(), await play(client, store))
         feed_order_volumes(store, datetime.now(UTC).date())

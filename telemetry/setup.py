@@ -12,7 +12,7 @@ import sys
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from starter.settings import Settings
+from config.settings import Settings
 
 
 def install_runtime(settings: Settings, metrics_port: int) -> Runtime | None:
