@@ -38,9 +38,9 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(VENV)/bin/pytest
 
-## test-fast: the pure rules only (no servers, no exhaustive exploration)
+## test-fast: tests/unit only: the rules and the project's own checks, no server, no store
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -m "not workflow and not e2e and not proof and not postgres and not browser and not chaos"
+	$(VENV)/bin/pytest tests/unit
 
 ## bench: what a case costs beside Temporal's floor (overhead, history, latency, idle fleet, suite); writes bench/results/bench.json
 bench: $(STAMP)

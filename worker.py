@@ -30,7 +30,7 @@ log = logging.getLogger("refund_cases.worker")
 # case it runs or brings back into its cache: with a thousand cases cached that was a third of the
 # worker's memory, and it tripled how late deadlines fired in a storm (docs/performance.md). What it
 # checked (the wall clock, randomness, I/O, in the workflow module only: the engine in cases/ was
-# passed through) tests/test_determinism.py checks in every module the workflows import, and the
+# passed through) tests/unit/test_determinism.py checks in every module the workflows import, and the
 # replay tests replay recorded cases on every change.
 WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 

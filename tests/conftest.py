@@ -121,7 +121,7 @@ async def worker_for(env, store, queue=None, gateway=None, **settings):
         async with worker:
             client = CaseClient(env.client, queue, clock=env.get_current_time)
             # Closed cases reopen from the store, as in production. The abuse rules stay off here: the
-            # tests' cases share one buyer; tests/test_abuse.py turns them on (client.use_store).
+            # tests' cases share one buyer; tests/workflows/test_abuse.py turns them on (client.use_store).
             client.closed_cases = store.closed_case
             yield Harness(env, client, store)
 

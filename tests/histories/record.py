@@ -6,7 +6,7 @@ Run it when the generation goes up (docs/changing-workflow-code.md), or to add a
 
     .venv/bin/python -m tests.histories.record [--only NAME ...]
 
-The replay gate (tests/test_replay.py) replays every file of the current generation on each `make
+The replay gate (tests/workflows/test_replay.py) replays every file of the current generation on each `make
 test` and compares the state it rebuilds with the state the history recorded.
 """
 
@@ -210,8 +210,8 @@ def save(name: str, history) -> None:
 
 
 async def record_crowded(tmp: str) -> None:
-    """The pattern that broke replay before 1.0, on a dev server (tests/test_replay_under_load.py)."""
-    from tests.test_replay_under_load import crowded_case
+    """The pattern that broke replay before 1.0, on a dev server (tests/e2e/test_replay_under_load.py)."""
+    from tests.e2e.test_replay_under_load import crowded_case
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"), search_attributes=search_attributes.ALL, data_converter=pydantic_data_converter

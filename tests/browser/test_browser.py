@@ -36,7 +36,7 @@ from workflows import search_attributes
 pytestmark = pytest.mark.browser
 
 BIN = Path(sys.executable).parent
-DOCS = Path(__file__).parent.parent / "docs"
+DOCS = Path(__file__).parents[2] / "docs"
 KEYS = f"ui={base64.b64encode(bytes(range(1, 33))).decode()}"
 CANARY = "Canary-UI-8086 the buyer's own words"
 CHROMIUM_FLAGS = [

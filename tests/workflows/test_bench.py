@@ -18,7 +18,7 @@ from bench.baseline import BaselineCase, Shape, noop
 from bench.cases_bench import _actions
 from cases.case import GENERATION
 
-HISTORIES = Path(__file__).parent / "histories" / f"generation-{GENERATION}"
+HISTORIES = Path(__file__).parent.parent / "histories" / f"generation-{GENERATION}"
 
 
 def _history(name: str) -> WorkflowHistory:

@@ -9,7 +9,7 @@ import ast
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 # What each package may import of the others (its own modules aside).
 MAY_IMPORT: dict[str, set[str]] = {

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from config.settings import Settings
 
-PAGE = Path(__file__).parent.parent / "docs" / "configuration.md"
+PAGE = Path(__file__).parents[2] / "docs" / "configuration.md"
 
 
 def test_the_configuration_page_lists_every_setting_with_its_default_and_meaning():

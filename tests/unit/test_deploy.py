@@ -21,9 +21,9 @@ from config.settings import Settings
 from starter.cli import app as cli
 from workflows import search_attributes
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 # The Compose specification's JSON schema, as docker-compose 1.29.2 ships it (compose/config/compose_spec.json).
-SCHEMA = json.loads((Path(__file__).parent / "schemas" / "compose_spec.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[1] / "schemas" / "compose_spec.json").read_text())
 OURS = {"case-store-migrate", "worker", "api", "codec-server"}  # built from our Dockerfile
 
 

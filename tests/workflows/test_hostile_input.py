@@ -25,8 +25,8 @@ from cases.model import Party
 from starter.client import CaseRefused
 from tests.conftest import worker_for
 from tests.factories import BUYER, SELLER, SUPPORT, T0, request
-from tests.test_engine_properties import messages as engine_messages
-from tests.test_workflow import open_case
+from tests.unit.test_engine_properties import messages as engine_messages
+from tests.workflows.test_workflow import open_case
 from workflows.refund_case import workflow_id
 
 MESSAGES = TypeAdapter(CaseMessage)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_PACKAGES = ("cases", "workflows")
 
 # Calls, by their dotted name as written, and modules whose import means I/O, threads or chance.

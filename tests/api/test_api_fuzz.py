@@ -22,8 +22,8 @@ from schemathesis import GenerationMode
 
 from devserver.ports import free_port
 from store.database import Store
+from tests.api.test_api import CALLERS, auth
 from tests.conftest import worker_for
-from tests.test_api import CALLERS, auth
 
 pytestmark = pytest.mark.workflow
 

@@ -20,7 +20,7 @@ from cases.model import Resolution
 from starter.client import case_id_for
 from store.schema import CaseRow, NotificationRow
 from tests.factories import SELLER, order
-from tests.test_hostile_input import _task_failures
+from tests.workflows.test_hostile_input import _task_failures
 from workflows.refund_case import CANNOT_OPEN, workflow_id
 
 pytestmark = pytest.mark.workflow

@@ -8,8 +8,8 @@ import pytest
 
 from cases.engine import MAX_REFUSALS_WRITTEN
 from tests.factories import BUYER
-from tests.test_hostile_input import _task_failures, settled_history
-from tests.test_workflow import open_case
+from tests.workflows.test_hostile_input import _task_failures, settled_history
+from tests.workflows.test_workflow import open_case
 from workflows.refund_case import workflow_id
 
 pytestmark = pytest.mark.workflow

@@ -21,7 +21,7 @@ from starter.client import case_id_for
 from store.schema import CaseRow
 from tests.conftest import worker_for
 from tests.factories import eur, order
-from tests.test_hostile_input import settled_history
+from tests.workflows.test_hostile_input import settled_history
 from workflows.refund_case import workflow_id
 
 pytestmark = pytest.mark.workflow

@@ -22,7 +22,7 @@ from codec.encryption import EncryptionCodec, Keyring
 from codec.server import build_app, ui_users
 from config.settings import Settings
 from tests.identity_provider import AUDIENCE, GROUP, SIGNING_KEY, access_token, identity_provider
-from tests.test_codec import CANARY, JSON, KEY_1, UI, body, plain
+from tests.unit.test_codec import CANARY, JSON, KEY_1, UI, body, plain
 
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 

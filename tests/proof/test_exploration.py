@@ -37,7 +37,7 @@ def test_the_exploration_finds_a_seller_charged_the_return_label_twice(monkeypat
 
 
 def test_the_readme_worked_example_is_valid_and_passes_the_exploration():
-    example = Path(__file__).parent.parent / "examples" / "policies" / "direct_service_weekdays_36h.toml"
+    example = Path(__file__).parents[2] / "examples" / "policies" / "direct_service_weekdays_36h.toml"
     policy = policies.load_file(example)
     assert policy.windows[Status.AWAITING_SELLER_RESPONSE].hours == 36
     assert explore(policy).statuses == policy.reachable_statuses() | {Status.CLOSED}

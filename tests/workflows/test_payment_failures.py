@@ -14,7 +14,7 @@ from cases.messages import SellerResponse
 from cases.model import Outcome, Resolution, Status
 from tests.conftest import worker_for
 from tests.factories import SELLER, eur
-from tests.test_workflow import final_view, open_case
+from tests.workflows.test_workflow import final_view, open_case
 from workflows.refund_case import REFUND_RETRIES_FOR
 
 FULL_REFUND = SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND)

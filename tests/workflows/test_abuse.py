@@ -25,9 +25,9 @@ from config.settings import Settings
 from starter.client import NewCase
 from store import queries
 from store.schema import CaseRow, NotificationRow, SupportTicketRow
+from tests.api.test_api import CALLERS, auth
 from tests.conftest import worker_for
 from tests.factories import T0, order, request
-from tests.test_api import CALLERS, auth
 
 RULES = AbuseRules(within_hours=720, max_requests=3, max_refunded={"EUR": 10000}, max_share_of_orders_percent=50, min_orders=4)
 

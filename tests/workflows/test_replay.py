@@ -22,7 +22,7 @@ from replay.check import first_difference, replay
 from tests.histories.record import SCENARIOS
 from workflows.refund_case import RefundCaseWorkflow
 
-FOLDER = Path(__file__).parent / "histories" / f"generation-{GENERATION}"
+FOLDER = Path(__file__).parents[1] / "histories" / f"generation-{GENERATION}"
 HISTORIES = sorted(FOLDER.glob("*.json"))
 
 
