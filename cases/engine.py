@@ -260,7 +260,7 @@ def check(case: Case, message: CaseMessage, now: datetime) -> None:
 def check_sender(case: Case, message: CaseMessage) -> None:
     """Whether the sender is one who may ever send this kind of message to this case."""
     by = message.by
-    senders = set().union(*RULES[type(message)].who_may.values())
+    senders = senders_of(type(message))
     if by.party not in senders:
         names = " or ".join(sorted(p.value for p in senders))
         raise Refusal("by.party", f"only the {names} may send {message.kind}")
@@ -1024,3 +1024,8 @@ RULES: dict[type[BaseModel], MessageRule] = {
 
 # The same, by kind: who may send which message in which status.
 WHO_MAY: dict[str, dict[Status, set[Party]]] = {kind_of(model): rule.who_may for model, rule in RULES.items()}
+
+
+def senders_of(model: type[BaseModel]) -> set[Party]:
+    """The parties who may ever send this kind of message, in some status."""
+    return set().union(*RULES[model].who_may.values())

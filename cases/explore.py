@@ -23,30 +23,16 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn, get_args
+from typing import NoReturn, cast
 
 from cases.case import Case
-from cases.engine import Refusal, allowed_actions, apply, next_alarm, open_case
+from cases.engine import RULES, Refusal, allowed_actions, apply, next_alarm, open_case
 from cases.messages import (
-    Appeal,
-    BuyerAnswer,
     CaseMessage,
-    Escalation,
     OpenCase,
-    PartyMessage,
-    ProtectionFeedback,
-    RefundAnswer,
-    RefundConfirmation,
-    RefundFailed,
-    RefundSettled,
     Reopening,
-    ResolutionConfirmed,
-    ReturnDelivered,
-    ReturnInspection,
-    ReturnShipped,
     SellerResponse,
-    SupportDecision,
-    Withdrawal,
+    Sent,
 )
 from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution, Status
 from cases.money import Money
@@ -128,53 +114,11 @@ def _request(policy: Policy, kind: CaseKind, reason: Reason, category: ItemCateg
 
 
 def candidates(case: Case) -> list[CaseMessage]:
-    """Representative messages of every kind, from the party entitled and from one who is not."""
-
-    def eur(amount: int) -> Money:
-        return Money(amount=amount, currency=case.currency)
-
-    paid = case.order.total_paid.amount
-    # Fixed amounts (1 minor unit, half, all but 1 of what was paid), so money takes finitely many values;
-    # the rules refuse those above what is left, which is itself checked.
-    partials = sorted({1, paid // 2, paid - 1})
-    messages: list[CaseMessage] = []
-    said = "explained"  # the message some policies require with every seller response
-    for resolution in Resolution:
-        if resolution is Resolution.PARTIAL_REFUND:
-            messages += [SellerResponse(by=SELLER, resolution=resolution, amount=eur(a), note=said) for a in partials]
-        elif resolution in (Resolution.REPLACEMENT, Resolution.PROOF_OF_DELIVERY):
-            messages.append(SellerResponse(by=SELLER, resolution=resolution, tracking_number="NEW-0001", note=said))
-            if resolution is Resolution.REPLACEMENT:
-                messages.append(SellerResponse(by=SELLER, resolution=resolution, tracking_number="NEW-0001", return_original=True, note=said))
-        else:
-            messages.append(SellerResponse(by=SELLER, resolution=resolution, note=said))
-    messages.append(SellerResponse(by=SELLER, resolution=Resolution.FULL_REFUND))  # unexplained
-    messages += [BuyerAnswer(by=BUYER, accept=True), BuyerAnswer(by=BUYER, accept=False)]
-    messages += [RefundConfirmation(by=BUYER, answer=answer) for answer in get_args(RefundAnswer)]
-    messages += [ReturnInspection(by=SELLER, confirm=True), ReturnInspection(by=SELLER, confirm=False)]
-    messages.append(ResolutionConfirmed(by=BUYER))
-    messages += [ProtectionFeedback(by=BUYER, option=o) for o in ("cancel_protection", "not_received", "refund_not_received", "other_request")]
-    messages += [Escalation(by=BUYER), Escalation(by=SUPPORT), Withdrawal(by=BUYER), Appeal(by=SELLER)]
-    messages += [Reopening(by=SUPPORT), Reopening(by=BUYER)]
-    for verdict in ("refund_charged_to_seller", "refund_at_platform_cost", "deny", "uphold", "overturn"):
-        messages.append(SupportDecision(by=SUPPORT, decision=verdict))
-        if verdict.startswith("refund"):
-            messages.append(SupportDecision(by=SUPPORT, decision=verdict, amount=eur(paid // 2)))
-    messages += [ReturnShipped(by=CARRIER, tracking_number="RET-0001"), ReturnDelivered(by=CARRIER)]
-    messages.append(PartyMessage(by=SELLER, text="a word to the buyer"))  # changes nothing the checks read
-    for refund in case.refunds:
-        # Refused by the order's budget: the other cases on the order took half, or all that is left.
-        left = paid - case.refunded.amount + (refund.amount.amount if refund.status == "requested" else 0)
-        messages += [
-            RefundSettled(by=PAYMENT, refund_number=refund.number),
-            RefundFailed(by=PAYMENT, refund_number=refund.number, failure="declined"),
-            *(
-                RefundFailed(by=PAYMENT, refund_number=refund.number, failure="budget", other_cases_refunded=eur(taken))
-                for taken in sorted({min(paid // 2, left), left})
-            ),
-        ]
-    messages.append(SellerResponse(by=BUYER, resolution=Resolution.FULL_REFUND))  # the wrong party, always refused
-    return messages
+    """Representative messages of every kind a party sends, as each message class declares them
+    (`samples`), and one from a party that may never send it."""
+    sent = [message for model in RULES if issubclass(model, Sent) for message in model.samples(case)]
+    wrong_party = SellerResponse(by=BUYER, resolution=Resolution.FULL_REFUND)  # always refused
+    return [*cast(list[CaseMessage], sent), wrong_party]
 
 
 # One move tried from a state: the message, when, and the case after it (None: refused).

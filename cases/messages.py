@@ -6,13 +6,14 @@ Each message is one typed input (the same model backs the Update and the Signal 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cases.case import Case
-from cases.model import Actor, CaseKind, Moment, OpaqueId, Order, Reason, Resolution, Status
+from cases.model import Actor, CaseKind, Moment, OpaqueId, Order, Party, Reason, Resolution, Status
 from cases.money import Money
 from cases.policy import Policy
 from cases.strict import Strict
@@ -66,6 +67,24 @@ class Sent(Strict):
     by: Actor
     request_id: RequestId | None = None
 
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        """What the exhaustive exploration (cases.explore) sends of this kind to `case`: every value
+        its rules tell apart, from the party entitled to send it. Each kind declares its own."""
+        raise NotImplementedError(f"{kind_of(cls)}: declare the samples the exploration sends")
+
+
+def sender(case: Case, party: Party) -> Actor:
+    """The sender of a sample: the case's own buyer or seller, or a stand-in of another party."""
+    return Actor(party=party, id=case.party_id(party) or f"{party.value}-x")
+
+
+def _money(case: Case, amount: int) -> Money:
+    return Money(amount=amount, currency=case.currency)
+
+
+EXPLAINED = "explained"  # the note some policies require with every seller response
+
 
 class SellerResponse(Sent):
     kind: Literal["seller_response"] = "seller_response"
@@ -87,6 +106,23 @@ class SellerResponse(Sent):
             raise ValueError("return_original: only a replacement asks the original back")
         return self
 
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        """Every resolution, partial amounts at the edges (the rules refuse those above what is left),
+        replacements with and without the original back, and one response unexplained."""
+        by, paid = sender(case, Party.SELLER), case.order.total_paid.amount
+        found: list[Sent] = []
+        for resolution in Resolution:
+            if resolution is Resolution.PARTIAL_REFUND:
+                found += [cls(by=by, resolution=resolution, amount=_money(case, a), note=EXPLAINED) for a in sorted({1, paid // 2, paid - 1})]
+            elif resolution in (Resolution.REPLACEMENT, Resolution.PROOF_OF_DELIVERY):
+                found.append(cls(by=by, resolution=resolution, tracking_number="NEW-0001", note=EXPLAINED))
+                if resolution is Resolution.REPLACEMENT:
+                    found.append(cls(by=by, resolution=resolution, tracking_number="NEW-0001", return_original=True, note=EXPLAINED))
+            else:
+                found.append(cls(by=by, resolution=resolution, note=EXPLAINED))
+        return [*found, cls(by=by, resolution=Resolution.FULL_REFUND)]
+
 
 class BuyerAnswer(Sent):
     """The buyer's answer to a partial refund offer: accept it, or decline it and return the items."""
@@ -94,6 +130,10 @@ class BuyerAnswer(Sent):
     kind: Literal["buyer_answer"] = "buyer_answer"
     accept: bool
     note: Note | None = None
+
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, Party.BUYER), accept=accept) for accept in (True, False)]
 
 
 RefundAnswer = Literal["received", "not_received", "partial_not_accepted"]
@@ -107,6 +147,10 @@ class RefundConfirmation(Sent):
     answer: RefundAnswer
     note: Note | None = None
 
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, Party.BUYER), answer=answer) for answer in get_args(RefundAnswer)]
+
 
 class ReturnInspection(Sent):
     """The seller's verdict on returned items: confirm triggers the refund, dispute goes to support."""
@@ -115,13 +159,24 @@ class ReturnInspection(Sent):
     confirm: bool
     note: Note | None = None
 
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, Party.SELLER), confirm=confirm) for confirm in (True, False)]
+
+
+ProtectionOption = Literal["cancel_protection", "not_received", "refund_not_received", "other_request"]
+
 
 class ProtectionFeedback(Sent):
     """The buyer's answer during protection: satisfied (cancel), or a problem that opens a claim."""
 
     kind: Literal["protection_feedback"] = "protection_feedback"
-    option: Literal["cancel_protection", "not_received", "refund_not_received", "other_request"]
+    option: ProtectionOption
     note: Note | None = None
+
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, Party.BUYER), option=option) for option in get_args(ProtectionOption)]
 
 
 class ResolutionConfirmed(Sent):
@@ -130,15 +185,27 @@ class ResolutionConfirmed(Sent):
     kind: Literal["resolution_confirmed"] = "resolution_confirmed"
     note: Note | None = None
 
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, Party.BUYER))]
+
 
 class Escalation(Sent):
     kind: Literal["escalation"] = "escalation"
     note: Note | None = None
 
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, party)) for party in (Party.BUYER, Party.SUPPORT)]
+
 
 class Withdrawal(Sent):
     kind: Literal["withdrawal"] = "withdrawal"
     note: Note | None = None
+
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, Party.BUYER))]
 
 
 SupportVerdict = Literal["refund_charged_to_seller", "refund_at_platform_cost", "deny", "uphold", "overturn"]
@@ -152,10 +219,25 @@ class SupportDecision(Sent):
     amount: Money | None = Field(default=None, description="Refund amount; defaults to all that is refundable.")
     note: Note | None = None
 
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        """Every verdict, and each refund also for half of what was paid."""
+        by, half = sender(case, Party.SUPPORT), _money(case, case.order.total_paid.amount // 2)
+        found: list[Sent] = []
+        for verdict in get_args(SupportVerdict):
+            found.append(cls(by=by, decision=verdict))
+            if verdict.startswith("refund"):
+                found.append(cls(by=by, decision=verdict, amount=half))
+        return found
+
 
 class Appeal(Sent):
     kind: Literal["appeal"] = "appeal"
     note: Note | None = None
+
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, Party.SELLER))]
 
 
 class Reopening(Sent):
@@ -165,6 +247,10 @@ class Reopening(Sent):
     kind: Literal["reopening"] = "reopening"
     note: Note | None = None
 
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, party)) for party in (Party.SUPPORT, Party.BUYER)]
+
 
 class PartyMessage(Sent):
     """A message to the other parties; changes no state."""
@@ -172,20 +258,36 @@ class PartyMessage(Sent):
     kind: Literal["message"] = "message"
     text: str = Field(min_length=1, max_length=2000)
 
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, Party.SELLER), text="a word to the buyer")]  # changes nothing the checks read
+
 
 class ReturnShipped(Sent):
     kind: Literal["return_shipped"] = "return_shipped"
     tracking_number: Tracking
 
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, Party.CARRIER), tracking_number="RET-0001")]
+
 
 class ReturnDelivered(Sent):
     kind: Literal["return_delivered"] = "return_delivered"
+
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, Party.CARRIER))]
 
 
 class RefundSettled(Sent):
     kind: Literal["refund_settled"] = "refund_settled"
     refund_number: int = Field(ge=1)
     gateway_ref: str | None = None
+
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        return [cls(by=sender(case, Party.PAYMENT), refund_number=refund.number) for refund in case.refunds]
 
 
 class RefundFailed(Sent):
@@ -195,6 +297,19 @@ class RefundFailed(Sent):
     other_cases_refunded: Money | None = Field(
         default=None, description="Set when the order's other cases have already taken this much of what was paid."
     )
+
+    @classmethod
+    def samples(cls, case: Case) -> Sequence[Sent]:
+        """Declined, or refused by the order's budget: the other cases took half, or all that is left."""
+        by, paid, found = sender(case, Party.PAYMENT), case.order.total_paid.amount, list[Sent]()
+        for refund in case.refunds:
+            left = paid - case.refunded.amount + (refund.amount.amount if refund.status == "requested" else 0)
+            found.append(cls(by=by, refund_number=refund.number, failure="declined"))
+            found += [
+                cls(by=by, refund_number=refund.number, failure="budget", other_cases_refunded=_money(case, taken))
+                for taken in sorted({min(paid // 2, left), left})
+            ]
+        return found
 
 
 class DeadlinePassed(Strict):

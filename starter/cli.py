@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cases import policies, schemas
-from cases.engine import Refusal
+from cases.engine import RULES, Refusal, senders_of
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -35,9 +35,11 @@ from cases.messages import (
     ReturnInspection,
     ReturnShipped,
     SellerResponse,
+    Sent,
     SupportDecision,
     SupportVerdict,
     Withdrawal,
+    kind_of,
 )
 from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution, Status
 from cases.money import Money
@@ -46,7 +48,7 @@ from cases.view import CaseView
 from config.settings import Settings
 from starter import reconcile, render, store_cli
 from starter.client import CaseClient, CaseRefused, NewCase
-from starter.command_context import current_settings, open_store
+from starter.command_context import current_settings, open_store, read_once
 
 app = typer.Typer(help="Marketplace refund cases on Temporal.", no_args_is_help=True, pretty_exceptions_enable=False)
 seller = typer.Typer(help="Act as the seller.", no_args_is_help=True)
@@ -347,6 +349,35 @@ for _group, _name, _party, _model, _doc in [
     _note_only(_group, _name, _party, _model, _doc)
 
 
+# Every kind a party or a carrier sends, from the registry of message kinds: a new kind is here unedited.
+SENDABLE: dict[str, type[Sent]] = {kind_of(model): model for model in RULES if issubclass(model, Sent)}
+SendableKind = StrEnum("SendableKind", {kind: kind for kind in sorted(SENDABLE)})  # type: ignore[misc]  # members from the registry
+
+
+@app.command("send")
+def send(
+    case_id: CaseArg,
+    kind: Annotated[SendableKind, typer.Argument(help="The kind of message.", show_default=False)],
+    body: Annotated[str, typer.Option("--json", help='Its fields as JSON, as the HTTP API takes them (without "by").')] = "{}",
+    party: Annotated[Party | None, typer.Option(help="Who sends it, where more than one party may.")] = None,
+    as_id: AsOpt = None,
+    signal: SignalOpt = False,
+) -> None:
+    """Send any kind of message, its fields as JSON: the commands above, and every kind they do not cover."""
+    model = SENDABLE[kind.value]
+    parties = senders_of(model)
+    if party is None and len(parties) > 1:
+        raise ValueError(f"--party: {kind.value} is sent by {' or '.join(sorted(p.value for p in parties))}: say which")
+    sender = party or next(iter(parties))
+    try:
+        fields = json.loads(body)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--json: not JSON ({error.msg})") from None
+    if not isinstance(fields, dict):
+        raise ValueError("--json: must be an object of the message's fields")
+    _act(case_id, sender, as_id, lambda by, v: model.model_validate({**fields, "by": by.model_dump()}), signal)
+
+
 @app.command("message")
 def message(
     case_id: CaseArg,
@@ -551,7 +582,8 @@ def main() -> None:
     which here turned about one successful command in four into an abort with a non-zero exit code."""
     try:
         with _plain_errors():  # refusals and bad input from every command, as one line and exit code 2
-            app(obj=Settings())  # the settings, read once for the command (starter.command_context)
+            read_once(Settings())
+            app()
         code = 0
     except typer.Exit as exit_:
         code = exit_.exit_code

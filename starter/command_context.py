@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import click
-
 from config.settings import Settings
 from store.database import Store
+
+_read: list[Settings] = []
+
+
+def read_once(settings: Settings) -> None:
+    """Called by `starter.cli.main`, the entry point, before any command runs."""
+    _read[:] = [settings]
 
 
 def current_settings() -> Settings:
     """The settings `starter.cli.main` read from the environment for this command."""
-    settings = click.get_current_context().find_root().obj
-    if not isinstance(settings, Settings):
+    if not _read:
         raise RuntimeError("refund-cases commands run under starter.cli.main, which reads the settings")
-    return settings
+    return _read[0]
 
 
 def open_store(settings: Settings) -> Store:

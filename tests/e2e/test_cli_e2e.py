@@ -175,6 +175,21 @@ async def test_bad_input_gets_a_clear_error_and_exit_code_2(dev_server):
     assert json.loads(await ok(env, "show", case_id, "--json"))["status"] == "awaiting_seller_response"
 
 
+async def test_send_takes_any_kind_from_the_registry_with_its_fields_as_json(dev_server):
+    env, _, _ = dev_server
+    own_order = ["--order", "ord-e2e-send", *ORDER[2:]]  # the tour refunded ord-e2e-1 in full already
+    case_id = json.loads(await ok(env, "open", *own_order, "--reason", "defective", "--request-id", "send-1", "--json"))["case_id"]
+    unclear = await cli(env, "send", case_id, "escalation")
+    assert unclear.returncode == 2 and "--party: escalation is sent by buyer or support: say which" in unclear.stderr
+    bad_field = await cli(env, "send", case_id, "seller_response", "--json", '{"resolution": "full_refund", "amount": 5}')
+    assert bad_field.returncode == 2 and "amount" in bad_field.stderr
+    not_json = await cli(env, "send", case_id, "seller_response", "--json", "{resolution")
+    assert not_json.returncode == 2 and "--json: not JSON" in not_json.stderr
+    await ok(env, "send", case_id, "seller_response", "--json", '{"resolution": "full_refund"}')
+    shown = json.loads(await ok(env, "show", case_id, "--json"))
+    assert (shown["status"], shown["outcome"], shown["refunded"]["amount"]) == ("closed", "refunded_full", 4500)
+
+
 async def test_demo_opens_its_cases_once(dev_server):
     env, _, _ = dev_server
     first = await ok(env, "demo")

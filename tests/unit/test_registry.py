@@ -1,17 +1,19 @@
 """One rule a kind of message (cases.engine.RULES), and everything that names message kinds held to it:
 the message union, the workflow's updates and signals, the HTTP API's routes and the explorer's
-samples. A kind added to one and not the others fails here, naming it."""
+samples and the CLI's `send`. A kind added to one and not the others fails here, naming it."""
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Literal, get_args
 
+import pytest
 from temporalio import workflow
 
 from api.routes.cases import DECISIONS, FACTS
 from cases.engine import RULES, open_case
 from cases.explore import candidates
-from cases.messages import CaseMessage, Clock, Decision, Fact, PartyMessage
+from cases.messages import CaseMessage, Clock, Decision, Fact, PartyMessage, RefundFailed, RefundSettled, Sent
+from starter.cli import SENDABLE, SendableKind
 from tests.factories import T0, request
 from workflows.refund_case import RefundCaseWorkflow
 
@@ -45,3 +47,25 @@ def test_the_explorer_tries_every_kind_a_party_sends():
     sampled = {type(message) for message in candidates(open_case(request(), T0).case)}
     missing = kinds(SPOKEN | FACT_MODELS) - kinds(sampled) - {"refund_settled", "refund_failed"}  # sampled once a refund exists
     assert missing == set()
+
+
+def test_the_cli_sends_every_kind_a_party_or_a_carrier_sends():
+    assert set(SENDABLE) == kinds(SPOKEN | FACT_MODELS)
+    assert {kind.value for kind in SendableKind} == set(SENDABLE)
+
+
+def test_every_kind_a_party_sends_declares_the_samples_the_exploration_sends():
+    undeclared = [kinds({model}) for model in RULES if issubclass(model, Sent) and "samples" not in vars(model)]
+    assert undeclared == []
+    case = open_case(request(), T0).case
+    for model in RULES:
+        if issubclass(model, Sent) and model not in (RefundSettled, RefundFailed):  # those need a refund
+            assert model.samples(case), kinds({model})
+
+
+def test_a_kind_without_samples_is_named():
+    class Novel(Sent):
+        kind: Literal["novel"] = "novel"
+
+    with pytest.raises(NotImplementedError, match="novel: declare the samples the exploration sends"):
+        Novel.samples(open_case(request(), T0).case)
