@@ -7,13 +7,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 import jsonschema_rs
 import pytest
 from pydantic import ValidationError
 
 from cases.engine import open_case
-from cases.messages import OpenCase, ReturnShipped, SellerResponse
+from cases.messages import Decision, Fact, OpenCase, PartyMessage, ReturnShipped, SellerResponse
 from cases.model import Resolution
 from cases.view import view
 from tests.factories import CARRIER, SELLER, T0, request
@@ -25,7 +26,8 @@ def test_the_schema_command_writes_one_schema_per_message_and_result(tmp_path):
     done = subprocess.run([str(BIN / "refund-cases"), "schema", "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in tmp_path.glob("*.json"))
-    assert len(names) == 32
+    spoken, facts = (*get_args(Decision), PartyMessage), get_args(Fact)
+    assert len(names) == 4 + 2 * len(spoken) + len(facts)  # opening, result, query, update result; each kind's
     for kind in ("seller_response", "buyer_answer", "refund_confirmation", "support_decision", "message", "reopening"):
         assert f"update.{kind}.input.json" in names and f"signal.{kind}.input.json" in names
     for fact in ("return_shipped", "return_delivered", "refund_settled", "refund_failed"):
