@@ -1,6 +1,8 @@
 """`python -m devserver` (`make run`)."""
 
+import asyncio
+
 from devserver.supervisor import main
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())

@@ -150,7 +150,3 @@ async def main() -> None:
                 except subprocess.TimeoutExpired:
                     process.kill()
         print("stopped.")
-
-
-if __name__ == "__main__":
-    asyncio.run(main())

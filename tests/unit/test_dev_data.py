@@ -1,5 +1,6 @@
 """`make run` on a .data/ written by older code moves it aside, whole, and says so; today's is kept."""
 
+import runpy
 from datetime import UTC, datetime
 
 from cases.case import GENERATION
@@ -37,3 +38,15 @@ def test_todays_folder_is_kept(tmp_path):
     (data / "temporal.db").write_text("today's cases")
     assert set_aside_older_data(data, AT) is None
     assert (data / "temporal.db").read_text() == "today's cases"
+
+
+def test_make_run_runs_the_supervisor_to_its_end(monkeypatch):
+    """`python -m devserver` once called the coroutine without running it, and make run did nothing."""
+    ran = []
+
+    async def supervisor() -> None:
+        ran.append(True)
+
+    monkeypatch.setattr("devserver.supervisor.main", supervisor)
+    runpy.run_module("devserver", run_name="__main__")
+    assert ran == [True]
