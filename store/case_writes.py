@@ -155,7 +155,7 @@ def _refund_values(view: CaseView, refund: Refund, at: datetime) -> dict:
 def _record(connection: Connection, record: CaseRecord, force: bool) -> tuple[bool, bool]:
     """`Store.record_case` inside a transaction; (whether the view was newer, whether deliveries were
     written)."""
-    view, new_entries, state = record.view, record.new_entries, record.closed
+    view = record.view
     at = view.timeline[-1].at if view.timeline else view.opened_at
     # The order's hold row is locked first, so two cases on one order closing at once count each
     # other's final status. The first case of an order creates it; a second one racing to create it
@@ -170,25 +170,37 @@ def _record(connection: Connection, record: CaseRecord, force: bool) -> tuple[bo
     again = stored is not None and not newer and stored.version == view.version and _later_attempt(connection, view)
     deliveries = newer and not force and write_deliveries(connection, view, record.events, at)
     if newer or again:
-        if stored is None:
-            connection.execute(insert(CASES), case_values(view))
-        else:
-            connection.execute(UPDATE_CASE, {**case_values(view), "case_id_": view.case_id})
-        _refunds(connection, view, at)
-        raise_flag(connection, view)
+        _write_case(connection, record, stored is None, at)
         hold(connection, view.order_id, held.released_at if held else None, at)
-        if state is not None:
-            _keep_closed(connection, state)
-    if new_entries:
-        seqs = [e.seq for e in new_entries]
-        seen = set(connection.execute(TIMELINE_SEQS, {"case_id": view.case_id, "seqs": seqs}).scalars())
-        fresh = [_timeline_values(view.case_id, e) for e in new_entries if e.seq not in seen]
-        if fresh:
-            connection.execute(insert(TIMELINE), fresh)
-        if again:
-            for entry in (e for e in new_entries if e.seq in seen):
-                connection.execute(UPDATE_ENTRY, {**_timeline_values(view.case_id, entry), "case_id_": view.case_id, "seq_": entry.seq})
+    _write_timeline(connection, view.case_id, record.new_entries, rewrite=again)
     return newer, deliveries
+
+
+def _write_case(connection: Connection, record: CaseRecord, first: bool, at: datetime) -> None:
+    """The case's row, its refunds, its flag on the seller, and a closed case's whole state."""
+    view = record.view
+    if first:
+        connection.execute(insert(CASES), case_values(view))
+    else:
+        connection.execute(UPDATE_CASE, {**case_values(view), "case_id_": view.case_id})
+    _refunds(connection, view, at)
+    raise_flag(connection, view)
+    if record.closed is not None:
+        _keep_closed(connection, record.closed)
+
+
+def _write_timeline(connection: Connection, case_id: str, entries: list[TimelineEntry], rewrite: bool) -> None:
+    """Inserts the entries not stored yet; `rewrite` (a later attempt of the same task) also rewrites
+    the stored ones with this attempt's."""
+    if not entries:
+        return
+    seen = set(connection.execute(TIMELINE_SEQS, {"case_id": case_id, "seqs": [e.seq for e in entries]}).scalars())
+    fresh = [_timeline_values(case_id, e) for e in entries if e.seq not in seen]
+    if fresh:
+        connection.execute(insert(TIMELINE), fresh)
+    if rewrite:
+        for entry in (e for e in entries if e.seq in seen):
+            connection.execute(UPDATE_ENTRY, {**_timeline_values(case_id, entry), "case_id_": case_id, "seq_": entry.seq})
 
 
 def _later_attempt(connection: Connection, view: CaseView) -> bool:
