@@ -23,6 +23,7 @@ COPY starter ./starter
 COPY replay ./replay
 COPY store ./store
 COPY telemetry ./telemetry
+COPY testkit ./testkit
 COPY workflows ./workflows
 COPY worker.py ./
 # Bytecode is written at build time: the workflow sandbox re-imports the workflow modules for every

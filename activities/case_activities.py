@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -101,8 +101,11 @@ class CaseActivities:
 
     @activity.defn
     def apply_effects(self, effects: Effects) -> None:
-        """One transaction: postings, tickets, notices, then the read model."""
-        rows = [*map(_ledger_row, effects.postings), *map(_ticket_row, effects.tickets), *_notice_rows(effects.case_id, effects.notices)]
+        """One transaction: postings, tickets, notices, then the read model. Rows are stamped with the
+        case's time of the transition, so a time-skipping test reads when each was made."""
+        at = effects.record.at
+        postings, tickets = [_ledger_row(p, at) for p in effects.postings], [_ticket_row(t, at) for t in effects.tickets]
+        rows = [*postings, *tickets, *_notice_rows(effects.case_id, effects.notices, at)]
         try:
             written = self.store.write_effects(rows, effects.record)
         except CaseAlreadyRan as again:  # fails the second run's opening, and so the run, with nothing written
@@ -116,7 +119,7 @@ class CaseActivities:
         return [self.issue_refund, self.apply_effects]
 
 
-def _ledger_row(entry: LedgerPosting) -> LedgerRow:
+def _ledger_row(entry: LedgerPosting, at: datetime) -> LedgerRow:
     posting = entry.posting
     return LedgerRow(
         key=f"{entry.case_id}:ledger:{posting.number}",
@@ -126,13 +129,12 @@ def _ledger_row(entry: LedgerPosting) -> LedgerRow:
         amount=posting.amount.amount,
         currency=posting.amount.currency,
         refund_number=posting.refund_number,
-        created_at=datetime.now(UTC),
+        created_at=at,
         order_id=entry.order_id,
     )
 
 
-def _notice_rows(case_id: str, notices: list[Notify]) -> list[NotificationRow]:
-    now = datetime.now(UTC)
+def _notice_rows(case_id: str, notices: list[Notify], at: datetime) -> list[NotificationRow]:
     return [
         NotificationRow(
             key=f"{case_id}:notice:{notice.number}",
@@ -141,19 +143,19 @@ def _notice_rows(case_id: str, notices: list[Notify]) -> list[NotificationRow]:
             recipient_id=notice.recipient_id,
             event=notice.event,
             body=notice.text,
-            created_at=now,
+            created_at=at,
         )
         for notice in notices
     ]
 
 
-def _ticket_row(request: TicketRequest) -> SupportTicketRow:
+def _ticket_row(request: TicketRequest, at: datetime) -> SupportTicketRow:
     return SupportTicketRow(
         key=f"{request.case_id}:ticket:v{request.at_version}",
         case_id=request.case_id,
         reason=request.ticket.reason,
         details={"waiting_for": request.waiting_for},
-        created_at=datetime.now(UTC),
+        created_at=at,
     )
 
 

@@ -35,6 +35,11 @@ class CaseRecord(BaseModel):
     closed: Case | None = None
 
     @property
+    def at(self) -> datetime:
+        """When the transition happened, in the case's time."""
+        return self.view.timeline[-1].at if self.view.timeline else self.view.opened_at
+
+    @property
     def failed_refund_keys(self) -> list[str]:
         return [f"{self.view.case_id}:refund:{number}" for number in self.failed_refunds]
 
@@ -155,8 +160,7 @@ def _refund_values(view: CaseView, refund: Refund, at: datetime) -> dict:
 def _record(connection: Connection, record: CaseRecord, force: bool) -> tuple[bool, bool]:
     """`Store.record_case` inside a transaction; (whether the view was newer, whether deliveries were
     written)."""
-    view = record.view
-    at = view.timeline[-1].at if view.timeline else view.opened_at
+    view, at = record.view, record.at
     # The order's hold row is locked first, so two cases on one order closing at once count each
     # other's final status. The first case of an order creates it; a second one racing to create it
     # fails on the key and, run again by `in_transaction`, waits on the lock instead.

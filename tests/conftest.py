@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,15 +15,12 @@ from sqlalchemy import create_engine, text
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from activities.payments import EmbeddedGateway
-from config.settings import Settings
 from devserver.throwaway_postgres import ThrowawayPostgres
-from starter.client import CaseClient, workflow_running
+from starter.client import workflow_running
 from store.database import Store
-from worker import build_worker
+from testkit import CaseWorld, case_world, time_skipping_server
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -63,19 +58,11 @@ async def settled(client: Client, workflow_id: str, seconds: float = 30) -> None
 
 @pytest_asyncio.fixture(scope="session")
 async def env():
-    environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
-    )
-    await register_search_attributes(environment.client)
-    yield environment
-    await environment.shutdown()
+    async with time_skipping_server() as environment:
+        yield environment
 
 
-@dataclass
-class Harness:
-    env: WorkflowEnvironment
-    client: CaseClient
-    store: Store
+Harness = CaseWorld  # the kit's world: env, client, store
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -112,18 +99,12 @@ def db(request, tmp_path):
 
 @asynccontextmanager
 async def worker_for(env, store, queue=None, gateway=None, **settings):
-    """Runs a worker on `queue` (a fresh one by default) inside the `async with` block."""
-    queue = queue or f"cases-{uuid.uuid4().hex[:8]}"
-    settings = {"webhook_private_targets": True, **settings}  # the tests' webhook receivers listen on loopback
-    config = Settings(temporal_task_queue=queue, database_url=str(store.engine.url), **settings)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        worker = build_worker(env.client, config, store, pool, gateway=gateway)
-        async with worker:
-            client = CaseClient(env.client, queue, clock=env.get_current_time)
-            # Closed cases reopen from the store, as in production. The abuse rules stay off here: the
-            # tests' cases share one buyer; tests/workflows/test_abuse.py turns them on (client.use_store).
-            client.closed_cases = store.closed_case
-            yield Harness(env, client, store)
+    """The kit's world on the session's server and store, its worker on `queue` (a fresh one by
+    default). The abuse rules stay off: the tests' cases share one buyer; tests/workflows/test_abuse.py
+    turns them on (client.use_store). The tests' webhook receivers listen on loopback."""
+    settings = {"webhook_private_targets": True, "temporal_task_queue": queue, **settings}
+    async with case_world(env=env, store=store, gateway=gateway, judge_buyers=False, **settings) as world:
+        yield world
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -167,22 +148,13 @@ async def flaky_cases(env, store):
 async def module_env():
     """A time-skipping server for one module, for tests that leave many cases open: on the shared one,
     every later test that skips days would churn through their timers."""
-    environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
-    )
-    await register_search_attributes(environment.client)
-    yield environment
-    await environment.shutdown()
+    async with time_skipping_server() as environment:
+        yield environment
 
 
 @pytest_asyncio.fixture
 async def quiet_cases(store):
     """A server of its own, for tests that skip months: on the shared one, every other open case would
     churn through those months of reminders."""
-    environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
-    )
-    await register_search_attributes(environment.client)
-    async with worker_for(environment, store) as harness:
+    async with time_skipping_server() as environment, worker_for(environment, store) as harness:
         yield harness
-    await environment.shutdown()

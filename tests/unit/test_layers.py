@@ -24,6 +24,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "api": {"cases", "config", "telemetry", "codec", "store", "activities", "starter"},
     "worker": {"cases", "config", "telemetry", "codec", "store", "activities", "workflows", "starter"},
     "replay": {"cases", "workflows"},
+    "testkit": {"cases", "config", "telemetry", "codec", "store", "activities", "workflows", "starter", "worker"},
     "devserver": {"cases", "config", "telemetry", "codec", "store", "activities", "workflows", "starter", "api"},
     "bench": {"cases", "config", "telemetry", "codec", "store", "activities", "workflows", "starter", "api", "devserver", "replay", "worker"},
 }
