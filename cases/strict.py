@@ -21,6 +21,15 @@ class Strict(BaseModel):
         return sorted(out) if isinstance(value, set | frozenset) else out
 
 
+def named(field: str, rule: str, whole: str = "(input)") -> tuple[str, str]:
+    """A rule a model's own validator raised as "field: rule" names its field, not the whole input."""
+    said = rule.removeprefix("Value error, ")
+    if field == whole and said != rule and ": " in said:
+        named_field, named_rule = said.split(": ", 1)
+        return named_field, named_rule
+    return field, rule
+
+
 def field_rules(invalid: ValidationError, whole: str = "(input)") -> list[tuple[str, str]]:
     """Each problem as (field, rule); `whole` names a problem with the input as a whole."""
     return [(".".join(map(str, e["loc"])) or whole, e["msg"]) for e in invalid.errors(include_input=False)]

@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any, TypeVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field, ValidationError
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, DescribeWorkflowExecutionResponse
@@ -27,7 +28,7 @@ from cases.messages import FACT_KINDS, REQUEST_ID_LENGTH, Decision, Fact, OpenCa
 from cases.model import CaseKind, Order, Reason, Status
 from cases.orders import RegisteredOrder, order_for_case, policy_for
 from cases.policy import Policy
-from cases.strict import Strict
+from cases.strict import Strict, field_rules, named
 from cases.view import CaseView, static_details, static_summary, view
 from codec.encryption import Keyring, data_converter
 from config.settings import Settings
@@ -82,11 +83,26 @@ class Opened:
 
 
 class CaseRefused(Exception):
-    """The rules refused a command. `field` and `rule` say which and why; nothing changed."""
+    """A command refused, by its model (`checked`) or by the case's rules: `field` and `rule` say which
+    and why, `problems` every (field, rule) found; nothing changed."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None):
         self.field, _, self.rule = message.partition(": ")
+        self.problems = problems or [(self.field, self.rule)]
         super().__init__(message)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def checked(model: type[M], **fields: Any) -> M:
+    """`model(**fields)`, or CaseRefused naming the first field that fails it and its rule: one error
+    type for a command whether its input or the rules refuse it."""
+    try:
+        return model(**fields)
+    except ValidationError as invalid:
+        problems = [named(field, rule) for field, rule in field_rules(invalid)]
+        raise CaseRefused(": ".join(problems[0]), problems) from None
 
 
 def case_id_for(request_id: str) -> str:
@@ -286,6 +302,8 @@ class CaseClient:
             closed = await self._closed(case_id)
             if closed is not None and closed.policy.support_may_reopen:
                 raise CaseRefused("status: the case is closed; only support may reopen it") from None
+            if closed is None and self.closed_cases is None:
+                raise CaseRefused("status: the case is closed; a reopening needs the case store (CaseClient.use_store)") from None
             raise CaseRefused("status: the case is closed; nothing more can be done") from None
 
     async def is_running(self, case_id: str) -> bool:

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from cases.model import Status
+from cases.messages import Reopening, Withdrawal
+from cases.model import Reason, Status
+from starter.client import CaseClient, CaseRefused
 from testkit import KitError
+from tests.factories import BUYER, SUPPORT
 from tests.workflows.test_workflow import open_case
 
 ROOT = Path(__file__).parents[2]
@@ -56,3 +59,17 @@ async def test_the_helpers_refuse_what_they_cannot_do(cases):
         await cases.wait_for(case_id, closed=True, seconds=0.2)
     shown = await cases.skip_to_deadline(case_id, after=timedelta(seconds=1))
     assert shown.status is Status.AWAITING_SUPPORT
+
+
+@pytest.mark.workflow
+async def test_a_reopening_refused_says_the_precise_rule(cases):
+    case_id = await open_case(cases, reason=Reason.NOT_RECEIVED, policy="marketplace_case")
+    await cases.client.send(case_id, Withdrawal(by=BUYER))
+    await cases.wait_for(case_id, closed=True)
+    bare = CaseClient(cases.env.client, cases.client.task_queue, clock=cases.env.get_current_time)  # no case store
+    with pytest.raises(CaseRefused) as refused:
+        await bare.send(case_id, Reopening(by=SUPPORT))
+    assert (refused.value.field, refused.value.rule) == ("status", "the case is closed; a reopening needs the case store (CaseClient.use_store)")
+    with pytest.raises(CaseRefused) as refused:
+        await cases.client.send(case_id, Reopening(by=BUYER))
+    assert refused.value.field == "by.party" and refused.value.rule == "only the support may send reopening"
