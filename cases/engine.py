@@ -38,6 +38,7 @@ from cases.messages import (
     ReturnShipped,
     SellerFlagDue,
     SellerResponse,
+    Sent,
     SupportDecision,
     Withdrawal,
     kind_of,
@@ -1029,3 +1030,7 @@ WHO_MAY: dict[str, dict[Status, set[Party]]] = {kind_of(model): rule.who_may for
 def senders_of(model: type[BaseModel]) -> set[Party]:
     """The parties who may ever send this kind of message, in some status."""
     return set().union(*RULES[model].who_may.values())
+
+
+# Every kind a party or a carrier sends, by kind: what the CLI's `send` and scenario files take.
+SENDABLE: dict[str, type[Sent]] = {kind_of(model): model for model in RULES if issubclass(model, Sent)}

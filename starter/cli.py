@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cases import policies, schemas
-from cases.engine import RULES, Refusal, senders_of
+from cases.engine import SENDABLE, Refusal, senders_of
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -35,11 +35,9 @@ from cases.messages import (
     ReturnInspection,
     ReturnShipped,
     SellerResponse,
-    Sent,
     SupportDecision,
     SupportVerdict,
     Withdrawal,
-    kind_of,
 )
 from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution, Status
 from cases.money import Money
@@ -350,7 +348,6 @@ for _group, _name, _party, _model, _doc in [
 
 
 # Every kind a party or a carrier sends, from the registry of message kinds: a new kind is here unedited.
-SENDABLE: dict[str, type[Sent]] = {kind_of(model): model for model in RULES if issubclass(model, Sent)}
 SendableKind = StrEnum("SendableKind", {kind: kind for kind in sorted(SENDABLE)})  # type: ignore[misc]  # members from the registry
 
 
@@ -533,6 +530,34 @@ def policy_validate(path: Annotated[Path, typer.Argument(help="A policy TOML fil
         err.print(f"[red]invalid[/red] {error}")
         raise typer.Exit(2) from None
     out.print(f"{path}: policy {loaded.name} version {loaded.version} is valid")
+
+
+@policy_app.command("simulate")
+def policy_simulate(
+    policy: Annotated[str, typer.Argument(help="A preset's name, or a policy TOML file.")],
+    scenario: Annotated[Path, typer.Argument(help="A scenario TOML file (examples/scenarios/).", exists=True, dir_okay=False)],
+    expect: Annotated[bool, typer.Option("--expect", help="Check the scenario's [expect] table; exit 1 on a mismatch.")] = False,
+) -> None:
+    """Run a scripted case on a time-skipping server of its own, then print its timeline, money and notices."""
+    from testkit import KitError
+    from testkit import scenario as scenarios  # the command line composes the testing kit for this command alone
+
+    chosen, played = scenarios.policy_from(policy), scenarios.load(scenario)
+    try:
+        shown, told = asyncio.run(scenarios.simulate(chosen, played))
+    except KitError as went_otherwise:  # a step did not go as the scenario says
+        err.print(f"[red]expected[/red] {went_otherwise}")
+        raise typer.Exit(1) from None
+    out.print(f"[bold]{played.title}[/bold] under {chosen.name} {chosen.version}")
+    render.case(out, shown)
+    out.print("told: " + (", ".join(told) or "nobody"), soft_wrap=True)
+    if expect:
+        missed = scenarios.mismatches(played.expect, shown, told)
+        for line in missed:
+            err.print(f"[red]expected[/red] {line}")
+        if missed:
+            raise typer.Exit(1)
+        out.print("as expected")
 
 
 @policy_app.command("explore")

@@ -10,10 +10,10 @@ import pytest
 from temporalio import workflow
 
 from api.routes.cases import DECISIONS, FACTS
-from cases.engine import RULES, open_case
+from cases.engine import RULES, SENDABLE, open_case
 from cases.explore import candidates
 from cases.messages import CaseMessage, Clock, Decision, Fact, PartyMessage, RefundFailed, RefundSettled, Sent
-from starter.cli import SENDABLE, SendableKind
+from starter.cli import SendableKind
 from tests.factories import T0, request
 from workflows.refund_case import RefundCaseWorkflow
 
