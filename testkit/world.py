@@ -14,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.payments import PaymentGateway
@@ -47,11 +49,21 @@ def _test_server() -> str:
     return found
 
 
+@cache
+def _quiet_runtime() -> Runtime:
+    """The SDK's runtime with one warning less: the test server does not advertise a capability of
+    Temporal Server 1.16 (heartbeat details on failure), and the SDK says so at every worker start."""
+    quiet = f"{TelemetryFilter(core_level='WARN', other_level='ERROR').formatted()},temporalio_sdk_core::worker=ERROR"
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet)))
+
+
 @asynccontextmanager
 async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server that knows the cases' search attributes (without them every workflow
     task fails)."""
-    environment = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=_test_server(), data_converter=pydantic_data_converter)
+    environment = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_test_server(), data_converter=pydantic_data_converter, runtime=_quiet_runtime()
+    )
     try:
         await search_attributes.register(environment.client, environment.client.namespace)
         yield environment
