@@ -73,3 +73,14 @@ async def test_a_reopening_refused_says_the_precise_rule(cases):
     with pytest.raises(CaseRefused) as refused:
         await cases.client.send(case_id, Reopening(by=BUYER))
     assert refused.value.field == "by.party" and refused.value.rule == "only the support may send reopening"
+
+
+@pytest.mark.workflow
+async def test_the_fixture_gives_a_world_on_skipped_time_with_case_time_stamps(case_world):
+    case_id = await open_case(case_world)
+    opened_at = (await case_world.client.show(case_id)).opened_at
+    await case_world.skip(timedelta(hours=60))
+    reminded = [n for n in case_world.notices(case_id) if n.event == "reminder"]
+    assert reminded and opened_at + timedelta(hours=48) <= reminded[0].created_at < opened_at + timedelta(hours=60)
+    after = await case_world.skip_to_deadline(case_id, after=timedelta(seconds=1))
+    assert after.status is Status.AWAITING_SUPPORT and case_world.settings.codec == "off"
