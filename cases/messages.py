@@ -74,6 +74,12 @@ class Sent(Strict):
         raise NotImplementedError(f"{kind_of(cls)}: declare the samples the exploration sends")
 
 
+def kind_of(model: type[BaseModel]) -> str:
+    """A message class's kind: the name its update, signal, route and timeline entry go by."""
+    kind: str = model.model_fields["kind"].default
+    return kind
+
+
 def sender(case: Case, party: Party) -> Actor:
     """The sender of a sample: the case's own buyer or seller, or a stand-in of another party."""
     return Actor(party=party, id=case.party_id(party) or f"{party.value}-x")
@@ -362,12 +368,6 @@ Decision = (
 Fact = ReturnShipped | ReturnDelivered | RefundSettled | RefundFailed
 Clock = DeadlinePassed | ReminderDue | EscalationOpens | SellerFlagDue
 CaseMessage = Annotated[Decision | PartyMessage | Fact | Clock, Field(discriminator="kind")]
-FACT_KINDS = frozenset(model.model_fields["kind"].default for model in get_args(Fact))
+FACT_KINDS = frozenset(kind_of(model) for model in get_args(Fact))
 
 OpenCase.model_rebuild()  # it names Reopening, defined after it
-
-
-def kind_of(model: type[BaseModel]) -> str:
-    """A message class's kind: the name its update, signal, route and timeline entry go by."""
-    kind: str = model.model_fields["kind"].default
-    return kind

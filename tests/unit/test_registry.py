@@ -12,14 +12,14 @@ from temporalio import workflow
 from api.routes.cases import DECISIONS, FACTS
 from cases.engine import RULES, SENDABLE, open_case
 from cases.explore import candidates
-from cases.messages import CaseMessage, Clock, Decision, Fact, PartyMessage, RefundFailed, RefundSettled, Sent
+from cases.messages import CaseMessage, Clock, Decision, Fact, PartyMessage, RefundFailed, RefundSettled, Sent, kind_of
 from starter.cli import SendableKind
 from tests.factories import T0, request
 from workflows.refund_case import RefundCaseWorkflow
 
 
 def kinds(models) -> set[str]:
-    return {model.model_fields["kind"].default for model in models}
+    return {kind_of(model) for model in models}
 
 
 MESSAGES = get_args(get_args(CaseMessage)[0])  # the union inside Annotated
