@@ -1032,5 +1032,14 @@ def senders_of(model: type[BaseModel]) -> set[Party]:
     return set().union(*RULES[model].who_may.values())
 
 
+def sender_party(model: type[BaseModel], named: Party | None) -> Party:
+    """The party a message of this kind comes from: the one named, or the only one who may send it.
+    Refusal("party", …) when several may and none is named."""
+    parties = senders_of(model)
+    if named is None and len(parties) > 1:
+        raise Refusal("party", f"{kind_of(model)} is sent by {' or '.join(sorted(p.value for p in parties))}: say which")
+    return named or next(iter(parties))
+
+
 # Every kind a party or a carrier sends, by kind: what the CLI's `send` and scenario files take.
 SENDABLE: dict[str, type[Sent]] = {kind_of(model): model for model in RULES if issubclass(model, Sent)}

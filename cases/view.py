@@ -48,6 +48,10 @@ class CaseView(BaseModel):
     refusals_not_written: int = Field(default=0, description="Refused or unreadable signals counted, not written (engine.refuse).")
     version: int
 
+    def party_id(self, party: Party) -> str | None:
+        """The case's own buyer or seller id; None for a party no id binds (support, a carrier…)."""
+        return {Party.BUYER: self.buyer_id, Party.SELLER: self.seller_id}.get(party)
+
 
 _WAITS = {
     Status.AWAITING_SELLER_RESPONSE: "the seller's response",

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cases import policies, schemas
-from cases.engine import SENDABLE, Refusal, senders_of
+from cases.engine import SENDABLE, Refusal, sender_party
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -108,8 +108,7 @@ def _act(case_id: str, party: Party, as_id: str | None, build: Callable[[Actor, 
 
     async def work(client: CaseClient) -> None:
         current = await client.show(case_id)
-        default = {Party.SELLER: current.seller_id, Party.BUYER: current.buyer_id}.get(party, f"{party.value}-cli")
-        message = build(Actor(party=party, id=as_id or default), current)
+        message = build(Actor(party=party, id=as_id or current.party_id(party) or f"{party.value}-cli"), current)
         shown = await client.send(case_id, message, wait=not signal)
         if shown is None:
             shown = await _taken(client, case_id, current.version)
@@ -362,10 +361,10 @@ def send(
 ) -> None:
     """Send any kind of message, its fields as JSON: the commands above, and every kind they do not cover."""
     model = SENDABLE[kind.value]
-    parties = senders_of(model)
-    if party is None and len(parties) > 1:
-        raise ValueError(f"--party: {kind.value} is sent by {' or '.join(sorted(p.value for p in parties))}: say which")
-    sender = party or next(iter(parties))
+    try:
+        sender = sender_party(model, party)
+    except Refusal as unclear:
+        raise ValueError(f"--party: {unclear.rule}") from None
     try:
         fields = json.loads(body)
     except json.JSONDecodeError as error:

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError
 
 from cases import policies
-from cases.engine import SENDABLE, senders_of
+from cases.engine import SENDABLE, Refusal, sender_party
 from cases.model import CaseKind, ItemCategory, Order, OrderItem, Party, Reason
 from cases.money import Money
 from cases.policy import Policy
@@ -136,12 +136,12 @@ async def _step(world: CaseWorld, case_id: str, number: int, step: Step) -> None
     if step.send not in SENDABLE:
         raise KitError(f"step {number}: send: {step.send!r} is no kind of message; kinds: {', '.join(sorted(SENDABLE))}")
     model = SENDABLE[step.send]
-    parties = senders_of(model)
-    party = step.party or (next(iter(parties)) if len(parties) == 1 else None)
-    if party is None:
-        raise KitError(f"step {number}: as: {step.send} is sent by {' or '.join(sorted(p.value for p in parties))}: say which")
+    try:
+        party = sender_party(model, step.party)
+    except Refusal as unclear:
+        raise KitError(f"step {number}: as: {unclear.rule}") from None
     shown = await world.client.show(case_id)
-    by = {"party": party, "id": {Party.SELLER: shown.seller_id, Party.BUYER: shown.buyer_id}.get(party, f"{party.value}-1")}
+    by = {"party": party, "id": shown.party_id(party) or f"{party.value}-1"}
     try:
         await world.client.send(case_id, checked(model, **{**step.fields, "by": by}))  # type: ignore[arg-type]
     except CaseRefused as refused:
