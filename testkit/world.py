@@ -18,6 +18,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
@@ -33,6 +36,7 @@ from store.database import Store
 from store.schema import LedgerRow, NotificationRow, RefundRow
 from worker import build_worker
 from workflows import search_attributes
+from workflows.refund_case import workflow_id
 
 
 class KitError(RuntimeError):
@@ -82,6 +86,18 @@ def load_policies(paths: Iterable[Path]) -> dict[str, Policy]:
     return {policy.name: policy for policy in loaded}
 
 
+async def settled(client: Client, workflow_id: str, seconds: float = 30) -> None:
+    """Waits (bounded) until the workflow has nothing in flight: no activity pending and no workflow
+    task scheduled or running. A case has then carried out all it took, its store write included."""
+    request = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id))
+    for _ in range(int(seconds * 50)):
+        described = await client.workflow_service.describe_workflow_execution(request)
+        if not described.pending_activities and not described.HasField("pending_workflow_task"):
+            return
+        await asyncio.sleep(0.02)
+    raise KitError(f"{workflow_id} still busy after {seconds} s")
+
+
 @dataclass
 class CaseWorld:
     """The server, the store and a client; the helpers move time and read what the cases did."""
@@ -113,17 +129,9 @@ class CaseWorld:
         return await self.settled(case_id)
 
     async def settled(self, case_id: str, seconds: float = 10) -> CaseView:
-        """The case once it has carried out all it took (no newer version for a moment)."""
-        shown = await self.client.show(case_id)
-        quiet = 0
-        for _ in range(int(seconds * 20)):
-            await asyncio.sleep(0.05)
-            again = await self.client.show(case_id)
-            quiet = quiet + 1 if again.version == shown.version else 0
-            shown = again
-            if quiet >= 4:
-                return shown
-        raise KitError(f"case {case_id} still changing after {seconds} s")
+        """The case once it has carried out all it took, its store write included."""
+        await settled(self.env.client, workflow_id(case_id), seconds)
+        return await self.client.show(case_id)
 
     async def wait_for(self, case_id: str, status: Status | None = None, *, closed: bool = False, seconds: float = 10) -> CaseView:
         """The case once it is in `status` (or closed), waiting in real time for what is in flight."""
@@ -144,11 +152,16 @@ class CaseWorld:
 
     def ledger(self, case_id: str) -> list[LedgerRow]:
         """What was charged to the seller or borne by the platform, posting by posting."""
-        return sorted(self.store.rows(LedgerRow, case_id=case_id), key=lambda row: row.key)
+        return sorted(self.store.rows(LedgerRow, case_id=case_id), key=_in_turn)
 
     def notices(self, case_id: str) -> list[NotificationRow]:
         """Who was told what, stamped with the case's time, in the order they were sent."""
-        return sorted(self.store.rows(NotificationRow, case_id=case_id), key=lambda row: (row.created_at, row.key))
+        return sorted(self.store.rows(NotificationRow, case_id=case_id), key=_in_turn)
+
+
+def _in_turn(row: LedgerRow | NotificationRow) -> tuple[datetime, int]:
+    """When the case made the row, then its number in the case (`<case>:notice:10` after `:9`)."""
+    return row.created_at, int(row.key.rsplit(":", 1)[1])
 
 
 @asynccontextmanager

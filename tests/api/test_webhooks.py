@@ -23,8 +23,9 @@ from api.app import create_app
 from config.settings import Settings
 from store.database import DeliveryRefused, Store
 from store.schema import WebhookDeliveryRow, WebhookSubscriptionRow
+from testkit.world import settled
 from tests.api.test_api import CALLERS, SELLER, auth, new_case_body, seller_response
-from tests.conftest import result_when_done, settled, worker_for
+from tests.conftest import result_when_done, worker_for
 from workflows.refund_case import workflow_id
 from workflows.webhook_delivery import GIVE_UP_AFTER, WebhookDeliveryWorkflow
 from workflows.webhook_delivery import workflow_id as delivery_workflow_id

@@ -28,7 +28,8 @@ from config.settings import Settings
 from replay.check import replay
 from starter.client import CaseClient, NewCase
 from store.database import Store
-from tests.conftest import BIN, settled
+from testkit.world import settled
+from tests.conftest import BIN
 from tests.factories import CARRIER, SELLER, order
 from worker import build_worker
 from workflows import search_attributes

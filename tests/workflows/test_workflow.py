@@ -38,7 +38,8 @@ from cases.view import CaseView, static_summary
 from starter.client import CaseClient, CaseRefused, NewCase, case_id_for
 from store import queries
 from store.schema import CaseRow, GatewayRefundRow, LedgerRow, NotificationRow, RefundReservationRow, SupportTicketRow, TimelineRow
-from tests.conftest import result_when_done, settled, worker_for
+from testkit.world import settled
+from tests.conftest import result_when_done, worker_for
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, eur, order
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
