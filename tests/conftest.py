@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import uuid
 from contextlib import asynccontextmanager
@@ -12,23 +11,14 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from sqlalchemy import create_engine, text
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-from temporalio.client import Client
 
 from activities.payments import EmbeddedGateway
 from devserver.throwaway_postgres import ThrowawayPostgres
 from starter.client import workflow_running
 from store.database import Store
 from testkit import CaseWorld, case_world, time_skipping_server
-from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
-
-
-async def register_search_attributes(client: Client, namespace: str = "default") -> None:
-    """The time-skipping server knows no custom search attributes until told."""
-    await search_attributes.register(client, namespace)
 
 
 async def result_when_done(env, workflow_id: str, result_type=None, patience: timedelta = timedelta(hours=1)):
@@ -42,18 +32,6 @@ async def result_when_done(env, workflow_id: str, result_type=None, patience: ti
         assert await env.get_current_time() < until, f"{workflow_id} still running after {patience}"
         await env.sleep(timedelta(minutes=1))
     return await env.client.get_workflow_handle(workflow_id, result_type=result_type).result()
-
-
-async def settled(client: Client, workflow_id: str, seconds: float = 30) -> None:
-    """Waits (bounded) until the workflow has nothing in flight: no activity pending and no workflow
-    task scheduled or running. A case has then carried out all it took, its store write included."""
-    request = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id))
-    for _ in range(int(seconds * 50)):
-        described = await client.workflow_service.describe_workflow_execution(request)
-        if not described.pending_activities and not described.HasField("pending_workflow_task"):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{workflow_id} still busy after {seconds} s")
 
 
 @pytest_asyncio.fixture(scope="session")

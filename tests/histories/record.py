@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -41,12 +40,10 @@ from cases.messages import (
     Withdrawal,
 )
 from cases.model import Resolution
-from config.settings import Settings
 from starter.client import CaseClient, NewCase
-from store.database import Store
-from tests.conftest import BIN, register_search_attributes, result_when_done
+from testkit import case_world
+from tests.conftest import BIN, result_when_done
 from tests.factories import BUYER, CARRIER, SELLER, SUPPORT, eur, order
-from worker import build_worker
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
 
@@ -222,24 +219,15 @@ async def record_crowded(tmp: str) -> None:
 
 
 async def record(only: list[str]) -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter
-    )
-    await register_search_attributes(env.client)
-    with TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=8) as pool:
-        settings = Settings(_env_file=None, codec="off", database_url=f"sqlite:///{tmp}/cases.db", temporal_task_queue="record")
-        store = Store(settings.database_url)
-        store.migrate()
+    with TemporaryDirectory() as tmp:
         provider = ProviderDouble(f"sqlite:///{tmp}/provider.db", Faults(reject_amount=REJECTED))
-        async with build_worker(env.client, settings, store, pool, gateway=provider):
-            client = CaseClient(env.client, "record", clock=env.get_current_time)
-            client.closed_cases = store.closed_case
+        async with case_world(gateway=provider, judge_buyers=False, temporal_task_queue="record") as world:
+            env, client = world.env, world.client
             for scenario in [s for s in SCENARIOS if not only or s.__name__ in only]:
                 case_id = await _open(client, env, **OPENINGS.get(scenario, {}))
                 await scenario(client, env, case_id)
                 await result_when_done(env, workflow_id(case_id))
                 save(scenario.__name__, await env.client.get_workflow_handle(workflow_id(case_id)).fetch_history())
-        await env.shutdown()
         if not only or "carrier_facts_and_a_query_in_one_task" in only:
             await record_crowded(tmp)
 
