@@ -13,4 +13,4 @@ __all__ = ["CaseAlreadyRan", "DeliveryRefused", "PayoutHeld", "Store", "Written"
 
 
 class Store(CaseWrites, OrderBudget, PayoutHolds, SellerFlags, RegisteredOrders, Outbox):
-    """Writes that are safe to repeat: a retried activity finds its row and adds nothing."""
+    """The whole store, as the worker, the API and the CLI use it; each part writes safely to repeat."""
