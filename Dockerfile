@@ -30,7 +30,8 @@ COPY worker.py ./
 # case, and a container's file system may be read-only.
 RUN pip install '.[otel]' && python -m compileall -q /app
 
-RUN useradd --system --uid 10001 --home-dir /app cases
+RUN useradd --system --uid 10001 --home-dir /app cases \
+    && install -d -o 10001 -m 700 /var/lib/refund-cases/evidence
 USER 10001
 
 # 8000 HTTP API, 8081 codec server, 9464 worker metrics, 9465 API metrics.

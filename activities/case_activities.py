@@ -154,7 +154,10 @@ def _ticket_row(request: TicketRequest, at: datetime) -> SupportTicketRow:
         key=f"{request.case_id}:ticket:v{request.at_version}",
         case_id=request.case_id,
         reason=request.ticket.reason,
-        details={"waiting_for": request.waiting_for},
+        details={
+            "waiting_for": request.waiting_for,
+            "evidence": [item.model_dump(mode="json", exclude={"caption"}) for item in request.ticket.evidence],
+        },
         created_at=at,
     )
 

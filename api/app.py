@@ -20,22 +20,35 @@ from api.dependencies import Service
 from api.gate import Gate
 from api.problem import Problem
 from api.routes import cases, orders, reports, sellers, webhooks
+from api.routes import evidence as evidence_routes
 from config.settings import Settings
 from starter.client import CaseClient, CaseRefused
+from starter.command_context import evidence_files
 from store.database import Store
+from store.evidence import EvidenceFiles
 
 
-def create_app(settings: Settings, *, case_client: CaseClient | None = None, store: Store | None = None, callers: Callers | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    case_client: CaseClient | None = None,
+    store: Store | None = None,
+    callers: Callers | None = None,
+    evidence: EvidenceFiles | None = None,
+) -> FastAPI:
     """The app, from the settings its entry point read (`python -m api`). Tests pass their own client,
-    store and callers."""
+    store, callers and evidence store."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store or Store(settings.database_url)
         if store is None:
             own_store.migrate()
+        files = evidence or evidence_files(settings, own_store)
         client = case_client or (await CaseClient.connect(settings)).use_store(own_store)
-        app.state.service = Service(settings, own_store, client, callers or Callers.configured(settings))
+        if client.evidence is None:
+            client.use_evidence(files)
+        app.state.service = Service(settings, own_store, client, callers or Callers.configured(settings), files)
         yield
 
     app = FastAPI(
@@ -44,7 +57,8 @@ def create_app(settings: Settings, *, case_client: CaseClient | None = None, sto
         description="Open refund cases, act on them as each party, read them, and subscribe to their events.",
         lifespan=lifespan,
     )
-    app.add_middleware(Gate, callers=lambda: app.state.service.callers, rate_limit=settings.api_rate_limit)
+    upload = {evidence_routes.UPLOAD_PATH: settings.evidence_max_bytes + evidence_routes.MULTIPART_OVERHEAD}
+    app.add_middleware(Gate, callers=lambda: app.state.service.callers, rate_limit=settings.api_rate_limit, caps=upload)
     _answer_errors_as_problems(app)
     _count_requests(app)
 
@@ -52,7 +66,7 @@ def create_app(settings: Settings, *, case_client: CaseClient | None = None, sto
     async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
-    for routes in (orders, cases, sellers, reports, webhooks):
+    for routes in (orders, cases, evidence_routes, sellers, reports, webhooks):
         app.include_router(routes.router)
     return app
 

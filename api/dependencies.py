@@ -14,6 +14,7 @@ from api.problem import Problem
 from config.settings import Settings
 from starter.client import CaseClient
 from store.database import Store
+from store.evidence import EvidenceFiles
 
 bearer = HTTPBearer(auto_error=False, description="A token per calling service; its role decides what it may do.")
 
@@ -26,6 +27,7 @@ class Service:
     store: Store
     client: CaseClient
     callers: Callers
+    evidence: EvidenceFiles
 
 
 def service(request: Request) -> Service:

@@ -21,15 +21,17 @@ MAX_BODY_BYTES = 256 * 1024  # an opening with the most items an order may have 
 GUARDED = "/v1/"
 
 
-def _too_large() -> Problem:
-    return Problem(413, "Request body too large", "body", f"at most {MAX_BODY_BYTES} bytes")
+def _too_large(cap: int) -> Problem:
+    return Problem(413, "Request body too large", "body", f"at most {cap} bytes")
 
 
 class Gate:
     """An ASGI layer in front of the app. The caller it finds is left in the request's state."""
 
-    def __init__(self, app: ASGIApp, callers: Callable[[], Callers], rate_limit: str):
+    def __init__(self, app: ASGIApp, callers: Callable[[], Callers], rate_limit: str, caps: dict[str, int] | None = None):
+        """`caps`: paths whose bodies may be larger than MAX_BODY_BYTES (an evidence upload), and how much."""
         self.app = app
+        self.caps = caps or {}
         self.callers = callers
         self.limiter = MovingWindowRateLimiter(MemoryStorage())  # per API process
         self.default_limits = parse_many(rate_limit)
@@ -51,9 +53,10 @@ class Gate:
                 await Problem(429, "Too many calls", "Authorization", rule).response({"Retry-After": str(wait)})(scope, receive, send)
                 return
             scope.setdefault("state", {})["caller"] = found
+        cap = self.caps.get(scope["path"], MAX_BODY_BYTES)
         declared = headers.get("content-length", "0")
-        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
-            await _too_large().response()(scope, receive, send)
+        if not declared.isdigit() or int(declared) > cap:
+            await _too_large(cap).response()(scope, receive, send)
             return
         over = False
         read = 0
@@ -63,7 +66,7 @@ class Gate:
             nonlocal read, over
             message = await receive()
             read += len(message.get("body", b""))
-            if read > MAX_BODY_BYTES:
+            if read > cap:
                 over = True
                 return {"type": "http.request", "body": b"", "more_body": False}
             return message
@@ -73,7 +76,7 @@ class Gate:
             if not over:
                 await send(message)
             elif message["type"] == "http.response.start":
-                await _too_large().response()(scope, receive, send)
+                await _too_large(cap).response()(scope, receive, send)
 
         await self.app(scope, capped, sending)
 

@@ -6,10 +6,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from cases.evidence import Evidence
 from cases.model import (
     AWAITING,
     SELLER_SIGN,
     CaseKind,
+    CaseLine,
     Deadline,
     LedgerLine,
     Offer,
@@ -42,6 +44,7 @@ class Case(BaseModel):
     kind: CaseKind
     reason: Reason
     order: Order
+    lines: list[CaseLine] = Field(default=[], description="The order lines and units the case concerns; every unit of the order when empty.")
     policy: Policy
     opened_at: datetime
     status: Status
@@ -60,6 +63,7 @@ class Case(BaseModel):
     appealed: bool = False
     refunds: list[Refund] = []
     ledger: list[LedgerLine] = []
+    evidence: list[Evidence] = []
     timeline: list[TimelineEntry] = []
     notices_sent: int = 0
     version: int = 0
@@ -86,9 +90,16 @@ class Case(BaseModel):
         return total
 
     @property
+    def covered(self) -> Money:
+        """The most this case may refund: the value of the units it concerns (Order.value_of)."""
+        return self.order.value_of(self.lines)
+
+    @property
     def refundable(self) -> Money:
-        """What is left to refund: what was paid, less this case's refunds and other cases' on the order."""
-        return self.order.total_paid - self.refunded - Money(amount=self.other_cases_refunded, currency=self.currency)
+        """What is left to refund: what the case covers less its refunds, and never more than the order
+        has left once its other cases' refunds are counted (the order budget, the last guard)."""
+        left_of_order = self.order.total_paid - self.refunded - Money(amount=self.other_cases_refunded, currency=self.currency)
+        return min(self.covered - self.refunded, left_of_order, key=lambda money: money.amount)
 
     @property
     def charged_to_seller(self) -> Money:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from cases.evidence import Evidence
 from cases.model import LedgerKind, Party
 from cases.money import Money
 
@@ -36,6 +37,7 @@ class Notify(BaseModel):
 class OpenSupportTicket(BaseModel):
     kind: Literal["support_ticket"] = "support_ticket"
     reason: str
+    evidence: list[Evidence] = []  # both sides' files so far, by reference
 
 
 Command = IssueRefund | PostLedgerEntry | Notify | OpenSupportTicket

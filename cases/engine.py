@@ -17,6 +17,8 @@ from cases.abuse import judged
 from cases.case import GENERATION, Case
 from cases.commands import Command, IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
 from cases.events import CaseEvent, in_order
+from cases.evidence import Attachment, check_attachments, recorded, summary
+from cases.lines import check_lines
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -48,6 +50,7 @@ from cases.model import (
     OPEN_STATUSES,
     Actor,
     CaseKind,
+    CaseLine,
     Deadline,
     LedgerKind,
     LedgerLine,
@@ -64,18 +67,10 @@ from cases.model import (
 )
 from cases.money import Money
 from cases.policy import TimeoutAction
+from cases.refusal import Refusal
 
 S = Status
 P = Party
-
-
-class Refusal(ValueError):
-    """A message the rules refuse, naming the field and the rule it broke."""
-
-    def __init__(self, field_name: str, rule: str):
-        self.field = field_name
-        self.rule = rule
-        super().__init__(f"{field_name}: {rule}")
 
 
 @dataclass
@@ -104,6 +99,10 @@ def check_open(request: OpenCase, now: datetime) -> None:
         raise Refusal("kind", f"policy {policy.name} does not take {request.kind.value} cases")
     if order.purchased_at > now:
         raise Refusal("order.purchased_at", "must not be in the future")
+    check_attachments(policy.evidence, 0, request.evidence, policy.name)
+    lines = check_lines(order, request.lines)
+    if request.kind is not CaseKind.REFUND_REQUEST and not order.is_whole(lines):
+        raise Refusal("lines", f"a {request.kind.value} covers every unit of the order")
     _check_eligibility(request, now)
     if request.kind is CaseKind.CANCELLATION:
         if order.shipped_at is not None:
@@ -167,6 +166,7 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
         kind=request.kind,
         reason=request.reason,
         order=request.order,
+        lines=_lines_or_all(request),
         policy=request.policy,
         opened_at=now,
         status=S.AWAITING_SUPPORT if routed_to is P.SUPPORT else S.AWAITING_SELLER_RESPONSE,
@@ -182,7 +182,8 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
         step.log("opened", f"{request.kind.value} for {request.reason.value} refused: {refusal}")
         step.close(Outcome.INELIGIBLE, tell=(P.BUYER,))
         return step.done()
-    step.log("opened", f"{request.kind.value} for {request.reason.value}, {why}")
+    step.log("opened", f"{request.kind.value} for {request.reason.value}{_on_items(step.case)}, {why}")
+    step.add_evidence(request.evidence, "opened")
     if request.kind is CaseKind.PROTECTION:
         step.move(S.PROTECTED, since=request.order.purchased_at)  # the seed: 30 days, and day 23, from the order
         step.case.protected_until = step.case.deadline.due_at if step.case.deadline else now
@@ -199,6 +200,23 @@ def open_case(request: OpenCase, now: datetime) -> Transition:
         step.move(S.AWAITING_SELLER_RESPONSE)
         step.tell((P.SELLER, P.BUYER), "case_opened", f"A refund request ({request.reason.value}) was opened.")
     return step.done()
+
+
+def items_named(case: Case) -> str:
+    """The units a case concerns, as people read them: `2 x mug, 1 x lamp`."""
+    return ", ".join(f"{item.quantity} x {item.sku}" for item in case.order.units(case.lines))
+
+
+def _on_items(case: Case) -> str:
+    return "" if case.order.is_whole(case.lines) else f" on {items_named(case)}"
+
+
+def _lines_or_all(request: OpenCase) -> list[CaseLine]:
+    """The lines the case concerns, each with its quantity; an ineligible request's as it named them."""
+    try:
+        return check_lines(request.order, request.lines)
+    except Refusal:
+        return [line for line in request.lines or [] if request.order.item(line.sku) is not None]
 
 
 # What a seller whose flagged case is resolved is told (seed 001).
@@ -229,7 +247,7 @@ def _route(request: OpenCase) -> tuple[Party, str]:
     if request.reason not in policy.seller_reasons:
         return P.SUPPORT, f"{request.reason.value} is not covered for the seller; support decides"
     for exclusion in policy.exclusions:
-        if request.reason in exclusion.reasons and request.order.has_category(exclusion.categories):
+        if request.reason in exclusion.reasons and any(item.category in exclusion.categories for item in request.order.units(request.lines or [])):
             kinds = ", ".join(sorted(c.value for c in exclusion.categories))
             return P.SUPPORT, f"{request.reason.value} on {kinds} goods is excluded; support decides"
     return P.SELLER, "routed to the seller"
@@ -256,6 +274,9 @@ def check(case: Case, message: CaseMessage, now: datetime) -> None:
     check_sender(case, message)
     if not is_repeat(case, message):
         _check_now(case, message, now)
+        attachments = getattr(message, "evidence", [])
+        if attachments:
+            check_attachments(case.policy.evidence, len(case.evidence), attachments, case.policy.name)
 
 
 def check_sender(case: Case, message: CaseMessage) -> None:
@@ -433,6 +454,7 @@ def apply(case: Case, message: CaseMessage, now: datetime) -> Transition:
         return Transition(case)
     step = _Step(case, now, message.by, getattr(message, "request_id", None))
     RULES[type(message)].act(step, message)
+    step.add_evidence(getattr(message, "evidence", []), message.kind)
     return step.done()
 
 
@@ -474,6 +496,7 @@ def _private_copy(case: Case) -> Case:
             "rulings": list(case.rulings),
             "ledger": list(case.ledger),
             "timeline": list(case.timeline),
+            "evidence": list(case.evidence),
         }
     )
 
@@ -514,6 +537,15 @@ class _Step:
         )
         self.request_id = None
 
+    def add_evidence(self, attachments: list[Attachment], with_message: str) -> None:
+        """Files the sender gave with its message: their references go on the case, and the parties hear of them."""
+        if not attachments:
+            return
+        self.case.evidence += recorded(attachments, self.by, self.now, with_message)
+        kinds = ", ".join(a.kind.value for a in attachments)
+        self.log("evidence", f"{len(attachments)} file(s) with {with_message}: {kinds}")
+        self.emit(CaseEvent.EVIDENCE_ADDED)
+
     def notify(self, to: Party, recipient_id: str, event: str, text: str) -> None:
         self.case.notices_sent += 1
         self.commands.append(Notify(number=self.case.notices_sent, to=to, recipient_id=recipient_id, event=event, text=text))
@@ -553,7 +585,7 @@ class _Step:
     def escalate(self, why: str, told: str | None = None) -> None:
         """Hands the case to support with `why` on its ticket; the parties are told `told` if given."""
         self.case.escalated_at = self.now
-        self.commands.append(OpenSupportTicket(reason=why))
+        self.commands.append(OpenSupportTicket(reason=why, evidence=list(self.case.evidence)))
         self.move(S.AWAITING_SUPPORT)
         self.tell((P.SUPPORT,), "escalated", f"Support is looking at the case: {why}.")
         self.tell((P.BUYER, P.SELLER), "escalated", f"Support is looking at the case: {told or why}.")
@@ -590,7 +622,8 @@ class _Step:
         self.case.return_leg = ReturnLeg(approved_at=self.now, label_fee=fee)
         self.move(S.AWAITING_RETURN_SHIPMENT)
         due = self.case.deadline.due_at if self.case.deadline else self.now
-        self.tell((P.BUYER,), "return_approved", f"Please ship the items back by {due:%Y-%m-%d %H:%M} UTC.")
+        what = "the items" if self.case.order.is_whole(self.case.lines) else items_named(self.case)
+        self.tell((P.BUYER,), "return_approved", f"Please ship {what} back by {due:%Y-%m-%d %H:%M} UTC.")
 
     def refund_after_return(self) -> None:
         """Full refund once returned goods are confirmed; the seller also pays the return label."""
@@ -621,7 +654,7 @@ class _Step:
     def refund_outcome(self) -> Outcome:
         if self.case.kind is CaseKind.CANCELLATION:
             return Outcome.ORDER_CANCELLED
-        full = self.case.refunded.amount >= self.case.order.total_paid.amount
+        full = self.case.refunded.amount >= self.case.covered.amount
         return Outcome.REFUNDED_FULL if full else Outcome.REFUNDED_PARTIAL
 
 
@@ -796,7 +829,8 @@ def _withdrawal(step: _Step, msg: Withdrawal) -> None:
 def _support_decision(step: _Step, msg: SupportDecision) -> None:
     case = step.case
     case.rulings.append(SupportRuling(at=step.now, decision=msg.decision, amount=msg.amount, note=msg.note, on_appeal=case.appealed))
-    step.log("support_decision", f"support decided {msg.decision}" + (f" ({msg.amount})" if msg.amount else ""))
+    asked = f" ({msg.amount})" if msg.amount else ""
+    step.log("support_decision", f"support decided {msg.decision}{asked}, on the evidence given: {summary(case.evidence)}")
     step.emit(CaseEvent.DECIDED)
     match msg.decision:
         case "refund_charged_to_seller" | "refund_at_platform_cost":

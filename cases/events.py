@@ -12,6 +12,7 @@ class CaseEvent(StrEnum):
     CASE_OPENED = "case_opened"
     WAITING_ON_PARTY = "waiting_on_party"
     OFFER_MADE = "offer_made"
+    EVIDENCE_ADDED = "evidence_added"
     RETURN_SHIPPED = "return_shipped"
     RETURN_DELIVERED = "return_delivered"
     REFUNDED = "refunded"

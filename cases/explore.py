@@ -9,7 +9,9 @@ whatever depth. `max_depth` only guards against a policy whose state space would
 
 Checked in every state:
 - an open case has a deadline, and the clock's alarm is accepted: no case waits forever;
-- refunded never exceeds what was paid, nor with the order's other cases (as the order budget reports
+- refunded never exceeds what the items the case concerns allow (worked out here apart from the rules:
+  their units at their price, shipping only with every unit of the order; each refund request is also
+  opened on part of a two-line order), nor with the order's other cases (as the order budget reports
   them) more than was paid, and the seller's net charge never exceeds it plus one label;
 - a closed case arms no seller flag and refuses every message but support's reopening, and that only where
   its policy allows it: years later too unless the policy limits it; elsewhere the case is final and
@@ -26,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NoReturn, cast
 
 from cases.case import Case
-from cases.engine import RULES, Refusal, allowed_actions, apply, next_alarm, open_case
+from cases.engine import RULES, allowed_actions, apply, next_alarm, open_case
 from cases.messages import (
     CaseMessage,
     OpenCase,
@@ -34,9 +36,10 @@ from cases.messages import (
     SellerResponse,
     Sent,
 )
-from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution, Status
+from cases.model import Actor, CaseKind, CaseLine, ItemCategory, Order, OrderItem, Party, Reason, Resolution, Status
 from cases.money import Money
 from cases.policy import Policy
+from cases.refusal import Refusal
 from cases.sellers import check_reinstatement
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -84,7 +87,9 @@ class Report:
 
 
 def openings(policy: Policy) -> list[OpenCase]:
-    """One opening for each way a case can start under this policy."""
+    """One opening for each way a case can start under this policy, and each refund request also on
+    part of a two-line order (ITEMS_CONCERNED: two of three units of its second, general line, beside
+    an openable one; no shipping)."""
     requests = []
     for kind in sorted(policy.kinds):
         reasons = {CaseKind.CANCELLATION: [Reason.BUYER_REMORSE], CaseKind.PROTECTION: [Reason.OTHER]}.get(kind, list(Reason))
@@ -92,17 +97,33 @@ def openings(policy: Policy) -> list[OpenCase]:
             for category in ItemCategory:
                 for fraud in (False, True):
                     requests.append(_request(policy, kind, reason, category, fraud))
+            if kind is CaseKind.REFUND_REQUEST:  # beside an excluded line: the case's own items decide its route
+                requests.append(_request(policy, kind, reason, ItemCategory.OPENABLE, False, lines=ITEMS_CONCERNED))
     return requests
 
 
-def _request(policy: Policy, kind: CaseKind, reason: Reason, category: ItemCategory, fraud: bool) -> OpenCase:
+SECOND_LINE = OrderItem(sku="sku-y", unit_price=Money(amount=1500, currency="EUR"), quantity=3)
+ITEMS_CONCERNED = [CaseLine(sku="sku-y", quantity=2)]
+
+
+def allowance(request: OpenCase) -> int:
+    """What a case may refund, worked out here apart from the rules: the units it names at their price,
+    plus shipping only for every unit of the order."""
+    order = request.order
+    if request.lines is None:
+        return order.total_paid.amount
+    prices = {item.sku: item.unit_price.amount for item in order.items}
+    return sum(prices[line.sku] * (line.quantity or 0) for line in request.lines)
+
+
+def _request(policy: Policy, kind: CaseKind, reason: Reason, category: ItemCategory, fraud: bool, lines: list[CaseLine] | None = None) -> OpenCase:
     shipped = kind is CaseKind.REFUND_REQUEST
     order = Order(
         order_id="ord-x",
         seller_id=SELLER.id,
         buyer_id=BUYER.id,
         currency="EUR",
-        items=[OrderItem(sku="sku-x", category=category, unit_price=Money(amount=4000, currency="EUR"))],
+        items=[OrderItem(sku="sku-x", category=category, unit_price=Money(amount=4000, currency="EUR")), *([SECOND_LINE] if lines else [])],
         shipping_paid=Money(amount=500, currency="EUR"),
         purchased_at=T0 - timedelta(hours=2 if not shipped else 72),
         shipped_at=T0 - timedelta(hours=48) if shipped else None,
@@ -110,7 +131,9 @@ def _request(policy: Policy, kind: CaseKind, reason: Reason, category: ItemCateg
         delivered_at=T0 - timedelta(hours=24) if shipped else None,
         protection_opted_in=kind is CaseKind.PROTECTION,
     )
-    return OpenCase(case_id="explore", request_id="explore", kind=kind, reason=reason, order=order, buyer_flagged_for_fraud=fraud, policy=policy)
+    return OpenCase(
+        case_id="explore", request_id="explore", kind=kind, reason=reason, order=order, lines=lines, buyer_flagged_for_fraud=fraud, policy=policy
+    )
 
 
 def candidates(case: Case) -> list[CaseMessage]:
@@ -134,6 +157,7 @@ def fingerprint(case: Case) -> tuple[object, ...]:
     charges = {line.number: line.amount.amount for line in case.ledger}
     return (
         case.kind,
+        (case.covered.amount, case.order.total_paid.amount),
         # After opening, the rules read the reason only for proof of delivery and the decline rule.
         (case.reason is Reason.NOT_RECEIVED, case.reason in case.policy.decline_to_support_for),
         case.status,
@@ -160,17 +184,20 @@ def fingerprint(case: Case) -> tuple[object, ...]:
 def explore(policy: Policy, max_depth: int = 60) -> Report:
     report = Report(policy=policy.name)
     seen: set[tuple[object, ...]] = set()
-    queue: deque[tuple[Case, datetime, list[str]]] = deque()
+    queue: deque[tuple[Case, datetime, list[str], int]] = deque()
     for request in openings(policy):
         report.openings += 1
         case = open_case(request, T0).case
-        path = [f"open {request.kind.value} {request.reason.value} {request.order.items[0].category.value} fraud={request.buyer_flagged_for_fraud}"]
+        scope = f" lines={[line.model_dump() for line in request.lines]}" if request.lines else ""
+        path = [
+            f"open {request.kind.value} {request.reason.value} {request.order.items[0].category.value} fraud={request.buyer_flagged_for_fraud}{scope}"
+        ]
         key = fingerprint(case)
         if key not in seen:
             seen.add(key)
-            queue.append((case, T0, path))
+            queue.append((case, T0, path, allowance(request)))
     while queue:
-        case, now, path = queue.popleft()
+        case, now, path, allowed = queue.popleft()
         report.depth = max(report.depth, len(path))
         report.statuses.add(case.status)
         if len(path) > max_depth:
@@ -184,7 +211,7 @@ def explore(policy: Policy, max_depth: int = 60) -> Report:
             except Refusal:
                 report.refusals += 1
                 results.append((message, at, None))
-        _check(policy, case, now, path, results, alarm)
+        _check(policy, case, now, path, results, alarm, allowed)
         for message, at, after in results:
             if after is None:
                 continue
@@ -192,7 +219,7 @@ def explore(policy: Policy, max_depth: int = 60) -> Report:
             key = fingerprint(after)
             if key not in seen:
                 seen.add(key)
-                queue.append((after, at, [*path, f"{at - T0} {message.by} {_describe(message)} -> {after.status.value}"]))
+                queue.append((after, at, [*path, f"{at - T0} {message.by} {_describe(message)} -> {after.status.value}"], allowed))
     report.states = len(seen)
     return report
 
@@ -212,15 +239,18 @@ def _describe(message: CaseMessage) -> str:
     return f"{message.kind} {detail}" if detail else message.kind
 
 
-def _check(policy: Policy, case: Case, now: datetime, path: list[str], results: list[Tried], alarm: tuple[datetime, CaseMessage] | None) -> None:
-    """The four checks on one state, given its clock alarm and what each of its moves did (None: refused)."""
+def _check(
+    policy: Policy, case: Case, now: datetime, path: list[str], results: list[Tried], alarm: tuple[datetime, CaseMessage] | None, allowed: int
+) -> None:
+    """The checks on one state, given its clock alarm, what each of its moves did (None: refused) and
+    what its items allow it to refund."""
 
     def fail(rule: str) -> NoReturn:
         raise CounterExample(policy.name, rule, path)
 
-    paid = case.order.total_paid.amount
+    paid = allowed
     if not 0 <= case.refunded.amount <= paid:
-        fail(f"refunded {case.refunded} outside 0..{case.order.total_paid}")
+        fail(f"refunded {case.refunded} outside 0..{paid} minor units, what the items it concerns allow")
     if case.refundable.amount < 0:
         fail(f"this case and the order's other cases refunded more than was paid: {case.refundable} left")
     if not 0 <= case.charged_to_seller.amount <= paid + policy.label_fee(case.currency).amount:

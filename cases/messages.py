@@ -13,7 +13,8 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cases.case import Case
-from cases.model import Actor, CaseKind, Moment, OpaqueId, Order, Party, Reason, Resolution, Status
+from cases.evidence import MAX_ATTACHMENTS, Attachment
+from cases.model import MAX_ITEMS, Actor, CaseKind, CaseLine, Moment, OpaqueId, Order, Party, Reason, Resolution, Status
 from cases.money import Money
 from cases.policy import Policy
 from cases.strict import Strict
@@ -42,6 +43,9 @@ class OpenCase(Strict):
     kind: CaseKind = CaseKind.REFUND_REQUEST
     reason: Reason
     order: Order
+    lines: list[CaseLine] | None = Field(
+        default=None, max_length=MAX_ITEMS, description="The order lines concerned; every unit of the order when None."
+    )
     buyer_flagged_for_fraud: bool = False
     abuse_suspected: str | None = Field(
         default=None,
@@ -49,6 +53,7 @@ class OpenCase(Strict):
         description="Why the platform's review of the buyer's refund behaviour sends this request to support (cases.abuse).",
     )
     note: Note | None = None
+    evidence: list[Attachment] = Field(default=[], max_length=MAX_ATTACHMENTS, description="The buyer's files given with the request.")
     policy: Policy
     requested_at: Moment | None = Field(default=None, description="When the client checked the request; see engine.opening_time.")
     continued: Case | None = Field(default=None, description="Set by continue-as-new, and by a reopening: the state carried over.")
@@ -66,6 +71,9 @@ class Sent(Strict):
 
     by: Actor
     request_id: RequestId | None = None
+    evidence: list[Attachment] = Field(
+        default=[], max_length=MAX_ATTACHMENTS, description="Files given with this message, uploaded first (POST /v1/evidence)."
+    )
 
     @classmethod
     def samples(cls, case: Case) -> Sequence[Sent]:
@@ -116,7 +124,7 @@ class SellerResponse(Sent):
     def samples(cls, case: Case) -> Sequence[Sent]:
         """Every resolution, partial amounts at the edges (the rules refuse those above what is left),
         replacements with and without the original back, and one response unexplained."""
-        by, paid = sender(case, Party.SELLER), case.order.total_paid.amount
+        by, paid = sender(case, Party.SELLER), case.covered.amount
         found: list[Sent] = []
         for resolution in Resolution:
             if resolution is Resolution.PARTIAL_REFUND:
@@ -228,7 +236,7 @@ class SupportDecision(Sent):
     @classmethod
     def samples(cls, case: Case) -> Sequence[Sent]:
         """Every verdict, and each refund also for half of what was paid."""
-        by, half = sender(case, Party.SUPPORT), _money(case, case.order.total_paid.amount // 2)
+        by, half = sender(case, Party.SUPPORT), _money(case, case.covered.amount // 2)
         found: list[Sent] = []
         for verdict in get_args(SupportVerdict):
             found.append(cls(by=by, decision=verdict))

@@ -167,6 +167,15 @@ class OrderItem(Strict):
         return Money(amount=self.unit_price.amount * self.quantity, currency=self.unit_price.currency)
 
 
+class CaseLine(Strict):
+    """One order line a case concerns, and how many of its units."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sku: OpaqueId
+    quantity: int | None = Field(default=None, ge=1, le=10_000, description="Units concerned; every unit of the line when absent.")
+
+
 class Order(Strict):
     order_id: OpaqueId
     seller_id: OpaqueId
@@ -205,6 +214,39 @@ class Order(Strict):
 
     def has_category(self, categories: set[ItemCategory]) -> bool:
         return any(item.category in categories for item in self.items)
+
+    def item(self, sku: str) -> OrderItem | None:
+        return next((item for item in self.items if item.sku == sku), None)
+
+    def units(self, lines: list[CaseLine]) -> list[OrderItem]:
+        """The items `lines` name, at the quantities they name; every unit of every line when `lines`
+        is empty. Lines are checked at opening (cases.lines.check_lines): each names a line of the
+        order, at most its quantity."""
+        if not lines:
+            return list(self.items)
+        found = []
+        for line in lines:
+            item = self.item(line.sku)
+            if item is not None:
+                found.append(
+                    item if line.quantity in (None, item.quantity) else item.model_copy(update={"quantity": min(line.quantity or 0, item.quantity)})
+                )
+        return found
+
+    def is_whole(self, lines: list[CaseLine]) -> bool:
+        """Whether `lines` name every unit of the order."""
+        if not lines:
+            return True
+        named = {line.sku: line.quantity for line in lines}
+        return all(item.sku in named and named[item.sku] in (None, item.quantity) for item in self.items)
+
+    def value_of(self, lines: list[CaseLine]) -> Money:
+        """What a case on `lines` may refund at most: the sale price of those units, and the shipping
+        the buyer paid only with every unit of the order (seed 000's charges: sale price + shipping)."""
+        if self.is_whole(lines):
+            return self.total_paid
+        amount = sum(item.unit_price.amount * item.quantity for item in self.units(lines))
+        return Money(amount=amount, currency=self.currency)
 
 
 class Deadline(BaseModel):

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from cases.engine import Refusal
+from cases.evidence import MAX_ATTACHMENTS, Attachment
 from cases.messages import REQUEST_ID_LENGTH, Note
-from cases.model import MAX_ITEMS, CaseKind, OpaqueId, Order, Reason
-from cases.money import Money
+from cases.model import MAX_ITEMS, CaseKind, CaseLine, OpaqueId, Order, Reason
+from cases.refusal import Refusal
 from cases.strict import Strict
 
 # What a sale is, once made: registering the order again may move its dates, never these.
@@ -41,23 +41,16 @@ def check_registered_again(before: RegisteredOrder, after: RegisteredOrder) -> N
             raise Refusal(f"order.{name}", "fixed by the sale: a registered order's parties, lines, amounts and purchase do not change")
 
 
-def order_for_case(registered: RegisteredOrder, lines: list[str] | None) -> Order:
-    """The order a case concerns: the registered one, or only the lines it names. Shipping comes back
-    with a case on every line of the order, never with a case on some of them."""
-    order = registered.order
-    if lines is None:
-        return order
-    known = {item.sku for item in order.items}
-    unknown = sorted(set(lines) - known)
-    if unknown:
-        raise Refusal("lines", f"the order has no line {unknown[0]}")
-    named = [item for item in order.items if item.sku in set(lines)]
-    shipping = order.shipping_paid if len(named) == len(order.items) else Money.zero(order.currency)
-    return order.model_copy(update={"items": named, "shipping_paid": shipping})
-
-
 def policy_for(registered: RegisteredOrder, kind: CaseKind) -> str:
     return registered.protection_policy if kind is CaseKind.PROTECTION else registered.policy
+
+
+def _lines(value: object) -> object:
+    """A line given as its sku alone concerns all its units."""
+    return [{"sku": line} if isinstance(line, str) else line for line in value] if isinstance(value, list) else value
+
+
+CaseLines = Annotated[list[CaseLine], BeforeValidator(_lines), Field(min_length=1, max_length=MAX_ITEMS)]
 
 
 class CaseRequest(Strict):
@@ -66,9 +59,33 @@ class CaseRequest(Strict):
 
     request_id: str = Field(min_length=1, max_length=REQUEST_ID_LENGTH, description="Makes opening idempotent, for this caller.")
     order_id: OpaqueId
-    lines: Annotated[list[OpaqueId], Field(min_length=1, max_length=MAX_ITEMS)] | None = Field(
-        default=None, description="The skus of the lines concerned; every line when absent."
+    lines: CaseLines | None = Field(
+        default=None,
+        description="The order lines concerned, each a sku and a quantity (a sku alone: all its units); every unit of the order when absent.",
     )
     kind: CaseKind = CaseKind.REFUND_REQUEST
     reason: Reason
     note: Note | None = None
+    evidence: list[Attachment] = Field(default=[], max_length=MAX_ATTACHMENTS, description="The buyer's files, uploaded first (POST /v1/evidence).")
+
+
+MAX_ISSUES = 20  # issues one report opens at once
+
+
+class Issue(Strict):
+    """One issue of a report: the lines it concerns, its reason, what the buyer says."""
+
+    lines: CaseLines
+    reason: Reason
+    note: Note | None = None
+    evidence: list[Attachment] = Field(
+        default=[], max_length=MAX_ATTACHMENTS, description="Photos of this issue, uploaded first (POST /v1/evidence)."
+    )
+
+
+class IssueReport(Strict):
+    """Several issues on one order at once (`POST /v1/orders/{order_id}/issues`, seed 002): a refund
+    request each, on its own lines; all open, or none does."""
+
+    request_id: str = Field(min_length=1, max_length=REQUEST_ID_LENGTH - 4, description="Makes the report idempotent, for this caller.")
+    issues: list[Issue] = Field(min_length=1, max_length=MAX_ISSUES)

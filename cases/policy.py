@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from cases.evidence import EvidenceRules
 from cases.model import AWAITING, CaseKind, ItemCategory, Outcome, Reason, Resolution, Status
 from cases.money import Money
 from cases.strict import Strict
@@ -134,6 +135,7 @@ class Policy(Strict):
     seller_reasons: set[Reason] = Field(description="Reasons the seller answers first; others go to support.")
     exclusions: list[Exclusion] = Field(default=[])
     abuse: AbuseRules = Field(AbuseRules(), description="Refund abuse the platform catches at opening.")
+    evidence: EvidenceRules = Field(EvidenceRules(), description="The files a case takes: how many, how large, of which types.")
     resolutions: set[Resolution]
     windows: dict[Status, Window]
     cancellation_free_hours: int = Field(default=24, ge=0)

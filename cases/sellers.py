@@ -5,8 +5,8 @@ flagged it is resolved."""
 
 from __future__ import annotations
 
-from cases.engine import Refusal
 from cases.model import Status
+from cases.refusal import Refusal
 
 
 def check_reinstatement(seller_id: str, flagging: dict[str, Status]) -> None:

@@ -8,8 +8,9 @@ from pydantic import BaseModel, Field
 
 from cases.case import Case
 from cases.engine import allowed_actions
+from cases.evidence import Evidence, summary
 from cases.messages import OpenCase
-from cases.model import CaseKind, Offer, Outcome, Party, Reason, Refund, Status, TimelineEntry
+from cases.model import CaseKind, CaseLine, Offer, Outcome, Party, Reason, Refund, Status, TimelineEntry
 from cases.money import Money
 
 
@@ -31,12 +32,17 @@ class CaseView(BaseModel):
     buyer_id: str
     routed_to: Party
     routing_note: str
-    total_paid: Money
+    lines: list[CaseLine] = Field(default=[], description="The order lines and units the case concerns; every unit of the order when empty.")
+    total_paid: Money = Field(description="What the whole order cost the buyer.")
+    covered: Money = Field(description="The most this case may refund: its units' price, and shipping only with every unit of the order.")
     refunded: Money
     refundable: Money
     charged_to_seller: Money
     offers: list[Offer]
     refunds: list[Refund] = []
+    evidence: list[Evidence] = Field(
+        default=[], description="Files both sides gave, by reference; download them from /v1/cases/{case_id}/evidence/{digest}."
+    )
     timeline: list[TimelineEntry]
     opened_at: datetime
     closed_at: datetime | None
@@ -110,12 +116,15 @@ def view(case: Case) -> CaseView:
         buyer_id=case.order.buyer_id,
         routed_to=case.routed_to,
         routing_note=case.routing_note,
+        lines=case.lines,
         total_paid=case.order.total_paid,
+        covered=case.covered,
         refunded=case.refunded,
         refundable=case.refundable,
         charged_to_seller=case.charged_to_seller,
         offers=case.offers,
         refunds=case.refunds,
+        evidence=case.evidence,
         timeline=case.timeline,
         opened_at=case.opened_at,
         closed_at=case.closed_at,
@@ -151,6 +160,7 @@ def static_details(request: OpenCase) -> str:
             f"**Policy** `{request.policy.name}` version `{request.policy.version}`",
             f"**Order** `{order.order_id}`: seller `{order.seller_id}`, buyer `{order.buyer_id}`",
             f"**Paid** {order.total_paid} ({len(order.items)} item(s) + {order.shipping_paid} shipping)",
+            f"**Concerns** {', '.join(f'{item.quantity} x `{item.sku}`' for item in order.units(request.lines or []))}",
         ]
     )
 
@@ -159,5 +169,7 @@ def details_markdown(case: Case) -> str:
     """The UI's current details: what the case waits for, then the money so far."""
     return (
         f"**{case.status.value}**: {waiting_for(case)}\n\n"
-        f"Refunded {case.refunded} of {case.order.total_paid}; charged to seller {case.charged_to_seller}."
+        f"Refunded {case.refunded} of {case.covered} this case covers; charged to seller {case.charged_to_seller}.\n\n"
+        f"Evidence: {summary(case.evidence)}"
+        + "".join(f"\n- {e.added_by.party.value} {e.kind.value} `{e.digest[:12]}` {e.media_type}, {e.size} bytes" for e in case.evidence)
     )

@@ -53,6 +53,16 @@ class Settings(BaseSettings):
         86_400, ge=0, description="provider-double: how long it remembers an idempotency key (24 h, as common providers do)."
     )
     activity_threads: int = Field(16, ge=1, description="Threads for the worker's blocking activities.")
+    evidence_store: str = Field(
+        ".data/evidence",
+        description="Where evidence files live, encrypted with the codec's keys: a folder, or s3://bucket[/prefix] (an S3-compatible store; credentials from the AWS_* variables).",
+    )
+    evidence_s3_endpoint: str | None = Field(
+        None, description="s3:// evidence stores other than AWS S3: the endpoint URL (MinIO, Ceph, a cloud's S3 API)."
+    )
+    evidence_max_bytes: int = Field(
+        25_000_000, ge=1, description="The largest evidence file the API and the CLI take; each policy sets its own limit under it."
+    )
     codec: Literal["auto", "on", "off"] = Field("auto", description="Payload encryption. auto: on when CODEC_KEYS is set or the key file exists.")
     codec_keys: SecretStr | None = Field(None, description="id=base64key[,id=base64key…] (AES-256); the first encrypts.")
     codec_key_file: Path = Field(Path(".data/codec-keys.json"), description='Key file {"current": id, "keys": {id: base64key}}.')

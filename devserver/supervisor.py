@@ -19,7 +19,7 @@ from cases.case import GENERATION
 from codec.encryption import Keyring
 from config.settings import Settings
 from starter.client import CaseClient
-from starter.command_context import open_store
+from starter.command_context import evidence_files, open_store
 from starter.demo import feed_order_volumes, play
 from workflows import search_attributes
 
@@ -121,7 +121,7 @@ async def main() -> None:
         from starter import render
 
         store = open_store(settings)
-        client.use_store(store)  # as the HTTP API composes it
+        client.use_store(store).use_evidence(evidence_files(settings, store))  # as the HTTP API composes it
         render.demo(Console(), await play(client, store))
         feed_order_volumes(store, datetime.now(UTC).date())
         print(f'\nTemporal UI: {UI}   (cases are workflows with ids case-…; filter e.g. CaseStatus="awaiting_support")')

@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cases import policies, schemas
-from cases.engine import SENDABLE, Refusal, sender_party
+from cases.engine import SENDABLE, sender_party
+from cases.evidence import Attachment, EvidenceKind
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -39,14 +40,15 @@ from cases.messages import (
     SupportVerdict,
     Withdrawal,
 )
-from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution, Status
+from cases.model import Actor, CaseKind, CaseLine, ItemCategory, Order, OrderItem, Party, Reason, Resolution, Status
 from cases.money import Money
+from cases.refusal import Refusal
 from cases.strict import field_rules
 from cases.view import CaseView
 from config.settings import Settings
 from starter import reconcile, render, store_cli
 from starter.client import CaseClient, CaseRefused, NewCase
-from starter.command_context import current_settings, open_store, read_once
+from starter.command_context import current_settings, evidence_files, open_store, read_once
 
 app = typer.Typer(help="Marketplace refund cases on Temporal.", no_args_is_help=True, pretty_exceptions_enable=False)
 seller = typer.Typer(help="Act as the seller.", no_args_is_help=True)
@@ -67,6 +69,10 @@ AsOpt = Annotated[str | None, typer.Option("--as", help="Acting party's id; defa
 NoteOpt = Annotated[str | None, typer.Option(help="Free text for the other parties.")]
 SignalOpt = Annotated[bool, typer.Option("--signal", help="Fire and forget: send as a signal, do not wait for a yes or no.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+AttachOpt = Annotated[
+    list[str] | None,
+    typer.Option("--attach", help="FILE[:KIND[:CAPTION]]: a photo, video, screenshot or PDF to give with it (kind photo by default); repeatable."),
+]
 
 Verdict = StrEnum("Verdict", {v: v for v in get_args(SupportVerdict)})  # type: ignore[misc]  # mypy wants the members spelled out
 
@@ -98,17 +104,23 @@ def _run(work: Callable[[CaseClient], Awaitable[Any]]) -> Any:
         except RuntimeError as error:
             err.print(f"[red]cannot reach Temporal at {settings.temporal_address}[/red]: {error}. Is `make run` running?")
             raise typer.Exit(1) from None
-        return await work(client.use_store(open_store(current_settings())))
+        store = open_store(settings)
+        return await work(client.use_store(store).use_evidence(evidence_files(settings, store)))
 
     return asyncio.run(main())
 
 
-def _act(case_id: str, party: Party, as_id: str | None, build: Callable[[Actor, CaseView], Any], signal: bool = False) -> None:
-    """Reads the case (for its party ids and currency), builds the message, sends it, shows the result."""
+def _act(
+    case_id: str, party: Party, as_id: str | None, build: Callable[[Actor, CaseView], Any], signal: bool = False, attach: list[str] | None = None
+) -> None:
+    """Reads the case (for its party ids and currency), builds the message, uploads its files, sends
+    it, shows the result."""
 
     async def work(client: CaseClient) -> None:
         current = await client.show(case_id)
         message = build(Actor(party=party, id=as_id or current.party_id(party) or f"{party.value}-cli"), current)
+        if attach:
+            message = message.model_copy(update={"evidence": await _attachments(client, attach)})
         shown = await client.send(case_id, message, wait=not signal)
         if shown is None:
             shown = await _taken(client, case_id, current.version)
@@ -157,9 +169,13 @@ def open_case(
     delivered_at: Annotated[datetime | None, typer.Option(help="ISO time the order arrived.")] = None,
     estimated_delivery_at: Annotated[datetime | None, typer.Option(help="ISO estimated delivery time.")] = None,
     request_id: Annotated[str | None, typer.Option(help="Idempotency key; the same id opens the same case.")] = None,
+    line: Annotated[
+        list[str] | None, typer.Option("--line", help="SKU[:QUANTITY] of the order the case concerns; repeatable; every unit when absent.")
+    ] = None,
+    attach: AttachOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Open a case on an order."""
+    """Open a case on an order (or on some of its lines), with the buyer's files."""
 
     def new_case() -> NewCase:
         now = datetime.now(UTC)
@@ -185,19 +201,20 @@ def open_case(
             order=order,
             policy=policy,
             buyer_flagged_for_fraud=fraud_flag,
+            lines=[_line(text) for text in line] if line else None,
         )
 
     new = new_case()
+    _run(lambda client: _open_and_show(client, new, attach or [], as_json))
 
-    async def work(client: CaseClient) -> None:
-        opened = await client.open(new)
-        if as_json:
-            out.print_json(json.dumps({"case_id": opened.case_id, "workflow_id": opened.workflow_id, "created": opened.created}))
-        else:
-            verb = "opened" if opened.created else "already open (same request id)"
-            out.print(f"case [bold]{opened.case_id}[/bold] {verb}; workflow id {opened.workflow_id}", soft_wrap=True)
 
-    _run(work)
+async def _open_and_show(client: CaseClient, new: NewCase, attach: list[str], as_json: bool) -> None:
+    opened = await client.open(new.model_copy(update={"evidence": await _attachments(client, attach)}))
+    if as_json:
+        out.print_json(json.dumps({"case_id": opened.case_id, "workflow_id": opened.workflow_id, "created": opened.created}))
+    else:
+        verb = "opened" if opened.created else "already open (same request id)"
+        out.print(f"case [bold]{opened.case_id}[/bold] {verb}; workflow id {opened.workflow_id}", soft_wrap=True)
 
 
 def _item(text: str, currency: str) -> OrderItem:
@@ -211,6 +228,28 @@ def _item(text: str, currency: str) -> OrderItem:
         )
     except ValueError as error:
         raise typer.BadParameter(f"item {text!r}: {error}") from None
+
+
+async def _attachments(client: CaseClient, given: list[str]) -> list[Attachment]:
+    """Uploads each FILE[:KIND[:CAPTION]] to the evidence store; the references the message carries."""
+    found = []
+    for text in given:
+        path, _, rest = text.partition(":")
+        kind, _, caption = rest.partition(":")
+        try:
+            content = await asyncio.to_thread(Path(path).read_bytes)
+            found.append(await client.attach(content, EvidenceKind(kind or "photo"), caption or None, uploader="cli"))
+        except (OSError, ValueError) as error:
+            raise typer.BadParameter(f"--attach {text!r}: {error}") from None
+    return found
+
+
+def _line(text: str) -> CaseLine:
+    sku, _, quantity = text.partition(":")
+    try:
+        return CaseLine(sku=sku, quantity=int(quantity) if quantity else None)
+    except ValueError as error:
+        raise typer.BadParameter(f"--line {text!r}: expected SKU[:QUANTITY] ({error})") from None
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -230,8 +269,9 @@ def seller_respond(
     as_id: AsOpt = None,
     note: NoteOpt = None,
     signal: SignalOpt = False,
+    attach: AttachOpt = None,
 ) -> None:
-    """Answer the buyer's request (or a cancellation: full_refund accepts, decline refuses)."""
+    """Answer the buyer's request (or a cancellation: full_refund accepts, decline refuses), with the seller's files."""
     _act(
         case_id,
         Party.SELLER,
@@ -245,6 +285,7 @@ def seller_respond(
             note=note,
         ),
         signal,
+        attach,
     )
 
 
@@ -358,8 +399,9 @@ def send(
     party: Annotated[Party | None, typer.Option(help="Who sends it, where more than one party may.")] = None,
     as_id: AsOpt = None,
     signal: SignalOpt = False,
+    attach: AttachOpt = None,
 ) -> None:
-    """Send any kind of message, its fields as JSON: the commands above, and every kind they do not cover."""
+    """Send any kind of message, its fields as JSON, with files: the commands above, and every kind they do not cover."""
     model = SENDABLE[kind.value]
     try:
         sender = sender_party(model, party)
@@ -371,7 +413,26 @@ def send(
         raise ValueError(f"--json: not JSON ({error.msg})") from None
     if not isinstance(fields, dict):
         raise ValueError("--json: must be an object of the message's fields")
-    _act(case_id, sender, as_id, lambda by, v: model.model_validate({**fields, "by": by.model_dump()}), signal)
+    _act(case_id, sender, as_id, lambda by, v: model.model_validate({**fields, "by": by.model_dump()}), signal, attach)
+
+
+@app.command("evidence")
+def evidence(
+    case_id: CaseArg,
+    digest: Annotated[str, typer.Argument(help="The file's digest, as `show` lists it.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the file.")],
+) -> None:
+    """Download a file the case holds from the evidence store."""
+
+    async def work(client: CaseClient) -> None:
+        found = await client.file_of(case_id, digest)
+        if found is None:
+            err.print(f"case {case_id} holds no file {digest}")
+            raise typer.Exit(1)
+        await asyncio.to_thread(out_file.write_bytes, found[0])
+        out.print(f"wrote {len(found[0])} bytes ({found[1]}) to {out_file}")
+
+    _run(work)
 
 
 @app.command("message")

@@ -24,16 +24,21 @@ from activities.webhooks import WebhookDelivery
 from cases import engine, policies
 from cases.abuse import BuyerRecord, judged, suspicion
 from cases.case import Case
+from cases.evidence import MAX_ATTACHMENTS, Attachment, EvidenceKind
+from cases.lines import check_lines
 from cases.messages import FACT_KINDS, REQUEST_ID_LENGTH, Decision, Fact, OpenCase, PartyMessage, Reopening
-from cases.model import CaseKind, Order, Reason, Status
-from cases.orders import RegisteredOrder, order_for_case, policy_for
+from cases.model import MAX_ITEMS, CaseKind, CaseLine, Order, Reason, Status
+from cases.orders import RegisteredOrder, policy_for
 from cases.policy import Policy
+from cases.refusal import Refusal
 from cases.strict import Strict, field_rules, named
 from cases.view import CaseView, static_details, static_summary, view
 from codec.encryption import Keyring, data_converter
 from config.settings import Settings
 from store import queries
 from store.database import Store
+from store.evidence import EvidenceFiles
+from store.unit_holds import Holding
 from telemetry.setup import tracing_interceptors
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
@@ -52,26 +57,35 @@ class NewCase(Strict):
     request_id: str = Field(min_length=1, max_length=REQUEST_ID_LENGTH)
     reason: Reason
     order: Order
+    lines: list[CaseLine] | None = Field(default=None, max_length=MAX_ITEMS, description="The lines concerned; every unit of the order when None.")
     kind: CaseKind = CaseKind.REFUND_REQUEST
     policy: str = "direct_service"
     buyer_flagged_for_fraud: bool = False
     note: str | None = Field(default=None, max_length=2000)
+    evidence: list[Attachment] = Field(default=[], max_length=MAX_ATTACHMENTS, description="The buyer's files, uploaded first (CaseClient.attach).")
 
 
 def case_on(
-    registered: RegisteredOrder, request_id: str, reason: Reason, kind: CaseKind, lines: list[str] | None = None, note: str | None = None
+    registered: RegisteredOrder,
+    request_id: str,
+    reason: Reason,
+    kind: CaseKind,
+    lines: list[CaseLine] | None = None,
+    note: str | None = None,
+    evidence: Sequence[Attachment] = (),
 ) -> NewCase:
     """A case on a registered order: the order, its lines and amounts, the policy and the fraud flag all
-    come from the registration (cases.orders); the claimant only names them. Raises Refusal on a line
-    the order does not have."""
+    come from the registration (cases.orders); the claimant only names the lines and units."""
     return NewCase(
         request_id=request_id,
         reason=reason,
         kind=kind,
-        order=order_for_case(registered, lines),
+        order=registered.order,
+        lines=lines,
         policy=policy_for(registered, kind),
         buyer_flagged_for_fraud=registered.buyer_flagged_for_fraud,
         note=note,
+        evidence=list(evidence),
     )
 
 
@@ -164,13 +178,50 @@ class CaseClient:
         self.extra_policies = extra_policies or {}
         self.buyer_records: BuyerRecords | None = None
         self.closed_cases: Callable[[str], Case | None] | None = None
+        self.units: Callable[[Order, list[Holding]], None] | None = None
+        self.evidence: EvidenceFiles | None = None
 
     def use_store(self, store: Store) -> CaseClient:
         """Reads what only the case store knows: a buyer's refund behaviour (the abuse rules, at
-        opening) and the state a closed case ended with (a reopening, once its workflow has ended)."""
+        opening), the units the order's other cases hold, and the state a closed case ended with (a
+        reopening, once its workflow has ended)."""
         self.buyer_records = partial(queries.buyer_record, store)
         self.closed_cases = store.closed_case
+        self.units = store.hold_units
         return self
+
+    def use_evidence(self, files: EvidenceFiles) -> CaseClient:
+        """Attaches files from the evidence store: `attach` uploads one, and every message's and
+        opening's attachments get their media type and size from the store."""
+        self.evidence = files
+        return self
+
+    async def attach(self, content: bytes, kind: EvidenceKind, caption: str | None = None, uploader: str = "client") -> Attachment:
+        """Uploads a file to the evidence store and returns the reference a message carries. Raises
+        CaseRefused naming `file` (empty, too large, a type no policy takes)."""
+        if self.evidence is None:
+            raise CaseRefused("evidence: attaching files needs the evidence store (CaseClient.use_evidence)")
+        try:
+            stored = await asyncio.to_thread(self.evidence.upload, content, uploader, await self.clock())
+        except Refusal as refusal:
+            raise CaseRefused(str(refusal)) from None
+        return Attachment(digest=stored.digest, kind=kind, caption=caption, media_type=stored.media_type, size=stored.size)
+
+    async def file_of(self, case_id: str, digest: str) -> tuple[bytes, str] | None:
+        """A file the case holds, and its media type; None for one it does not hold."""
+        shown = await self.show(case_id)
+        if self.evidence is None or not any(item.digest == digest for item in shown.evidence):
+            return None
+        return await asyncio.to_thread(self.evidence.read, digest)
+
+    async def _described(self, attachments: list[Attachment]) -> list[Attachment]:
+        """The attachments as the evidence store describes their files (media type and size from their bytes)."""
+        if not attachments or self.evidence is None:
+            return attachments
+        try:
+            return await asyncio.to_thread(self.evidence.attached, attachments, None)
+        except Refusal as refusal:
+            raise CaseRefused(str(refusal)) from None
 
     @classmethod
     async def connect(cls, settings: Settings) -> CaseClient:
@@ -178,21 +229,57 @@ class CaseClient:
 
     async def open(self, new: NewCase) -> Opened:
         """Opens the case, or finds the one this request id already opened. Raises CaseRefused."""
+        (opened,) = await self.report([new])
+        return opened
+
+    async def report(self, issues: Sequence[NewCase]) -> list[Opened]:
+        """Opens several cases on one order at once, one per issue, each on its own lines (seed 002:
+        several issues on one order, each with its reason): all of them or, when one is refused, none.
+        Raises CaseRefused naming the issue (`issues[1].lines[0].quantity`) when there are several."""
+        if len({issue.order.order_id for issue in issues}) > 1:
+            raise CaseRefused("issues: the issues of one report concern one order")
+        where = (lambda n: f"issues[{n}].") if len(issues) > 1 else (lambda n: "")
+        requests = [await self._request(issue, where(n)) for n, issue in enumerate(issues)]
+        await self._hold_units(requests, where)
+        opened = []
+        for request in requests:
+            preview = engine.open_case(request, request.requested_at or await self.clock()).case
+            created = await self._start(request, preview, WorkflowIDReusePolicy.REJECT_DUPLICATE)
+            opened.append(Opened(request.case_id, workflow_id(request.case_id), created=created))
+        return opened
+
+    async def _request(self, new: NewCase, where: str) -> OpenCase:
+        """The opening a new case starts with, checked by the rules; CaseRefused names the field."""
         try:
             policy = self.extra_policies.get(new.policy) or policies.load(new.policy)
         except policies.PolicyError as err:
-            raise CaseRefused(str(err)) from None
+            raise CaseRefused(f"{where}{err}") from None
         case_id = case_id_for(new.request_id)
+        new = new.model_copy(update={"evidence": await self._described(new.evidence)})
         now = await self.clock()
         abuse = await self._abuse_suspected(new, policy, now)
         request = OpenCase(case_id=case_id, policy=policy, requested_at=now, abuse_suspected=abuse, **new.model_dump(exclude={"policy"}))
         try:
             engine.check_open(request, now)
-        except engine.Refusal as refusal:
-            raise CaseRefused(str(refusal)) from None
-        preview = engine.open_case(request, now).case
-        created = await self._start(request, preview, WorkflowIDReusePolicy.REJECT_DUPLICATE)
-        return Opened(case_id, workflow_id(case_id), created=created)
+        except Refusal as refusal:
+            raise CaseRefused(f"{where}{refusal}") from None
+        return request
+
+    async def _hold_units(self, requests: list[OpenCase], where: Callable[[int], str]) -> None:
+        """Holds the units each refund request concerns, in the case store (store.unit_holds): two
+        cases of one order never cover the same unit. Without the store, only the order budget guards."""
+        if self.units is None:
+            return
+        holdings = [
+            (request.case_id, check_lines(request.order, request.lines), f"{where(n)}lines")
+            for n, request in enumerate(requests)
+            if request.kind is CaseKind.REFUND_REQUEST
+        ]
+        if holdings:
+            try:
+                await asyncio.to_thread(self.units, requests[0].order, holdings)
+            except Refusal as refusal:
+                raise CaseRefused(str(refusal)) from None
 
     async def _start(self, request: OpenCase, case: Case, reuse: WorkflowIDReusePolicy) -> bool:
         """Starts the case's workflow, findable from its first event; False if a run of it already
@@ -224,6 +311,7 @@ class CaseClient:
         carrier and payment facts are always signals. Raises CaseRefused on a refused update."""
         if isinstance(message, Reopening) and (reopened := await self._reopen(case_id, message)) is not None:
             return reopened
+        message = message.model_copy(update={"evidence": await self._described(message.evidence)})
         handle = self.client.get_workflow_handle(workflow_id(case_id))
         try:
             if not wait or message.kind in FACT_KINDS:
@@ -250,7 +338,7 @@ class CaseClient:
             return None
         try:
             engine.check(closed, reopening, await self.clock())
-        except engine.Refusal as refusal:
+        except Refusal as refusal:
             raise CaseRefused(str(refusal)) from None
         if engine.is_repeat(closed, reopening):
             return view(closed)

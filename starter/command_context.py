@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from codec.encryption import Keyring
 from config.settings import Settings
 from store.database import Store
+from store.evidence import EvidenceFiles, blobs_at
 
 _read: list[Settings] = []
 
@@ -24,3 +26,10 @@ def open_store(settings: Settings) -> Store:
     store = Store(settings.database_url)
     store.migrate()
     return store
+
+
+def evidence_files(settings: Settings, store: Store) -> EvidenceFiles:
+    """The evidence store the settings name, sealed with the codec's keys (plain when the codec is off)."""
+    return EvidenceFiles(
+        blobs_at(settings.evidence_store, settings.evidence_s3_endpoint), Keyring.configured(settings), store, settings.evidence_max_bytes
+    )

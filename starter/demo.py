@@ -7,11 +7,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from cases.evidence import EvidenceKind
 from cases.messages import BuyerAnswer, Escalation, ProtectionFeedback, Reopening, ReturnShipped, SellerResponse, Withdrawal
-from cases.model import Actor, CaseKind, ItemCategory, Order, OrderItem, Party, Reason, Resolution
+from cases.model import Actor, CaseKind, CaseLine, ItemCategory, Order, OrderItem, Party, Reason, Resolution
 from cases.money import Money
 from cases.orders import RegisteredOrder
 from starter.client import CaseClient, case_on
+from starter.demo_files import DAMAGE, PACKING_LIST, PARCEL
 from store.database import Store
 
 Play = Callable[[CaseClient, str, Order], Awaitable[None]]
@@ -87,6 +89,18 @@ async def _protection_claim_refunded(client: CaseClient, case_id: str, order: Or
     await client.send(case_id, SellerResponse(by=_seller(order), resolution=Resolution.FULL_REFUND, note="Refunded to your card."))
 
 
+async def _photos_on_both_sides(client: CaseClient, case_id: str, order: Order) -> None:
+    packing = [
+        await client.attach(PARCEL, EvidenceKind.PHOTO, "the parcel as it left the workshop", uploader="demo-seller"),
+        await client.attach(PACKING_LIST, EvidenceKind.DOCUMENT, "packing list", uploader="demo-seller"),
+    ]
+    decline = SellerResponse(
+        by=_seller(order), resolution=Resolution.DECLINE, note="Packed with care: see the photo and the packing list.", evidence=packing
+    )
+    await client.send(case_id, decline)
+    await client.send(case_id, Escalation(by=_buyer(order)))
+
+
 async def _partial_accepted(client: CaseClient, case_id: str, order: Order) -> None:
     await _partial_offer(client, case_id, order)
     await client.send(case_id, BuyerAnswer(by=_buyer(order), accept=True))
@@ -101,6 +115,7 @@ class Scenario:
     order: Order
     play: Play
     policy: str = "direct_service"
+    photos: bool = False  # the buyer opens with a photo of the damage
 
 
 SCENARIOS = [
@@ -202,8 +217,29 @@ SCENARIOS = [
             _withdrawn_then_reopened,
             "marketplace_case",
         ),
+        (
+            "demo-18",
+            "photos on both sides: the buyer's of the damage, the seller's of the packing; support decides",
+            Reason.DEFECTIVE,
+            CaseKind.REFUND_REQUEST,
+            _order(18),
+            _photos_on_both_sides,
+            "direct_service",
+            True,
+        ),
     ]
 ]
+
+# An order of two lines with two issues reported at once (seed 002), each on its own items: their request ids.
+TWO_ISSUES = ("demo-19-lamp", "demo-19-mugs")
+BASKET = _order(19).model_copy(
+    update={
+        "items": [
+            OrderItem(sku="lamp-demo", unit_price=Money(amount=4000, currency="EUR")),
+            OrderItem(sku="mug-demo", unit_price=Money(amount=1500, currency="EUR"), quantity=3),
+        ]
+    }
+)
 
 
 def registered(store: Store, scenario: Scenario) -> RegisteredOrder:
@@ -223,12 +259,36 @@ async def play(client: CaseClient, store: Store) -> list[tuple[str, str, str]]:
     played = []
     for scenario in SCENARIOS:
         order = registered(store, scenario)
-        opened = await client.open(case_on(order, scenario.request_id, scenario.reason, scenario.kind))
+        photos = [await client.attach(DAMAGE, EvidenceKind.PHOTO, "cracked on arrival", uploader="demo-buyer")] if scenario.photos else []
+        opened = await client.open(case_on(order, scenario.request_id, scenario.reason, scenario.kind, evidence=photos))
         if opened.created:
             await scenario.play(client, opened.case_id, order.order)
-        shown = await client.show(opened.case_id)
-        played.append((opened.case_id, scenario.path, shown.status.value + (f" ({shown.outcome.value})" if shown.outcome else "")))
-    return played
+        played.append(await _shown(client, opened.case_id, scenario.path))
+    return played + await _two_issues(client, store)
+
+
+async def _two_issues(client: CaseClient, store: Store) -> list[tuple[str, str, str]]:
+    """One report, two issues on different items of one order: the brand refunds the missing mugs; the
+    damaged lamp, with its photo, waits for the brand."""
+    order = registered(store, Scenario("demo-19", "", Reason.DAMAGED_IN_TRANSIT, CaseKind.REFUND_REQUEST, BASKET, _nothing, "reported_issue"))
+    photo = await client.attach(DAMAGE, EvidenceKind.PHOTO, "the lamp's shade, cracked", uploader="demo-buyer")
+    lamp, mugs = await client.report(
+        [
+            case_on(order, TWO_ISSUES[0], Reason.DAMAGED_IN_TRANSIT, CaseKind.REFUND_REQUEST, [CaseLine(sku="lamp-demo")], evidence=[photo]),
+            case_on(order, TWO_ISSUES[1], Reason.MISSING_ITEM, CaseKind.REFUND_REQUEST, [CaseLine(sku="mug-demo", quantity=2)]),
+        ]
+    )
+    if mugs.created:
+        await client.send(mugs.case_id, SellerResponse(by=_seller(BASKET), resolution=Resolution.FULL_REFUND))
+    return [
+        await _shown(client, lamp.case_id, "one report, two issues: the damaged lamp (with its photo), waiting for the brand"),
+        await _shown(client, mugs.case_id, "one report, two issues: 2 of 3 mugs missing, refunded 30.00 EUR (no shipping)"),
+    ]
+
+
+async def _shown(client: CaseClient, case_id: str, path: str) -> tuple[str, str, str]:
+    shown = await client.show(case_id)
+    return case_id, path, shown.status.value + (f" ({shown.outcome.value})" if shown.outcome else "")
 
 
 def feed_order_volumes(store: Store, today: date) -> None:

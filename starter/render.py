@@ -17,6 +17,11 @@ def case(out: Console, view: CaseView) -> None:
         + f"\n{view.waiting_for}\n"
         + f"{view.kind.value} · reason {view.reason.value} · policy {view.policy} {view.policy_version}\n"
         + f"order {view.order_id} · seller {view.seller_id} · buyer {view.buyer_id} · {view.routing_note}\n"
+        + (
+            f"concerns {', '.join(f'{line.quantity} x {line.sku}' for line in view.lines)} · covers {view.covered}\n"
+            if view.covered != view.total_paid
+            else ""
+        )
         + f"paid {view.total_paid} · refunded {view.refunded} · refundable {view.refundable}"
         + f" · charged to seller {view.charged_to_seller}"
         + (f"\nprotected until {view.protected_until:%Y-%m-%d %H:%M} UTC" if view.protected_until else "")
@@ -36,6 +41,11 @@ def case(out: Console, view: CaseView) -> None:
                 f"{offer.at:%Y-%m-%d %H:%M}", offer.resolution.value, str(offer.amount or ""), offer.tracking_number or "", offer.answer or ""
             )
         out.print(offers)
+    if view.evidence:
+        files = Table("by", "kind", "type", "bytes", "digest", "caption", title="evidence", title_justify="left")
+        for item in view.evidence:
+            files.add_row(str(item.added_by), item.kind.value, item.media_type, str(item.size), item.digest, item.caption or "")
+        out.print(files)
     timeline = Table("#", "at (UTC)", "by", "what", title="timeline", title_justify="left")
     for entry in view.timeline:
         what = f"[red]refused[/red] {entry.summary}" if entry.refused else entry.summary

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from cases.case import Case
 from cases.events import CaseEvent
-from cases.model import Refund, TimelineEntry
+from cases.model import Refund, Status, TimelineEntry
 from cases.view import CaseView
 from store.engine import Database, add_new, table
 from store.order_budget import release
@@ -21,6 +21,7 @@ from store.outbox import write_deliveries
 from store.payouts import LOCK_HOLD, hold, mark_charges_paid_out, new_hold
 from store.schema import Base, CaseRow, ClosedCaseRow, RefundRow, TimelineRow
 from store.seller_flags import raise_flag
+from store.unit_holds import release_units
 
 
 class CaseRecord(BaseModel):
@@ -189,6 +190,8 @@ def _write_case(connection: Connection, record: CaseRecord, first: bool, at: dat
         connection.execute(UPDATE_CASE, {**case_values(view), "case_id_": view.case_id})
     _refunds(connection, view, at)
     raise_flag(connection, view)
+    if view.status is Status.CLOSED:
+        release_units(connection, view.case_id, view.outcome)
     if record.closed is not None:
         _keep_closed(connection, record.closed)
 

@@ -123,7 +123,14 @@ def webhook_payload(delivery_id: str, event: CaseEvent, view: CaseView, at: date
             "order_id": view.order_id,
             "seller_id": view.seller_id,
             "buyer_id": view.buyer_id,
+            "lines": [line.model_dump() for line in view.lines],
+            "covered": view.covered.model_dump(),
             "refunded": view.refunded.model_dump(),
             "refundable": view.refundable.model_dump(),
+            # References only (download: GET /v1/cases/{case_id}/evidence/{digest}); captions are the parties' words, left out.
+            "evidence": [
+                {"digest": e.digest, "kind": e.kind.value, "media_type": e.media_type, "size": e.size, "added_by": e.added_by.party.value}
+                for e in view.evidence
+            ],
         },
     }

@@ -275,3 +275,34 @@ class WebhookDeliveryRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # its delivery workflow was started
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UnitHoldRow(Base):
+    """The units of one order line a case concerns: two cases of one order never hold the same unit
+    (cases.lines.check_units_free). A case withdrawn or ineligible gives its units back."""
+
+    __tablename__ = "unit_holds"
+    case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    released: Mapped[bool] = mapped_column(default=False)
+
+
+class EvidenceFileRow(Base):
+    """One file in the evidence store, by the SHA-256 of its content: what it is, as read from its bytes."""
+
+    __tablename__ = "evidence_files"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EvidenceUploadRow(Base):
+    """Who uploaded a file: only its uploader may attach it to a case (an id seen elsewhere attaches nothing)."""
+
+    __tablename__ = "evidence_uploads"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uploader: Mapped[str] = mapped_column(String(120), primary_key=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -26,10 +26,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError
 
 from cases import policies
-from cases.engine import SENDABLE, Refusal, sender_party
+from cases.engine import SENDABLE, sender_party
 from cases.model import CaseKind, ItemCategory, Order, OrderItem, Party, Reason
 from cases.money import Money
 from cases.policy import Policy
+from cases.refusal import Refusal
 from cases.strict import Strict, field_rules
 from cases.view import CaseView
 from starter.client import CaseRefused, NewCase, checked

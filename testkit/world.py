@@ -33,6 +33,7 @@ from cases.view import CaseView
 from config.settings import Settings
 from starter.client import CaseClient
 from store.database import Store
+from store.evidence import EvidenceFiles, FolderBlobs
 from store.schema import LedgerRow, NotificationRow, RefundRow
 from worker import build_worker
 from workflows import search_attributes
@@ -182,10 +183,11 @@ async def case_world(
     async with _server(env) as environment, _store(store) as own:
         queue = settings.pop("temporal_task_queue", None) or f"cases-{uuid.uuid4().hex[:8]}"
         config = isolated_settings(queue, str(own.engine.url), **settings)
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        with tempfile.TemporaryDirectory(prefix="case-evidence-") as evidence, ThreadPoolExecutor(max_workers=8) as pool:
             async with build_worker(environment.client, config, own, pool, gateway=gateway):
                 extra = load_policies(policies)
                 client = CaseClient(environment.client, queue, clock=environment.get_current_time, extra_policies=extra)
+                client.use_evidence(EvidenceFiles(FolderBlobs(Path(evidence)), None, own, config.evidence_max_bytes))
                 if judge_buyers:
                     client.use_store(own)
                 else:

@@ -57,3 +57,16 @@ def request(
         buyer_flagged_for_fraud=fraud,
         policy=policies.load(policy),
     )
+
+
+def jpeg(size: int = 2048) -> bytes:
+    """A file whose first bytes say JPEG, unique on every call (its own digest)."""
+    return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + uuid.uuid4().bytes + bytes(max(size - 27, 0))
+
+
+def pdf(size: int = 2048) -> bytes:
+    return b"%PDF-1.7\n" + uuid.uuid4().bytes + b"\n" * max(size - 25, 0)
+
+
+def gif() -> bytes:
+    return b"GIF89a\x01\x00\x01\x00\x00\x00\x00" + uuid.uuid4().bytes

@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         kind_of,
     )
     from cases.model import Actor, Party
+    from cases.refusal import Refusal
     from cases.strict import field_rules
     from cases.view import CaseView, details_markdown, view, waiting_for
     from workflows import search_attributes
@@ -94,7 +95,7 @@ class Unreadable:
 
     kind: str
     by: Actor | None
-    refusal: engine.Refusal
+    refusal: Refusal
 
 
 @dataclass
@@ -111,7 +112,7 @@ class Delivery:
         if self.outcome is not None:
             self.outcome.set_result(shown)
 
-    def refuse(self, refusal: engine.Refusal) -> None:
+    def refuse(self, refusal: Refusal) -> None:
         assert self.outcome is not None, "only an update is refused back to its sender"
         self.outcome.set_exception(ApplicationError(str(refusal), type="Refusal", non_retryable=True))
 
@@ -127,7 +128,7 @@ class RefundCaseWorkflow:
         self._cannot_open: ApplicationError | None = None
         try:
             request = _read(OpenCase, opening)
-        except engine.Refusal as refusal:
+        except Refusal as refusal:
             self._cannot_open = ApplicationError(f"the case cannot open: {refusal}", type=CANNOT_OPEN, non_retryable=True)
             return
         self._request = request
@@ -340,7 +341,7 @@ class RefundCaseWorkflow:
     @workflow.signal(dynamic=True, description="Any other name: recorded as unreadable, and its sender told.")
     def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
         shown = _opaque(name)
-        refusal = engine.Refusal("signal", f"this case takes no signal named {shown}")
+        refusal = Refusal("signal", f"this case takes no signal named {shown}")
         self._arrive(Delivery(Unreadable(shown, _sender(args[0]) if args else None, refusal), "signal"))
 
     # ------------------------------------------------------------------------------- the shell
@@ -365,7 +366,7 @@ class RefundCaseWorkflow:
         and its sender is told."""
         try:
             message = cast(CaseMessage, _read(model, raw))  # a signal's model is one of CaseMessage's
-        except engine.Refusal as refusal:
+        except Refusal as refusal:
             self._arrive(Delivery(Unreadable(kind_of(model), _sender(raw), refusal), "signal"))
             return
         self._arrive(Delivery(message, "signal"))
@@ -387,7 +388,7 @@ class RefundCaseWorkflow:
         now = self._now() if delivery.at is None else max(delivery.at, self.case.timeline[-1].at)
         try:
             transition = engine.apply(self.case, message, now)
-        except engine.Refusal as refusal:
+        except Refusal as refusal:
             if delivery.via == "update":
                 delivery.refuse(refusal)
                 return
@@ -580,7 +581,7 @@ def _read(model: type[Input], raw: RawValue) -> Input:
     try:
         return workflow.payload_converter().from_payload(raw.payload, model)
     except ValidationError as invalid:
-        raise engine.Refusal(*field_rules(invalid)[0]) from None
+        raise Refusal(*field_rules(invalid)[0]) from None
 
 
 def _sender(raw: RawValue) -> Actor | None:

@@ -5,22 +5,26 @@ unions): a kind added there is routed here with no edit.
 No `from __future__ import annotations` here: the action routes are made in a loop, and FastAPI reads
 each one's body model from its live annotation."""
 
+from collections.abc import Callable
 from typing import Annotated, Any, cast, get_args
 
 from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api import idempotency
 from api.auth import Caller, Role
 from api.bodies import Accepted, Opened
 from api.dependencies import CallerDep, Service, ServiceDep, allow, no_such_order
-from api.parameters import CaseId, IdempotencyKey
+from api.parameters import CaseId, IdempotencyKey, OpaquePath
 from api.problem import Problem
-from cases.engine import Refusal
+from api.routes.evidence import owned
 from cases.messages import Decision, Fact, PartyMessage, Sent, kind_of
-from cases.orders import CaseRequest
+from cases.model import CaseKind
+from cases.orders import CaseRequest, IssueReport, RegisteredOrder
+from cases.refusal import Refusal
 from cases.view import CaseView, seen_by
-from starter.client import CaseRefused, case_on
+from starter.client import CaseRefused, NewCase, case_on
 
 router = APIRouter()
 
@@ -40,27 +44,64 @@ FACTS: dict[str, type[Sent]] = {action_path(model): model for model in get_args(
 async def open_case(asked: CaseRequest, caller: CallerDep, service: ServiceDep, response: Response, idempotency_key: IdempotencyKey = None) -> Any:
     """Opens a case on a registered order, or finds the one its `request_id` already opened (201 the
     first time, 200 after). The order, its lines and amounts, the policy and the fraud flag come
-    from the order's registration, never from the caller. With an Idempotency-Key, a replay gets
-    the first answer; the same key with another body is a 409."""
+    from the order's registration, never from the caller; the caller names the lines and units. With
+    an Idempotency-Key, a replay gets the first answer; the same key with another body is a 409."""
+
+    def cases(registered: RegisteredOrder) -> list[NewCase]:
+        request_id = idempotency.scoped_id(caller, asked.request_id)
+        return [case_on(registered, request_id, asked.reason, asked.kind, asked.lines, asked.note, asked.evidence)]
+
+    opened = await _open(service, caller, asked.order_id, asked, cases, response, idempotency_key)
+    return opened if isinstance(opened, JSONResponse) else opened[0]
+
+
+@router.post("/v1/orders/{order_id}/issues", status_code=201, response_model=list[Opened], tags=["cases"], responses={200: {"model": list[Opened]}})
+async def report_issues(
+    order_id: OpaquePath, asked: IssueReport, caller: CallerDep, service: ServiceDep, response: Response, idempotency_key: IdempotencyKey = None
+) -> Any:
+    """Reports several issues on one order at once (seed 002): a refund request each, on its own lines
+    and with its own reason, all opened or (one refused, naming `issues[n]…`) none. 201 when this
+    call opened them, 200 when its `request_id` had."""
+
+    def cases(registered: RegisteredOrder) -> list[NewCase]:
+        scoped = idempotency.scoped_id(caller, asked.request_id)
+        return [
+            case_on(registered, f"{scoped}/{n + 1}", issue.reason, CaseKind.REFUND_REQUEST, issue.lines, issue.note, issue.evidence)
+            for n, issue in enumerate(asked.issues)
+        ]
+
+    return await _open(service, caller, order_id, asked, cases, response, idempotency_key)
+
+
+async def _open(
+    service: Service,
+    caller: Caller,
+    order_id: str,
+    asked: BaseModel,
+    cases: Callable[[RegisteredOrder], list[NewCase]],
+    response: Response,
+    idempotency_key: str | None,
+) -> list[Opened] | JSONResponse:
+    """Opens the cases `cases` makes from the registered order, for a buyer's app on its own orders or
+    for support; a policy's refusal is a 422 naming the field."""
     allow(caller, Role.BUYER_APP, Role.SUPPORT_CONSOLE)
-    registered = service.store.registered_order(asked.order_id)
+    registered = service.store.registered_order(order_id)
     if registered is None or (caller.role is Role.BUYER_APP and registered.order.buyer_id not in caller.buyer_ids):
-        raise no_such_order(caller, asked.order_id)
+        raise no_such_order(caller, order_id)
     replayed = idempotency.remembered(service.store, caller, idempotency_key, asked)
     if replayed is not None:
         return replayed
+    news = [new.model_copy(update={"evidence": await owned(service.evidence, caller, new.evidence)}) for new in cases(registered)]
     try:
-        new = case_on(registered, idempotency.scoped_id(caller, asked.request_id), asked.reason, asked.kind, asked.lines, asked.note)
-        opened = await service.client.open(new)
-    except Refusal as refusal:
-        raise Problem(422, "Refused by the policy", refusal.field, refusal.rule) from None
-    except CaseRefused as refused:  # no case exists yet to conflict with: the request is what is wrong
+        opened = await service.client.report(news)
+    except (Refusal, CaseRefused) as refused:  # no case exists yet to conflict with: the request is what is wrong
         raise Problem(422, "Refused by the policy", refused.field, refused.rule) from None
-    answer = Opened(case_id=opened.case_id, workflow_id=opened.workflow_id, created=opened.created)
-    response.status_code = 201 if opened.created else 200
+    answers = [Opened(case_id=one.case_id, workflow_id=one.workflow_id, created=one.created) for one in opened]
+    response.status_code = 201 if any(one.created for one in opened) else 200
     if idempotency_key is not None:
-        idempotency.remember(service.store, caller, idempotency_key, asked, response.status_code, answer.model_dump())
-    return answer
+        answer: Any = answers[0].model_dump() if isinstance(asked, CaseRequest) else [one.model_dump() for one in answers]
+        idempotency.remember(service.store, caller, idempotency_key, asked, response.status_code, answer)
+    return answers
 
 
 async def _check_case(service: Service, caller: Caller, case_id: str, reading: bool) -> None:
@@ -84,7 +125,8 @@ async def _act(service: Service, case_id: str, message: Sent, caller: Caller, wa
     if not caller.may_speak_for(message.by.party, message.by.id):
         raise Problem(403, "Not allowed to speak for this sender", "by", f"{caller.name} ({caller.role.value}) may not act as {message.by}")
     await _check_case(service, caller, case_id, reading=False)
-    message = message.model_copy(update={"request_id": idempotency.scoped(caller, message.request_id or idempotency_key)})
+    scoped = idempotency.scoped(caller, message.request_id or idempotency_key)
+    message = message.model_copy(update={"request_id": scoped, "evidence": await owned(service.evidence, caller, message.evidence)})
     shown = await service.client.send(case_id, cast(Decision | PartyMessage | Fact, message), wait=wait)  # a route per kind of these
     if shown is None or not caller.may_read(shown.seller_id, shown.buyer_id):
         return JSONResponse(Accepted(case_id=case_id).model_dump(), status_code=202)

@@ -9,8 +9,8 @@ from api.bodies import CaseSummary, OrderCases
 from api.dependencies import CallerDep, ServiceDep, allow, no_such_order
 from api.parameters import OpaquePath
 from api.problem import Problem
-from cases.engine import Refusal
 from cases.orders import RegisteredOrder
+from cases.refusal import Refusal
 from store import queries
 
 router = APIRouter()

@@ -11,7 +11,7 @@ from api.bodies import CaseSummary, Reinstated, SellerCases
 from api.dependencies import CallerDep, ServiceDep, allow
 from api.parameters import OpaquePath
 from api.problem import Problem
-from cases.engine import Refusal
+from cases.refusal import Refusal
 from store import queries
 
 router = APIRouter()

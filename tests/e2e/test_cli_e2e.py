@@ -25,7 +25,8 @@ from cases.policies import names as policy_names
 from codec.encryption import Keyring, data_converter
 from config.settings import Settings
 from devserver.ports import free_port
-from starter.demo import SCENARIOS
+from starter.client import case_id_for
+from starter.demo import SCENARIOS, TWO_ISSUES
 from store.database import Store
 from store.schema import CaseRow, GatewayRefundRow, LedgerRow, SellerFlagRow
 from tests.identity_provider import access_token, identity_provider, oidc_env
@@ -190,14 +191,22 @@ async def test_send_takes_any_kind_from_the_registry_with_its_fields_as_json(dev
     assert (shown["status"], shown["outcome"], shown["refunded"]["amount"]) == ("closed", "refunded_full", 4500)
 
 
-async def test_demo_opens_its_cases_once(dev_server):
+async def test_demo_opens_its_cases_once(dev_server, tmp_path):
     env, _, _ = dev_server
     first = await ok(env, "demo")
     assert "awaiting_support" in first and "refunded_full" in first
     await ok(env, "demo")
     listed = json.loads(await ok(env, "list", "--json", "--limit", "100", "--query", "OrderId STARTS_WITH 'ord-demo-'"))
-    assert len(listed) == len(SCENARIOS)
+    assert len(listed) == len(SCENARIOS) + len(TWO_ISSUES)
     assert {row["CasePolicy"] for row in listed} == set(policy_names())
+    photos = json.loads(await ok(env, "show", case_id_for("demo-18"), "--json"))
+    assert [(e["added_by"]["party"], e["kind"]) for e in photos["evidence"]] == [("buyer", "photo"), ("seller", "photo"), ("seller", "document")]
+    lamp, mugs = (json.loads(await ok(env, "show", case_id_for(request_id), "--json")) for request_id in TWO_ISSUES)
+    assert (lamp["order_id"], lamp["lines"], lamp["status"]) == (mugs["order_id"], [{"sku": "lamp-demo", "quantity": 1}], "awaiting_seller_response")
+    assert (mugs["lines"], mugs["refunded"]["amount"]) == ([{"sku": "mug-demo", "quantity": 2}], 3000)
+    saved = tmp_path / "photo.png"
+    await ok(env, "evidence", case_id_for("demo-18"), photos["evidence"][0]["digest"], "--out", str(saved))
+    assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 async def test_flagged_sellers_lists_sellers_still_flagged_until_support_reinstates_them(dev_server):

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.provider_double import Faults, ProviderDouble
 from cases.case import GENERATION
+from cases.evidence import EvidenceKind
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -39,11 +40,11 @@ from cases.messages import (
     SupportDecision,
     Withdrawal,
 )
-from cases.model import Resolution
+from cases.model import CaseLine, OrderItem, Resolution
 from starter.client import CaseClient, NewCase
 from testkit import case_world
 from tests.conftest import BIN, result_when_done
-from tests.factories import BUYER, CARRIER, SELLER, SUPPORT, eur, order
+from tests.factories import BUYER, CARRIER, SELLER, SUPPORT, eur, jpeg, order, pdf
 from workflows import search_attributes
 from workflows.refund_case import RefundCaseWorkflow, workflow_id
 
@@ -59,15 +60,27 @@ async def _open(
     kind: str = "refund_request",
     ordered_hours_ago: int = 48,
     buyer_flagged_for_fraud: bool = False,
+    lines: list[CaseLine] | None = None,
+    photos: int = 0,
     **order_changes,
 ) -> str:
     now = await env.get_current_time()
     moments = {"purchased_at": now - timedelta(hours=ordered_hours_ago), "estimated_delivery_at": now - timedelta(days=1)}
     bought = order(**(moments | order_changes))
+    evidence = [await client.attach(jpeg(), EvidenceKind.PHOTO, "as it arrived") for _ in range(photos)]
     new = NewCase(
-        request_id=f"rec-{uuid.uuid4()}", reason=reason, order=bought, policy=policy, kind=kind, buyer_flagged_for_fraud=buyer_flagged_for_fraud
-    )
+        request_id=f"rec-{uuid.uuid4()}", reason=reason, order=bought, policy=policy, kind=kind, buyer_flagged_for_fraud=buyer_flagged_for_fraud,
+        lines=lines, evidence=evidence,
+    )  # fmt: skip
     return (await client.open(new)).case_id
+
+
+async def items_and_evidence_on_both_sides(client, env, case_id):
+    """A case on two of three mugs, photos from the buyer, a packing list from the seller; support refunds those mugs."""
+    packing = await client.attach(pdf(), EvidenceKind.DOCUMENT, "packing list")
+    await client.send(case_id, SellerResponse(by=SELLER, resolution=Resolution.DECLINE, evidence=[packing]))
+    await client.send(case_id, Escalation(by=BUYER))
+    await client.send(case_id, SupportDecision(by=SUPPORT, decision="refund_at_platform_cost"))
 
 
 async def full_refund(client, env, case_id):
@@ -175,6 +188,11 @@ OPENINGS = {
         policy="buyer_protection", reason="other", kind="protection", shipped_at=None, protection_opted_in=True, ordered_hours_ago=6
     ),
     reviewed_for_refund_abuse: dict(buyer_flagged_for_fraud=True),
+    items_and_evidence_on_both_sides: dict(
+        items=[OrderItem(sku="lamp", unit_price=eur(4000)), OrderItem(sku="mug", unit_price=eur(1500), quantity=3)],
+        lines=[CaseLine(sku="mug", quantity=2)],
+        photos=2,
+    ),
 }
 
 SCENARIOS = [
@@ -192,6 +210,7 @@ SCENARIOS = [
     reopened_from_the_store_months_later,
     protection_partial_refund_not_accepted,
     reviewed_for_refund_abuse,
+    items_and_evidence_on_both_sides,
 ]
 
 

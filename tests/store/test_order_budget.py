@@ -6,9 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from cases.engine import Refusal, apply, check, open_case
+from cases.engine import apply, check, open_case
 from cases.messages import RefundFailed, SellerResponse
 from cases.model import Resolution, Status
+from cases.refusal import Refusal
 from tests.factories import PAYMENT, SELLER, T0, eur, request
 
 PAID = eur(4500)

@@ -13,9 +13,10 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
-from cases.engine import Refusal, apply, open_case
+from cases.engine import apply, open_case
 from cases.messages import RefundSettled, SellerResponse, Withdrawal
 from cases.model import Reason, Resolution, Status
+from cases.refusal import Refusal
 from cases.view import view
 from store import engine, queries
 from store.case_writes import CaseRecord

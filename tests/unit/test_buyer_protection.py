@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 
 from cases import policies
-from cases.engine import Refusal, apply, check, check_open, next_alarm, open_case
+from cases.engine import apply, check, check_open, next_alarm, open_case
 from cases.messages import DeadlinePassed, Escalation, ProtectionFeedback, RefundConfirmation, SellerResponse, Withdrawal
 from cases.model import CLOCK, CaseKind, Outcome, Party, Reason, Resolution, Status
 from cases.policy import Policy
+from cases.refusal import Refusal
 from cases.view import view
 from tests.factories import BUYER, SELLER, T0, eur, request
 

@@ -9,7 +9,7 @@ import pytest
 
 from cases.case import Case
 from cases.commands import IssueRefund, Notify, OpenSupportTicket, PostLedgerEntry
-from cases.engine import MAX_MESSAGES, MAX_REFUSALS_WRITTEN, OPENING_GRACE, Refusal, apply, check, open_case, opening_time, refuse
+from cases.engine import MAX_MESSAGES, MAX_REFUSALS_WRITTEN, OPENING_GRACE, apply, check, open_case, opening_time, refuse
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -27,6 +27,7 @@ from cases.messages import (
     Withdrawal,
 )
 from cases.model import CLOCK, CaseKind, ItemCategory, LedgerKind, Outcome, Party, Reason, Resolution, Status
+from cases.refusal import Refusal
 from cases.view import view
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, T0, eur, request
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from cases.engine import Refusal, apply, next_alarm, open_case
+from cases.engine import apply, next_alarm, open_case
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -24,6 +24,7 @@ from cases.messages import (
     Withdrawal,
 )
 from cases.model import Actor, CaseKind, ItemCategory, Party, Reason, Resolution, Status
+from cases.refusal import Refusal
 from tests.factories import BUYER, CARRIER, PAYMENT, SELLER, SUPPORT, T0, eur, request
 
 ANYONE = [BUYER, SELLER, SUPPORT, CARRIER, PAYMENT, Actor(party=Party.SELLER, id="intruder")]

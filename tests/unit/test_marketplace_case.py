@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from cases.engine import Refusal, allowed_actions, apply, check, check_open, next_alarm, open_case
+from cases.engine import allowed_actions, apply, check, check_open, next_alarm, open_case
 from cases.messages import Escalation, RefundSettled, Reopening, SellerResponse, SupportDecision, Withdrawal
 from cases.model import Outcome, Party, Reason, Resolution, Status
+from cases.refusal import Refusal
 from cases.sellers import check_reinstatement
 from cases.view import view
 from tests.factories import BUYER, PAYMENT, SELLER, SUPPORT, T0, eur, request

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cases.commands import Notify
-from cases.engine import Refusal, apply, check, check_open, open_case
+from cases.engine import apply, check, check_open, open_case
 from cases.messages import DeadlinePassed, Escalation, ResolutionConfirmed, SellerResponse, SupportDecision
 from cases.model import CLOCK, Outcome, Party, Reason, Resolution, Status
+from cases.refusal import Refusal
 from cases.view import view
 from tests.factories import BUYER, SELLER, SUPPORT, eur, request
 

@@ -8,10 +8,11 @@ import pytest
 
 from cases import policies
 from cases.commands import Notify
-from cases.engine import Refusal, apply, next_alarm, open_case
+from cases.engine import apply, next_alarm, open_case
 from cases.messages import DeadlinePassed, ReminderDue
 from cases.model import CLOCK, Status
 from cases.policy import Calendar, Policy
+from cases.refusal import Refusal
 from tests.factories import request
 
 FRIDAY_10 = datetime(2026, 11, 20, 10, tzinfo=UTC)

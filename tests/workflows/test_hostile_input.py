@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 from cases import engine
 from cases.messages import FACT_KINDS, CaseMessage, Decision, PartyMessage
 from cases.model import Party
+from cases.refusal import Refusal
 from starter.client import CaseRefused
 from tests.conftest import worker_for
 from tests.factories import BUYER, SELLER, SUPPORT, T0, request
@@ -107,7 +108,7 @@ def test_the_rules_reject_every_invalid_command_by_field_and_rule_and_act_once_p
         before = case.model_copy(deep=True)
         try:
             transition = engine.apply(case, message, now)
-        except engine.Refusal as refusal:
+        except Refusal as refusal:
             assert refusal.field and refusal.rule and _names_a_field_and_a_rule(str(refusal))
             assert case == before
             continue

@@ -13,7 +13,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from cases import engine, policies
-from cases.engine import Refusal
 from cases.messages import (
     Appeal,
     BuyerAnswer,
@@ -34,6 +33,7 @@ from cases.messages import (
     Withdrawal,
 )
 from cases.model import CaseKind, ItemCategory, Outcome, Party, Reason, Resolution, Status
+from cases.refusal import Refusal
 from cases.view import CaseView, static_summary
 from starter.client import CaseClient, CaseRefused, NewCase, case_id_for
 from store import queries
