@@ -120,7 +120,13 @@ async def ok(env: dict, *args: str) -> str:
     return done.stdout
 
 
-ORDER = ["--order", "ord-e2e-1", "--seller", "seller-e2e", "--buyer", "buyer-e2e", "--item", "sku-9:general:40.00", "--shipping", "5.00"]
+def order_args(order_id: str) -> list[str]:
+    """An order on the command line. Each case gets an order of its own: two cases of one order never
+    cover the same unit (store/unit_holds.py)."""
+    return ["--order", order_id, "--seller", "seller-e2e", "--buyer", "buyer-e2e", "--item", "sku-9:general:40.00", "--shipping", "5.00"]
+
+
+ORDER = order_args("ord-e2e-1")
 
 
 async def test_the_tour_open_answer_ship_confirm_refund_and_charge(dev_server):
@@ -155,7 +161,9 @@ async def test_the_tour_open_answer_ship_confirm_refund_and_charge(dev_server):
     assert [row["case_id"] for row in listed] == [case_id]
     waiting = json.loads(await ok(env, "list", "--awaiting", "seller", "--waiting-longer-than", "0", "--seller", "seller-e2e", "--json"))
     assert case_id not in [row["case_id"] for row in waiting]  # closed: waiting on nobody
-    fresh = json.loads(await ok(env, "open", *ORDER, "--reason", "shipped_late", "--request-id", "tour-wait", "--json"))["case_id"]
+    fresh = json.loads(await ok(env, "open", *order_args("ord-e2e-wait"), "--reason", "shipped_late", "--request-id", "tour-wait", "--json"))[
+        "case_id"
+    ]
     await asyncio.sleep(1)
     assert fresh in [r["case_id"] for r in json.loads(await ok(env, "list", "--awaiting", "seller", "--waiting-longer-than", "0", "--json"))]
     assert fresh not in [r["case_id"] for r in json.loads(await ok(env, "list", "--awaiting", "seller", "--waiting-longer-than", "1", "--json"))]
@@ -163,9 +171,9 @@ async def test_the_tour_open_answer_ship_confirm_refund_and_charge(dev_server):
 
 async def test_bad_input_gets_a_clear_error_and_exit_code_2(dev_server):
     env, _, _ = dev_server
-    case_id = json.loads(await ok(env, "open", *ORDER, "--reason", "defective", "--request-id", "bad-1", "--json"))["case_id"]
+    case_id = json.loads(await ok(env, "open", *order_args("ord-e2e-bad"), "--reason", "defective", "--request-id", "bad-1", "--json"))["case_id"]
     env = {**env, "COLUMNS": "40"}  # a narrow terminal or a pipe still gets each message, and each id, on one line
-    assert f"workflow id case-{case_id}\n" in await ok(env, "open", *ORDER, "--reason", "defective", "--request-id", "bad-1")
+    assert f"workflow id case-{case_id}\n" in await ok(env, "open", *order_args("ord-e2e-bad"), "--reason", "defective", "--request-id", "bad-1")
     too_much = await cli(env, "seller", "respond", case_id, "--resolution", "partial_refund", "--amount", "100.00")
     assert too_much.returncode == 2
     assert "amount: must not exceed what is refundable, 45.00 EUR" in too_much.stderr
@@ -201,7 +209,7 @@ async def test_demo_opens_its_cases_once(dev_server, tmp_path):
     assert {row["CasePolicy"] for row in listed} == set(policy_names())
     photos = json.loads(await ok(env, "show", case_id_for("demo-18"), "--json"))
     assert [(e["added_by"]["party"], e["kind"]) for e in photos["evidence"]] == [("buyer", "photo"), ("seller", "photo"), ("seller", "document")]
-    lamp, mugs = (json.loads(await ok(env, "show", case_id_for(request_id), "--json")) for request_id in TWO_ISSUES)
+    lamp, mugs = [json.loads(await ok(env, "show", case_id_for(request_id), "--json")) for request_id in TWO_ISSUES]
     assert (lamp["order_id"], lamp["lines"], lamp["status"]) == (mugs["order_id"], [{"sku": "lamp-demo", "quantity": 1}], "awaiting_seller_response")
     assert (mugs["lines"], mugs["refunded"]["amount"]) == ([{"sku": "mug-demo", "quantity": 2}], 3000)
     saved = tmp_path / "photo.png"
@@ -228,8 +236,10 @@ async def test_flagged_sellers_lists_sellers_still_flagged_until_support_reinsta
 
 async def test_store_check_finds_drift_and_repair_rewrites_it_from_the_workflows(dev_server):
     env, store, _ = dev_server
-    tampered = json.loads(await ok(env, "open", *ORDER, "--reason", "defective", "--request-id", "drift-1", "--json"))["case_id"]
-    lost = json.loads(await ok(env, "open", *ORDER, "--reason", "wrong_item", "--request-id", "drift-2", "--json"))["case_id"]
+    tampered = json.loads(await ok(env, "open", *order_args("ord-e2e-drift-1"), "--reason", "defective", "--request-id", "drift-1", "--json"))[
+        "case_id"
+    ]
+    lost = json.loads(await ok(env, "open", *order_args("ord-e2e-drift-2"), "--reason", "wrong_item", "--request-id", "drift-2", "--json"))["case_id"]
     own_order = ["--order", "ord-e2e-drift", *ORDER[2:]]
     refunded = json.loads(await ok(env, "open", *own_order, "--reason", "defective", "--request-id", "drift-3", "--json"))["case_id"]
     assert "closed (refunded_full)" in await ok(env, "seller", "respond", refunded, "--resolution", "full_refund")
@@ -275,7 +285,9 @@ async def test_payouts_are_held_while_a_case_is_open_and_the_report_counts_the_c
 async def test_the_history_on_the_server_holds_no_plaintext(dev_server):
     env, _, plain_client = dev_server
     canary = "Canary-note-4711 the buyer lives at 1 Example Street"
-    case_id = json.loads(await ok(env, "open", *ORDER, "--reason", "defective", "--request-id", "canary-1", "--json"))["case_id"]
+    case_id = json.loads(await ok(env, "open", *order_args("ord-e2e-canary"), "--reason", "defective", "--request-id", "canary-1", "--json"))[
+        "case_id"
+    ]
     await ok(env, "message", case_id, "--party", "buyer", "--text", canary)
     shown = json.loads(await ok(env, "show", case_id, "--json"))
     assert shown["timeline"][-1]["summary"] == canary  # the key holder reads it
