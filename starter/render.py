@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 
 from cases.view import CaseView
 
@@ -42,7 +42,7 @@ def case(out: Console, view: CaseView) -> None:
             )
         out.print(offers)
     if view.evidence:
-        files = Table("by", "kind", "type", "bytes", "digest", "caption", title="evidence", title_justify="left")
+        files = Table("by", "kind", "type", "bytes", Column("digest", overflow="fold"), "caption", title="evidence", title_justify="left")
         for item in view.evidence:
             files.add_row(str(item.added_by), item.kind.value, item.media_type, str(item.size), item.digest, item.caption or "")
         out.print(files)

@@ -56,7 +56,7 @@ class FolderBlobs:
 
     def put(self, name: str, data: bytes) -> None:
         path = self._path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
         with os.fdopen(handle, "wb") as out:
             out.write(data)
