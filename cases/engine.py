@@ -538,7 +538,7 @@ class _Step:
         self.request_id = None
 
     def add_evidence(self, attachments: list[Attachment], with_message: str) -> None:
-        """Files the sender gave with its message: their references go on the case, and the parties hear of them."""
+        """Files the sender gave with its message: their references go on the case, its timeline and its webhooks say so."""
         if not attachments:
             return
         self.case.evidence += recorded(attachments, self.by, self.now, with_message)

@@ -212,9 +212,6 @@ class Order(Strict):
     def total_paid(self) -> Money:
         return self.sale_price + self.shipping_paid
 
-    def has_category(self, categories: set[ItemCategory]) -> bool:
-        return any(item.category in categories for item in self.items)
-
     def item(self, sku: str) -> OrderItem | None:
         return next((item for item in self.items if item.sku == sku), None)
 

@@ -214,14 +214,15 @@ class CaseClient:
             return None
         return await asyncio.to_thread(self.evidence.read, digest)
 
-    async def _described(self, attachments: list[Attachment]) -> list[Attachment]:
-        """The attachments as the evidence store describes their files (media type and size from their bytes)."""
+    async def _described(self, attachments: list[Attachment], where: str = "") -> list[Attachment]:
+        """The attachments as the evidence store describes their files (media type and size from their
+        bytes); CaseRefused names the file (`where`: the issue of a report, `issues[1].`)."""
         if not attachments or self.evidence is None:
             return attachments
         try:
             return await asyncio.to_thread(self.evidence.attached, attachments, None)
         except Refusal as refusal:
-            raise CaseRefused(str(refusal)) from None
+            raise CaseRefused(f"{where}{refusal}") from None
 
     @classmethod
     async def connect(cls, settings: Settings) -> CaseClient:
@@ -255,7 +256,7 @@ class CaseClient:
         except policies.PolicyError as err:
             raise CaseRefused(f"{where}{err}") from None
         case_id = case_id_for(new.request_id)
-        new = new.model_copy(update={"evidence": await self._described(new.evidence)})
+        new = new.model_copy(update={"evidence": await self._described(new.evidence, where)})
         now = await self.clock()
         abuse = await self._abuse_suspected(new, policy, now)
         request = OpenCase(case_id=case_id, policy=policy, requested_at=now, abuse_suspected=abuse, **new.model_dump(exclude={"policy"}))

@@ -91,7 +91,9 @@ async def _open(
     replayed = idempotency.remembered(service.store, caller, idempotency_key, asked)
     if replayed is not None:
         return replayed
-    news = [new.model_copy(update={"evidence": await owned(service.evidence, caller, new.evidence)}) for new in cases(registered)]
+    made = cases(registered)
+    where = (lambda n: f"issues[{n}].") if isinstance(asked, IssueReport) else (lambda n: "")
+    news = [new.model_copy(update={"evidence": await owned(service.evidence, caller, new.evidence, where(n))}) for n, new in enumerate(made)]
     try:
         opened = await service.client.report(news)
     except (Refusal, CaseRefused) as refused:  # no case exists yet to conflict with: the request is what is wrong

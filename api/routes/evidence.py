@@ -77,9 +77,10 @@ async def download_evidence(case_id: CaseId, digest: DigestPath, caller: CallerD
     return Response(content, media_type=media_type, headers=headers)
 
 
-async def owned(files: EvidenceFiles, caller: Caller, attachments: list[Attachment]) -> list[Attachment]:
-    """The attachments, each a file this caller uploaded, described by the evidence store; 422 naming the file otherwise."""
+async def owned(files: EvidenceFiles, caller: Caller, attachments: list[Attachment], where: str = "") -> list[Attachment]:
+    """The attachments, each a file this caller uploaded, described by the evidence store; 422 naming
+    the file otherwise (`where` names the issue of a report: `issues[1].`)."""
     try:
         return await asyncio.to_thread(files.attached, attachments, uploader(caller))
     except Refusal as refusal:
-        raise Problem(422, "No such file of yours", refusal.field, refusal.rule) from None
+        raise Problem(422, "No such file of yours", f"{where}{refusal.field}", refusal.rule) from None

@@ -188,5 +188,14 @@ async def test_one_report_opens_an_issue_per_item_and_no_unit_twice(api):
         "issues": [{"lines": [{"sku": "mug", "quantity": 1}], "reason": "defective"}, {"lines": ["lamp"], "reason": "defective"}],
     }
     problem(await api.post(f"/v1/orders/{order_id}/issues", json=two, headers=auth("buyer")), 422, "issues[1].lines[0].quantity")
+    sellers = (await upload(api, jpeg(), "seller")).json()
+    not_mine = {
+        "request_id": f"rep-{uuid.uuid4().hex}",
+        "issues": [
+            {"lines": ["mug"], "reason": "defective"},
+            {"lines": ["mug"], "reason": "defective", "evidence": [{"digest": sellers["digest"], "kind": "photo"}]},
+        ],
+    }
+    problem(await api.post(f"/v1/orders/{order_id}/issues", json=not_mine, headers=auth("buyer")), 422, "issues[1].evidence[0].digest")
     problem(await api.post(f"/v1/orders/{order_id}/issues", json=report, headers=auth("other-buyer")), 404, "order_id")
     problem(await api.post(f"/v1/orders/{order_id}/issues", json=report, headers=auth("seller")), 403, "Authorization")

@@ -31,7 +31,7 @@ def test_the_exploration_finds_a_seller_charged_the_return_label_twice(monkeypat
 
     monkeypatch.setattr(engine._Step, "label_fee_due", label_fee_every_time)
     with pytest.raises(CounterExample) as found:
-        explore(policies.load("direct_service"))
+        explore(policies.load("direct_service"), items_concerned=False)  # whole-order cases show it; the presets' run explores the rest
     assert "beyond what was paid plus one label" in str(found.value)
     assert "return_delivered" in str(found.value) and "support_decision" in str(found.value)
 
@@ -40,4 +40,5 @@ def test_the_readme_worked_example_is_valid_and_passes_the_exploration():
     example = Path(__file__).parents[2] / "examples" / "policies" / "direct_service_weekdays_36h.toml"
     policy = policies.load_file(example)
     assert policy.windows[Status.AWAITING_SELLER_RESPONSE].hours == 36
-    assert explore(policy).statuses == policy.reachable_statuses() | {Status.CLOSED}
+    # The presets' runs explore cases on part of an order; the example differs from its preset in a window and the calendar.
+    assert explore(policy, items_concerned=False).statuses == policy.reachable_statuses() | {Status.CLOSED}
