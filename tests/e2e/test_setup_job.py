@@ -5,14 +5,13 @@ then registered nothing and exited 0."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from devserver.ports import free_port
+from devserver.ports import free_port, wait_for_port
 from tests.conftest import BIN
 from workflows import search_attributes
 
@@ -31,12 +30,7 @@ def server(tmp_path_factory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_for_port(port)
     yield f"127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=20)

@@ -7,9 +7,7 @@ import base64
 import hashlib
 import secrets
 import shutil
-import socket
 import subprocess
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +15,7 @@ import pytest
 from cases.evidence import Attachment, EvidenceKind
 from cases.refusal import Refusal
 from codec.encryption import Keyring
+from devserver.ports import free_port, wait_for_port
 from store.evidence import EvidenceFiles, EvidenceUnreadable, FolderBlobs, S3Blobs
 from tests.factories import gif, jpeg, pdf
 
@@ -77,26 +76,15 @@ def test_a_file_altered_at_rest_or_sealed_with_another_key_does_not_open(db, tmp
         EvidenceFiles(blobs, None, db, 100_000).read(stored.digest)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_server():
     """moto's S3-compatible server, from the registry, on loopback."""
     server = shutil.which("moto_server")
     if server is None:
         pytest.fail("moto_server is not installed: pip install -e '.[dev]'")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_for_port(port)
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)
