@@ -34,9 +34,7 @@ def check_units_free(order: Order, lines: list[CaseLine], held: dict[str, int], 
     cases hold. Raises Refusal naming the first line whose units another case already covers."""
     for n, line in enumerate(lines):
         item = order.item(line.sku)
-        free = (item.quantity if item else 0) - held.get(line.sku, 0)
-        if (line.quantity or 0) > free:
-            raise Refusal(
-                f"{field}[{n}].quantity",
-                f"{held.get(line.sku, 0)} of the {item.quantity if item else 0} unit(s) of line {line.sku} are in another case of the order; {max(free, 0)} free",
-            )
+        units, taken = (item.quantity if item else 0), held.get(line.sku, 0)
+        if (line.quantity or 0) > units - taken:
+            rule = f"{taken} of the {units} unit(s) of line {line.sku} are in another case of the order; {max(units - taken, 0)} free"
+            raise Refusal(f"{field}[{n}].quantity", rule)

@@ -25,7 +25,6 @@ from cases import engine, policies
 from cases.abuse import BuyerRecord, judged, suspicion
 from cases.case import Case
 from cases.evidence import MAX_ATTACHMENTS, Attachment, EvidenceKind
-from cases.lines import check_lines
 from cases.messages import FACT_KINDS, REQUEST_ID_LENGTH, Decision, Fact, OpenCase, PartyMessage, Reopening
 from cases.model import MAX_ITEMS, CaseKind, CaseLine, Order, Reason, Status
 from cases.orders import RegisteredOrder, policy_for
@@ -241,10 +240,10 @@ class CaseClient:
             raise CaseRefused("issues: the issues of one report concern one order")
         where = (lambda n: f"issues[{n}].") if len(issues) > 1 else (lambda n: "")
         requests = [await self._request(issue, where(n)) for n, issue in enumerate(issues)]
-        await self._hold_units(requests, where)
+        previews = [engine.open_case(request, request.requested_at or await self.clock()).case for request in requests]
+        await self._hold_units(previews, where)
         opened = []
-        for request in requests:
-            preview = engine.open_case(request, request.requested_at or await self.clock()).case
+        for request, preview in zip(requests, previews, strict=True):
             created = await self._start(request, preview, WorkflowIDReusePolicy.REJECT_DUPLICATE)
             opened.append(Opened(request.case_id, workflow_id(request.case_id), created=created))
         return opened
@@ -266,19 +265,15 @@ class CaseClient:
             raise CaseRefused(f"{where}{refusal}") from None
         return request
 
-    async def _hold_units(self, requests: list[OpenCase], where: Callable[[int], str]) -> None:
+    async def _hold_units(self, previews: list[Case], where: Callable[[int], str]) -> None:
         """Holds the units each refund request concerns, in the case store (store.unit_holds): two
         cases of one order never cover the same unit. Without the store, only the order budget guards."""
         if self.units is None:
             return
-        holdings = [
-            (request.case_id, check_lines(request.order, request.lines), f"{where(n)}lines")
-            for n, request in enumerate(requests)
-            if request.kind is CaseKind.REFUND_REQUEST
-        ]
+        holdings = [(case.case_id, case.lines, f"{where(n)}lines") for n, case in enumerate(previews) if case.kind is CaseKind.REFUND_REQUEST]
         if holdings:
             try:
-                await asyncio.to_thread(self.units, requests[0].order, holdings)
+                await asyncio.to_thread(self.units, previews[0].order, holdings)
             except Refusal as refusal:
                 raise CaseRefused(str(refusal)) from None
 
