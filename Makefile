@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench bench-store chaos worker demo clean lock
+.PHONY: run cluster test test-fast lint bench bench-store bench-cluster chaos chaos-cluster worker demo clean lock
 
 # What CI tested, exactly: the locked pip (the venv's own is slower by half), every version from the
 # lock file, then the project itself.
@@ -27,6 +27,11 @@ lock:
 ## run: dev server (SQLite under .data/), worker and demo cases; UI at http://localhost:8233
 run: $(STAMP)
 	$(VENV)/bin/python -m devserver
+
+## cluster: docker-compose.yml's topology for real: Temporal 1.29.1 built from its Go modules (cached in
+## .cache/temporal), its four services on a throwaway PostgreSQL, 3 workers, API, codec server, UI server
+cluster: $(STAMP)
+	$(VENV)/bin/python -m cluster
 
 ## lint: ruff's checks and format, and mypy (strict on cases/ and workflows/); make test runs it first
 lint: $(STAMP)

@@ -46,10 +46,15 @@ def _free_port() -> int:
 
 
 class ThrowawayPostgres:
-    """`with ThrowawayPostgres() as pg: pg.url` — a database `cases` that is gone afterwards."""
+    """`with ThrowawayPostgres() as pg: pg.url` — a database `cases` that is gone afterwards.
 
-    def __init__(self, database: str = "cases"):
+    `durable=True` keeps PostgreSQL's defaults (fsync, synchronous commit), for a run that kills and
+    restarts the server and counts on every acknowledged commit; `database=None` creates none."""
+
+    def __init__(self, database: str | None = "cases", superuser: str = "postgres", durable: bool = False):
         self.database = database
+        self.superuser = superuser
+        self.durable = durable
         self.bin = bindir()
         self.root = Path(tempfile.mkdtemp(prefix="refund-cases-pg-"))
         self.data = self.root / "data"
@@ -58,7 +63,7 @@ class ThrowawayPostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{self.database}"
+        return f"postgresql+psycopg://{self.superuser}@127.0.0.1:{self.port}/{self.database}"
 
     def _run(self, tool: str, *args: str) -> None:
         done = subprocess.run([*self.as_server_user, str(self.bin / tool), *args], capture_output=True, text=True)
@@ -68,14 +73,24 @@ class ThrowawayPostgres:
     def __enter__(self) -> ThrowawayPostgres:
         if self.as_server_user:
             shutil.chown(self.root, user="postgres", group="postgres")
-        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F -c synchronous_commit=off -c full_page_writes=off"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options, "-w", "start")
-        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", self.database)
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", self.superuser, "-E", "UTF8", "--no-sync")
+        self.start()
+        if self.database:
+            self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.superuser, self.database)
         return self
+
+    def start(self) -> None:
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.root}"
+        if not self.durable:
+            options += " -F -c synchronous_commit=off -c full_page_writes=off"
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options, "-w", "start")
+
+    def crash(self) -> None:
+        """Stops the server as a crash would (no checkpoint; the next start recovers from the WAL)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def __exit__(self, *exc) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self.crash()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -238,10 +238,10 @@ def _broken(change) -> dict:
     ("check", "change", "expected"),
     [
         (schema_problems, lambda s: s["worker"].update(replicas=3), "replicas"),
-        (image_problems, lambda s: s["temporal"].update(image="temporalio/server:latest"), "not pinned"),
+        (image_problems, lambda s: s["temporal-history"].update(image="temporalio/server:latest"), "not pinned"),
         (health_problems, lambda s: s["api"].pop("healthcheck"), "without a health check"),
         (health_problems, lambda s: s["worker"]["depends_on"].update(temporal_ui={"condition": "service_started"}), "does not exist"),
-        (file_problems, lambda s: s["temporal"]["volumes"].append("./deploy/missing.yaml:/x:ro"), "does not exist"),
+        (file_problems, lambda s: s["temporal-history"]["volumes"].append("./deploy/missing.yaml:/x:ro"), "does not exist"),
         (port_problems, lambda s: s["worker"].update(ports=["127.0.0.1:9464:9464"]), "cannot share"),
         (port_problems, lambda s: s["api"]["ports"].append("0.0.0.0:9999:9999"), "beyond loopback"),
         (setting_problems, lambda s: s["worker"]["environment"].update(DATABASE_URI="x"), "DATABASE_URI"),
