@@ -66,6 +66,8 @@ from cases.messages import (
 from cases.model import Actor, Order, OrderItem, Party, Resolution, Status
 from cases.money import Money
 from cases.view import CaseView
+from cluster.build import build
+from cluster.temporal import TemporalOnPostgres
 from config.settings import Settings
 from devserver.ports import free_port
 from devserver.supervisor import server_command
@@ -107,6 +109,7 @@ class Config:
     control: str | None = None  # a negative control: the workers run CONTROLS[control]
     only: str | None = None  # play this path in every case
     keep_histories: Path | None = None  # write each case's history here
+    topology: str = "dev-server"  # or "cluster": Temporal's four services on PostgreSQL (make cluster)
 
     @property
     def case_workflow(self) -> type:
@@ -145,6 +148,9 @@ class Figures:
     histories_replayed: int = 0
     histories_not_replayable: int = 0
     server_restarts_planned: int = 0
+    restarts: dict[str, int] = field(
+        default_factory=dict
+    )  # each server-side part killed and started again (the dev server; or history, matching, frontend, postgresql)
     budget_ran_out_in: str | None = None
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -169,7 +175,7 @@ class Figures:
     def line(self) -> str:
         return (
             f"chaos: {self.cases} cases, {self.workers} workers, {self.worker_kills} worker kills, "
-            f"{self.server_restarts} server restarts, {self.commands_acknowledged} commands acknowledged "
+            f"{self.server_restarts} server restarts ({', '.join(f'{part} {n}' for part, n in self.restarts.items())}), {self.commands_acknowledged} commands acknowledged "
             f"({self.transport_retries} retried after a lost answer); lost {self.opens_lost + self.commands_lost}, "
             f"duplicated {self.opens_duplicated + self.commands_duplicated}, refunds {self.refunds_at_provider} "
             f"(duplicated {self.refunds_duplicated}, without decision {self.refunds_without_decision}, "
@@ -188,16 +194,15 @@ class Cluster:
         """`env` overrides the workers' environment (the case benchmark runs them on the embedded gateway)."""
         self.config = config
         self.home = home
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.server: subprocess.Popen | None = None
+        self.server = OnTemporalCluster(home) if config.topology == "cluster" else DevServer(home)
+        self.address = self.server.address
         self.workers: list[subprocess.Popen | None] = [None] * config.workers
         self.metrics_ports = [free_port() for _ in range(config.workers)]  # each worker's /metrics
         self.env = {
             **os.environ,
             "TEMPORAL_ADDRESS": self.address,
             "TEMPORAL_TASK_QUEUE": QUEUE,
-            "DATABASE_URL": f"sqlite:///{home}/cases.db",
+            "DATABASE_URL": self.server.store_url,
             "CODEC": "off",
             "REFUND_GATEWAY": "provider-double",
             "PROVIDER_DOUBLE_URL": f"sqlite:///{home}/provider.db",
@@ -212,14 +217,10 @@ class Cluster:
         self.env.update(env)
 
     def start_server(self) -> None:
-        log = open(self.home / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server
-        command = server_command(self.home / "temporal.db", self.port, "--headless")
-        self.server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.server.start()
 
-    def kill_server(self) -> None:
-        assert self.server is not None
-        self.server.send_signal(signal.SIGKILL)
-        self.server.wait()
+    def restart(self, part: str) -> None:
+        self.server.restart(part)
 
     def start_worker(self, index: int) -> None:
         log = open(self.home / f"worker-{index}.log", "ab")  # noqa: SIM115
@@ -264,10 +265,68 @@ class Cluster:
             await asyncio.sleep(0.1)
 
     def stop(self) -> None:
-        for process in [*self.workers, self.server]:
+        for process in self.workers:
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
+        self.server.stop()
+
+
+class DevServer:
+    """The dev server on a database file; its one fault is SIGKILL, then a start on the same file."""
+
+    parts = ("server",)
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.address = f"127.0.0.1:{free_port()}"
+        self.store_url = f"sqlite:///{home}/cases.db"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.home / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server
+        command = server_command(self.home / "temporal.db", int(self.address.rpartition(":")[2]), "--headless")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def restart(self, part: str) -> None:
+        self.stop()
+        time.sleep(2)
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+
+class OnTemporalCluster:
+    """Temporal as `make cluster` runs it (four services on PostgreSQL, the case store in the same
+    PostgreSQL); its faults: SIGKILL of the history, matching or frontend service, then a start, and a
+    crash and restart of PostgreSQL."""
+
+    parts = ("history", "matching", "frontend", "postgresql")
+
+    def __init__(self, home: Path):
+        self.temporal = TemporalOnPostgres(build(say=lambda _: None), home / "cluster")
+        self.address = self.temporal.address
+
+    @property
+    def store_url(self) -> str:
+        return self.temporal.database_url("cases", "cases", "cases")
+
+    def start(self) -> None:
+        self.temporal.start(say=lambda _: None)
+
+    def restart(self, part: str) -> None:
+        if part == "postgresql":
+            self.temporal.restart_postgres()
+            return
+        self.temporal.kill_service(part)
+        time.sleep(2)
+        self.temporal.start_service(part)
+
+    def stop(self) -> None:
+        self.temporal.stop()
 
 
 class Unanswered(Exception):
@@ -463,32 +522,33 @@ PATHS = [
 
 
 async def killer(cluster: Cluster, config: Config, figures: Figures, stop: asyncio.Event, rng: random.Random) -> None:
-    """SIGKILLs a random worker every few seconds and restarts it; kills and restarts the server."""
-    restart_server_at = [time.monotonic() + 8 + 15 * n for n in range(config.server_restarts)]
+    """SIGKILLs a random worker every few seconds and restarts it; kills and restarts each part of the
+    server in turn, `server_restarts` times each."""
+    plan = [part for _ in range(config.server_restarts) for part in cluster.server.parts]
+    restart_at = [time.monotonic() + 8 + 15 * n for n in range(len(plan))]
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=rng.uniform(*config.kill_every))
         if stop.is_set():
             break
-        if restart_server_at and time.monotonic() >= restart_server_at[0]:
-            restart_server_at.pop(0)
-            cluster.kill_server()
-            await asyncio.sleep(2)
-            cluster.start_server()
-            figures.server_restarts += 1
+        if restart_at and time.monotonic() >= restart_at[0]:
+            restart_at.pop(0)
+            await _restart(cluster, plan.pop(0), figures)
             continue
         index = rng.randrange(config.workers)
         cluster.kill_worker(index)
         figures.worker_kills += 1
         await asyncio.sleep(0.5)
         cluster.revive()
-    while restart_server_at:  # a run too short to reach its server restarts still has them
-        restart_server_at.pop(0)
-        cluster.kill_server()
-        await asyncio.sleep(2)
-        cluster.start_server()
-        figures.server_restarts += 1
+    for part in plan:  # a run too short to reach its server restarts still has them
+        await _restart(cluster, part, figures)
     cluster.revive()
+
+
+async def _restart(cluster: Cluster, part: str, figures: Figures) -> None:
+    await asyncio.to_thread(cluster.restart, part)
+    figures.server_restarts += 1
+    figures.restarts[part] = figures.restarts.get(part, 0) + 1
 
 
 async def _connect(cluster: Cluster) -> CaseClient:
@@ -666,12 +726,12 @@ class Budget:
 
 
 async def run(config: Config, home: Path) -> Figures:
-    figures = Figures(cases=config.cases, workers=config.workers, server_restarts_planned=config.server_restarts)
+    cluster = Cluster(config, home)  # on the cluster topology, this builds Temporal first unless the cache has it
+    figures = Figures(cases=config.cases, workers=config.workers, server_restarts_planned=config.server_restarts * len(cluster.server.parts))
     budget = Budget(config.budget_seconds, figures)
     rng = random.Random(config.seed)
-    cluster = Cluster(config, home)
     started = time.monotonic()
-    cluster.start_server()
+    await asyncio.to_thread(cluster.start_server)
     stop = asyncio.Event()
     chaos: asyncio.Task | None = None
     try:
@@ -740,6 +800,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=[p.__name__ for p in PATHS], help="play this path in every case")
     parser.add_argument("--control", choices=sorted(CONTROLS), help="negative control: the workers run a workflow whose histories cannot replay")
     parser.add_argument("--out", type=Path, default=Config.out)
+    parser.add_argument(
+        "--topology",
+        choices=["dev-server", "cluster"],
+        default=Config.topology,
+        help="cluster: Temporal's four services on PostgreSQL, built as make cluster builds them; each service and PostgreSQL are restarted in turn",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (server, worker logs, databases, each case's history)")
     parser.add_argument(
         "--sabotage",
@@ -760,6 +826,7 @@ def main(argv: list[str] | None = None) -> int:
         budget_seconds=arguments.budget,
         only=arguments.only,
         control=arguments.control,
+        topology=arguments.topology,
     )
     # The SDK warns at every retried call while the server is down; this run expects that.
     quiet = TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR")))

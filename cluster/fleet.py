@@ -119,7 +119,7 @@ class Fleet:
 
     def _env(self, service: str, **extra: str) -> dict[str, str]:
         """The service's compose environment, its hosts moved to loopback."""
-        assert self.temporal is not None and self.temporal.postgres is not None
+        assert self.temporal is not None
         moves = {
             "temporal-frontend:7233": self.temporal.address,
             "postgresql:5432": f"127.0.0.1:{self.temporal.postgres.port}",

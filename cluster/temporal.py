@@ -49,8 +49,12 @@ class TemporalOnPostgres:
     frontend_port: int = field(default_factory=free_port)
     compose: Compose = field(default_factory=Compose.load)
     secrets: dict[str, str] = field(default_factory=dict)  # the .env variables compose requires
-    postgres: ThrowawayPostgres | None = None
+    postgres: ThrowawayPostgres = field(init=False)
     services: dict[str, Service] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.secrets = {"TEMPORAL_DB_PASSWORD": "temporal", "CASES_DB_PASSWORD": "cases", "TEMPORAL_NAMESPACE": self.namespace, **self.secrets}
+        self.postgres = ThrowawayPostgres(database=None, superuser=self._postgres_env()["POSTGRES_USER"], durable=True)
 
     @property
     def address(self) -> str:
@@ -58,8 +62,7 @@ class TemporalOnPostgres:
 
     def start(self, say=print) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        self.secrets = {"TEMPORAL_DB_PASSWORD": "temporal", "CASES_DB_PASSWORD": "cases", "TEMPORAL_NAMESPACE": self.namespace, **self.secrets}
-        self.postgres = ThrowawayPostgres(database=None, superuser=self._postgres_env()["POSTGRES_USER"], durable=True).__enter__()
+        self.postgres.__enter__()
         say(f"PostgreSQL {self.postgres.bin.parent.name} on 127.0.0.1:{self.postgres.port} (throwaway, in {self.postgres.root})")
         self._job("postgres-init", DEPLOY / "postgres-init.sh", {**self._postgres_env(), "PGHOST": "127.0.0.1", "PGPORT": str(self.postgres.port)})
         self._job("temporal-schema", self.compose.host_path("temporal-schema", "/deploy/temporal-schema.sh"), self._schema_env())
@@ -82,7 +85,6 @@ class TemporalOnPostgres:
 
     def _on_loopback(self, env: dict[str, str]) -> dict[str, str]:
         """The compose hosts moved to this machine: PostgreSQL's port, the frontend's address."""
-        assert self.postgres is not None
         here = {
             "DB_PORT": str(self.postgres.port),
             "VISIBILITY_DB_PORT": str(self.postgres.port),
@@ -135,13 +137,11 @@ class TemporalOnPostgres:
 
     def restart_postgres(self) -> None:
         """PostgreSQL crashes (no checkpoint) and starts again, recovering from its WAL."""
-        assert self.postgres is not None
         self.postgres.crash()
         time.sleep(1)
         self.postgres.start()
 
     def database_url(self, database: str, user: str, password: str) -> str:
-        assert self.postgres is not None
         return f"postgresql+psycopg://{user}:{password}@127.0.0.1:{self.postgres.port}/{database}"
 
     def memory(self) -> dict[str, int]:
@@ -158,7 +158,7 @@ class TemporalOnPostgres:
                     service.process.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     service.process.kill()
-        if self.postgres is not None:
+        if self.postgres.data.exists():
             self.postgres.__exit__(None, None, None)
 
 
