@@ -55,6 +55,14 @@ bench: $(STAMP)
 bench-store: $(STAMP)
 	$(VENV)/bin/python -m bench.store_bench
 
+## bench-cluster: cases/s, answer to money and memory on the dev server and on the cluster, 1 and 3 workers; writes bench/results/cluster.json
+bench-cluster: $(STAMP)
+	$(VENV)/bin/python -m bench.cluster_bench
+
+## chaos-cluster: the chaos run on make cluster's Temporal: history, matching, frontend and PostgreSQL restarted in turn; writes bench/results/chaos-cluster.json
+chaos-cluster: $(STAMP)
+	$(VENV)/bin/python -m bench.chaos --topology cluster --out bench/results/chaos-cluster.json
+
 ## chaos: 300 cases on a dev server while workers and the server are SIGKILLed; writes bench/results/chaos.json
 chaos: $(STAMP)
 	$(VENV)/bin/python -m bench.chaos

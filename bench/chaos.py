@@ -783,7 +783,7 @@ def _seconds_range(text: str) -> tuple[float, float]:
     return span
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=Config.cases)
     parser.add_argument("--workers", type=int, default=Config.workers)
@@ -812,6 +812,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="negative control: the provider forgets idempotency keys at once and loses the first answer of every refund, so the checks must find refunds paid twice",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     arguments = parser.parse_args(argv)
     if arguments.workers < 2:
         parser.error("--workers: at least 2, so that one is always alive while another is killed")

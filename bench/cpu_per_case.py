@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from bench.cases_bench import PATHS, _baseline, _ours, _rate, bench_cluster, floor_shape
+from bench.chaos import DevServer
 from workflows.refund_case import workflow_id
 
 
@@ -27,7 +28,8 @@ async def measure(path: str, batches: int, cases: int, home: Path) -> None:
         sample = await _ours(client, play, policy)
         shape = floor_shape(await client.client.get_workflow_handle(workflow_id(sample)).fetch_history(), policy)
         await _baseline(client.client, shape)
-        server, worker = cluster.server, cluster.workers[0]
+        assert isinstance(cluster.server, DevServer), "measured on the dev server"
+        server, worker = cluster.server.process, cluster.workers[0]
         assert server is not None and worker is not None and floor_worker is not None, "the cluster started them all"
         processes = {"server": server.pid, "worker": worker.pid, "floor worker": floor_worker.pid, "client": os.getpid()}
         for label, one in (("ours", lambda: _ours(client, play, policy)), ("floor", lambda: _baseline(client.client, shape))):
