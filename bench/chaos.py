@@ -4,7 +4,10 @@ A dev server on a database file, several worker processes, and a payment provide
 503s and loses answers after moving money. A driver opens cases and plays mixed paths through them
 (responses, offers, returns, escalations, a silent seller whose deadline passes, a refund the provider
 rejects), retrying every command with its request id until it is acknowledged; meanwhile a killer sends
-SIGKILL to a random worker every few seconds and restarts it, and kills and restarts the server.
+SIGKILL to a random worker every few seconds and restarts it, and kills and restarts the server. With
+`--topology cluster` the server is `make cluster`'s Temporal (four services on PostgreSQL, the case
+store there too), and its history, matching and frontend services are killed and restarted in turn, and
+PostgreSQL crashed and restarted.
 
 Then it checks, and prints one line of figures: every acknowledged open is one workflow; every
 acknowledged command is in its case exactly once; every refund decision moved money exactly once at
@@ -16,6 +19,7 @@ kind. Figures go to bench/results/chaos.json; the exit code is 0 only when clean
 
     .venv/bin/python -m bench.chaos [--cases 300] [--workers 3] [--budget 1200] [--out bench/results/chaos.json]
     .venv/bin/python -m bench.chaos --control local-effects --only refund_after_return --cases 12   # must exit 1
+    .venv/bin/python -m bench.chaos --topology cluster --out bench/results/chaos-cluster.json          # make chaos-cluster
 """
 
 from __future__ import annotations
@@ -148,9 +152,8 @@ class Figures:
     histories_replayed: int = 0
     histories_not_replayable: int = 0
     server_restarts_planned: int = 0
-    restarts: dict[str, int] = field(
-        default_factory=dict
-    )  # each server-side part killed and started again (the dev server; or history, matching, frontend, postgresql)
+    # Each part of the server killed and started again: the dev server; or history, matching, frontend, postgresql.
+    restarts: dict[str, int] = field(default_factory=dict)
     budget_ran_out_in: str | None = None
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
