@@ -282,13 +282,14 @@ class DevServer:
 
     def __init__(self, home: Path):
         self.home = home
-        self.address = f"127.0.0.1:{free_port()}"
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
         self.store_url = f"sqlite:///{home}/cases.db"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         log = open(self.home / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server
-        command = server_command(self.home / "temporal.db", int(self.address.rpartition(":")[2]), "--headless")
+        command = server_command(self.home / "temporal.db", self.port, "--headless")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def restart(self, part: str) -> None:

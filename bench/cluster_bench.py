@@ -25,6 +25,7 @@ from pathlib import Path
 from bench.cases_bench import QUEUE, SELLER_READS, _accepted_to_refunded_ms, _open, _ours, _percentiles, _rate, full_refund
 from bench.chaos import Cluster, Config, DevServer, OnTemporalCluster
 from bench.chaos import _connect as connect_to
+from cluster.temporal import peak_kib
 from store.database import Store
 from workflows.refund_case import workflow_id
 
@@ -33,10 +34,7 @@ OUT = HERE / "results" / "cluster.json"
 
 
 def _peak_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    return round(peak_kib(pid) / 1024, 1)
 
 
 def _server_memory(cluster: Cluster) -> dict[str, float]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cluster.build import build
 from cluster.compose import Compose
-from cluster.fleet import Fleet, Ports, describe, to_json
+from cluster.fleet import Fleet, Ports, describe
 
 
 def main() -> None:
@@ -30,7 +30,6 @@ def main() -> None:
         fleet.start()
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        (fleet.home / "cluster.json").write_text(to_json(fleet) + "\n")
         print(describe(fleet))
         print(f"(built or found in {built_at - started:.0f} s, started in {time.monotonic() - built_at:.0f} s)", flush=True)
         while not stopping:

@@ -8,7 +8,6 @@ the UI signs nobody in."""
 from __future__ import annotations
 
 import base64
-import json
 import os
 import shutil
 import signal
@@ -112,10 +111,8 @@ class Fleet:
         self._ui()
         for process in self.processes:
             say(f"{process.name:<17} pid {process.popen.pid:<7} {process.where}")
-        wait_for_port(self.ports.api, 60)
-        wait_for_port(self.ports.codec, 60)
-        wait_for_port(self.ports.ui, 60)
         self._wait_healthy()
+        wait_for_port(self.ports.ui, 60)
 
     def _env(self, service: str, **extra: str) -> dict[str, str]:
         """The service's compose environment, its hosts moved to loopback."""
@@ -227,19 +224,3 @@ def describe(fleet: Fleet) -> str:
         "Ctrl-C stops everything and deletes the throwaway PostgreSQL.",
     ]
     return "\n".join(lines)
-
-
-def to_json(fleet: Fleet) -> str:
-    """Where everything is, for scripts (written to <home>/cluster.json)."""
-    assert fleet.temporal is not None
-    return json.dumps(
-        {
-            "temporal": fleet.temporal.address,
-            "namespace": fleet.temporal.namespace,
-            "api": fleet.api_url,
-            "ui": fleet.ui_url,
-            "codec": fleet.codec_url,
-            "tokens": str(fleet.tokens),
-        },
-        indent=2,
-    )

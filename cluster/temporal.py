@@ -38,7 +38,6 @@ class Service:
     env: dict[str, str]
     port: int  # it is up once this listens (READY)
     process: subprocess.Popen | None = None
-    kills: int = 0
 
 
 @dataclass
@@ -133,7 +132,6 @@ class TemporalOnPostgres:
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGKILL)
             process.wait()
-        self.services[role].kills += 1
 
     def restart_postgres(self) -> None:
         """PostgreSQL crashes (no checkpoint) and starts again, recovering from its WAL."""
@@ -145,8 +143,8 @@ class TemporalOnPostgres:
         return f"postgresql+psycopg://{user}:{password}@127.0.0.1:{self.postgres.port}/{database}"
 
     def memory(self) -> dict[str, int]:
-        """Each service's peak resident memory so far (VmHWM), in KiB."""
-        return {role: _peak_kib(s.process.pid) for role, s in self.services.items() if s.process and s.process.poll() is None}
+        """Each service's peak resident memory so far, in KiB."""
+        return {role: peak_kib(s.process.pid) for role, s in self.services.items() if s.process and s.process.poll() is None}
 
     def stop(self) -> None:
         for service in reversed(self.services.values()):
@@ -162,7 +160,8 @@ class TemporalOnPostgres:
             self.postgres.__exit__(None, None, None)
 
 
-def _peak_kib(pid: int) -> int:
+def peak_kib(pid: int) -> int:
+    """A process's peak resident memory so far (VmHWM), in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1])

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from devserver.ports import free_port
 
 PG_ROOT = Path("/usr/lib/postgresql")
 
@@ -39,12 +40,6 @@ def apt_install(package: str) -> None:
         subprocess.run(install, env=env, capture_output=True, check=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class ThrowawayPostgres:
     """`with ThrowawayPostgres() as pg: pg.url` — a database `cases` that is gone afterwards.
 
@@ -58,7 +53,7 @@ class ThrowawayPostgres:
         self.bin = bindir()
         self.root = Path(tempfile.mkdtemp(prefix="refund-cases-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_server_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     @property
